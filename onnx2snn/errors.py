@@ -1,0 +1,26 @@
+"""Exceptions that onnx2snn raises for bad input. Each message names the file, node or argument at fault
+and says what to do; the CLI prints them as one line and exits with code 2."""
+
+
+class Onnx2SnnError(Exception):
+    """Base class of every user-facing error raised by onnx2snn."""
+
+
+class ModelLoadError(Onnx2SnnError):
+    """The ONNX file cannot be read, is not ONNX, is truncated, or fails the checker."""
+
+
+class UnsupportedModelError(Onnx2SnnError):
+    """The graph has nodes that cannot be converted or run (all of them are listed)."""
+
+
+class CalibrationError(Onnx2SnnError):
+    """Calibration data is unusable (NaN/inf, wrong shape, empty)."""
+
+
+class DataError(Onnx2SnnError):
+    """A data file or folder does not have the expected form."""
+
+
+class OutputPathError(Onnx2SnnError):
+    """An output path cannot be written."""

@@ -1,0 +1,4 @@
+"""snnrt: onnx2snn's PyTorch runtime for ANN and SNN ONNX graphs (CPU or CUDA).
+
+Depends on onnx, numpy and torch only; it never imports the converter.
+"""

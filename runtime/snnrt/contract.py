@@ -1,0 +1,46 @@
+"""The contract of onnx2snn's spiking ops: one place that the converter writes and the runtime reads.
+
+An SNN file is ordinary ONNX in which every converted activation is one node of this domain.
+
+``IFNeuron`` (integrate-and-fire, reset by subtraction), for each time step t and each element::
+
+    v[t] = v[t-1] + x[t]
+    s[t] = theta * (v[t] >= theta)
+    v[t] = v[t] - s[t]            (reset="subtract")   or   v[t] * (s[t] == 0)   (reset="zero")
+
+with ``v[0] = v_init`` (Bu et al. 2022 use ``v_init = theta / 2``). Spikes carry the value theta, so
+the next layer's weights are used unchanged and the spike rate times theta estimates clip(x, 0, theta).
+
+``SpikeMaxPool``: max pooling of the cumulative spike trains, emitted as differences::
+
+    C[t] = C[t-1] + s[t];   y[t] = maxpool(C[t]) - maxpool(C[t-1])
+
+so the cumulative output equals max pooling of the cumulative input at every t (it converges to the
+ANN's max pooling of the rates), and y[t] only takes the values 0 and theta.
+"""
+
+DOMAIN = "ai.onnx2snn"
+DOMAIN_VERSION = 1
+
+IF_OP = "IFNeuron"
+MAXPOOL_OP = "SpikeMaxPool"
+
+# IFNeuron attributes
+ATTR_THRESHOLD = "v_threshold"  # floats: one value (per layer) or one per channel
+ATTR_V_INIT = "v_init"  # floats: same length as v_threshold, absolute initial membrane potential
+ATTR_RESET = "reset"  # string: "subtract" or "zero"
+ATTR_CHANNEL_AXIS = "channel_axis"  # int: axis that per-channel values run along (default 1)
+
+RESET_SUBTRACT = "subtract"
+RESET_ZERO = "zero"
+RESET_MODES = (RESET_SUBTRACT, RESET_ZERO)
+
+# metadata_props keys written by the converter
+META_PREFIX = "onnx2snn."
+META_METHOD = META_PREFIX + "method"
+META_THRESHOLD_SOURCE = META_PREFIX + "threshold_source"
+META_CALIBRATION_SAMPLES = META_PREFIX + "calibration_samples"
+META_V_INIT_FRACTION = META_PREFIX + "v_init_fraction"
+META_VERSION = META_PREFIX + "version"
+META_DROPPED_SOFTMAX = META_PREFIX + "dropped_output_softmax"
+META_INPUT_ENCODING = META_PREFIX + "input_encoding"
