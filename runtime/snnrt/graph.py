@@ -1,0 +1,126 @@
+"""Execute an ONNX graph with torch: one converter module per node, run in topological order."""
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+from . import ops  # noqa: F401  (registers the converters)
+from .errors import RuntimeInputError, UnsupportedOpError
+from .node import OnnxNode, constant_node_value
+from .registry import ONNX_DOMAIN, REGISTRY
+
+
+def _opsets(model):
+    return {(o.domain if o.domain != "ai.onnx" else ONNX_DOMAIN): o.version for o in model.opset_import}
+
+
+def _as_model(model):
+    if isinstance(model, onnx.ModelProto):
+        return model
+    try:
+        return onnx.load(str(model))
+    except Exception as exc:
+        raise RuntimeInputError(f"cannot read ONNX file {model}: {exc}") from exc
+
+
+class GraphModule(torch.nn.Module):
+    """A torch module that computes an ONNX graph.
+
+    ``forward(*inputs)`` takes one tensor per graph input (in graph order) and returns the tensor of the
+    single graph output, or a tuple when there are several. ``run(*inputs, capture=names)`` also returns
+    the named intermediate values.
+    """
+
+    def __init__(self, model, registry=REGISTRY):
+        super().__init__()
+        model = _as_model(model)
+        graph = model.graph
+        opsets = _opsets(model)
+        constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        for proto in graph.node:
+            if proto.op_type == "Constant" and proto.domain in ("", "ai.onnx"):
+                constants[proto.output[0]] = constant_node_value(proto)
+        self.input_names = [i.name for i in graph.input if i.name not in constants]
+        self.output_names = [o.name for o in graph.output]
+        self._constant_slots = {}
+        for i, (name, value) in enumerate(constants.items()):
+            self.register_buffer(f"const{i}", torch.from_numpy(np.array(value)), persistent=False)
+            self._constant_slots[name] = f"const{i}"
+
+        self.nodes = []
+        modules = []
+        problems = []
+        for proto in graph.node:
+            if proto.op_type == "Constant" and proto.domain in ("", "ai.onnx"):
+                continue
+            domain = ONNX_DOMAIN if proto.domain == "ai.onnx" else proto.domain
+            node = OnnxNode(proto, opsets.get(domain, 1), constants)
+            converter = registry.lookup(domain, proto.op_type, node.opset)
+            if converter is None:
+                problems.append(f"node {node.name!r}: op {_qualified(domain, proto.op_type)} (opset {node.opset})")
+                continue
+            try:
+                modules.append(converter(node))
+            except NotImplementedError as exc:
+                problems.append(f"node {node.name!r}: op {_qualified(domain, proto.op_type)}: {exc}")
+                continue
+            self.nodes.append(node)
+        if problems:
+            raise UnsupportedOpError(problems)
+        self.layers = torch.nn.ModuleList(modules)
+        self._last_use = _last_uses(self.nodes, self.output_names)
+
+    def forward(self, *inputs):
+        outputs, _ = self.run(*inputs)
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def run(self, *inputs, capture=()):
+        """Run the graph; returns (list of graph outputs, dict of captured values by name)."""
+        if len(inputs) != len(self.input_names):
+            raise RuntimeInputError(
+                f"the model takes {len(self.input_names)} input(s) {self.input_names}, got {len(inputs)}"
+            )
+        env = dict(zip(self.input_names, inputs))
+        keep = set(capture) | set(self.output_names)
+        captured = {n: env[n] for n in capture if n in env}
+        for step, (node, layer) in enumerate(zip(self.nodes, self.layers)):
+            args = [self._value(name, env) if name else None for name in node.inputs]
+            result = layer(*args)
+            if not isinstance(result, (tuple, list)):
+                result = (result,)
+            for name, value in zip(node.outputs, result):
+                if name:
+                    env[name] = value
+                    if name in capture:
+                        captured[name] = value
+            for name in node.inputs:
+                if self._last_use.get(name) == step and name not in keep:
+                    env.pop(name, None)
+        return [self._value(n, env) for n in self.output_names], captured
+
+    def _value(self, name, env):
+        if name in env:
+            return env[name]
+        slot = self._constant_slots.get(name)
+        if slot is None:
+            raise RuntimeInputError(f"value {name!r} is used before it is computed; is the graph sorted?")
+        return getattr(self, slot)
+
+    def stateful_layers(self):
+        """(node, module) pairs of the layers that keep state across time steps."""
+        return [(n, m) for n, m in zip(self.nodes, self.layers) if hasattr(m, "reset_state")]
+
+
+def _qualified(domain, op_type):
+    return f"{domain}::{op_type}" if domain else op_type
+
+
+def _last_uses(nodes, output_names):
+    last = {}
+    for step, node in enumerate(nodes):
+        for name in node.inputs:
+            last[name] = step
+    for name in output_names:
+        last.pop(name, None)
+    return last

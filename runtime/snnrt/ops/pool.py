@@ -1,0 +1,77 @@
+"""MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool."""
+
+import torch
+import torch.nn.functional as F
+
+from ..registry import register
+from .common import Op, resolve_pads, symmetric, torch_pad
+
+_MAX = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+_AVG = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+
+
+def _geometry(node):
+    kernel = list(node.attr("kernel_shape"))
+    n = len(kernel)
+    if n not in _MAX:
+        raise NotImplementedError(f"{n}-D pooling")
+    return kernel, list(node.attr("strides", [1] * n)), list(node.attr("dilations", [1] * n))
+
+
+def max_pool_fn(node):
+    """The MaxPool computation of a node as a function of x (shared with SpikeMaxPool)."""
+    if len(node.outputs) > 1 and node.outputs[1]:
+        raise NotImplementedError("MaxPool with an Indices output")
+    kernel, strides, dilations = _geometry(node)
+    ceil_mode = bool(node.attr("ceil_mode", 0))
+    pool = _MAX[len(kernel)]
+    n = len(kernel)
+
+    def run(x):
+        pads = resolve_pads(node, x, kernel, strides, dilations)
+        if symmetric(pads) and all(p <= k // 2 for p, k in zip(pads[:n], kernel)):
+            return pool(x, kernel, strides, pads[:n], dilations, ceil_mode)
+        x = F.pad(x, torch_pad(pads), value=float("-inf"))
+        return pool(x, kernel, strides, 0, dilations, ceil_mode)
+
+    return run
+
+
+@register("MaxPool", 1)
+def convert_max_pool(node):
+    return Op("MaxPool", max_pool_fn(node))
+
+
+@register("AveragePool", 1)
+def convert_average_pool(node):
+    """Average over each window; with count_include_pad=0 the divisor counts only real elements."""
+    kernel, strides, dilations = _geometry(node)
+    if any(d != 1 for d in dilations):
+        raise NotImplementedError("AveragePool with dilations")
+    n = len(kernel)
+    ceil_mode = bool(node.attr("ceil_mode", 0))
+    include_pad = bool(node.attr("count_include_pad", 0))
+    pool = _AVG[n]
+
+    def run(x):
+        pads = resolve_pads(node, x, kernel, strides, dilations)
+        if symmetric(pads) and all(p <= k // 2 for p, k in zip(pads[:n], kernel)):
+            return pool(x, kernel, strides, pads[:n], ceil_mode, include_pad)
+        # sum / count of real (or, with count_include_pad, real and padded) elements; torch's own
+        # divisor is the same for both pools and cancels
+        ones = torch.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype, device=x.device)
+        total = pool(F.pad(x, torch_pad(pads)), kernel, strides, 0, ceil_mode, True)
+        count = pool(F.pad(ones, torch_pad(pads), value=float(include_pad)), kernel, strides, 0, ceil_mode, True)
+        return total / count
+
+    return Op("AveragePool", run)
+
+
+@register("GlobalAveragePool", 1)
+def convert_global_average_pool(node):
+    return Op("GlobalAveragePool", lambda x: x.mean(dim=tuple(range(2, x.dim())), keepdim=True))
+
+
+@register("GlobalMaxPool", 1)
+def convert_global_max_pool(node):
+    return Op("GlobalMaxPool", lambda x: x.amax(dim=tuple(range(2, x.dim())), keepdim=True))

@@ -1,0 +1,217 @@
+"""Shape manipulation and the Shape/Gather/Concat chains that exporters write for dynamic batch."""
+
+import numpy as np
+import onnx
+import torch
+
+from ..registry import register
+from .common import Op, to_ints
+
+
+@register("Identity", 1)
+def convert_identity(node):
+    return Op("Identity", lambda x: x)
+
+
+@register("Dropout", 1)
+def convert_dropout(node):
+    """Inference: the input unchanged (and an all-true mask when asked for)."""
+    return Op("Dropout", lambda x, *_: (x, torch.ones_like(x, dtype=torch.bool)))
+
+
+@register("Shape", 1)
+def convert_shape(node):
+    start, end = node.attr("start", 0), node.attr("end", None)
+
+    def run(x):
+        return torch.tensor(x.shape[slice(start, end)], dtype=torch.int64, device=x.device)
+
+    return Op("Shape", run)
+
+
+@register("Size", 1)
+def convert_size(node):
+    return Op("Size", lambda x: torch.tensor(x.numel(), dtype=torch.int64, device=x.device))
+
+
+@register("Gather", 1)
+def convert_gather(node):
+    axis = node.attr("axis", 0)
+
+    def run(x, indices):
+        a = axis % x.dim()
+        idx = torch.where(indices < 0, indices + x.shape[a], indices)
+        picked = x.index_select(a, idx.reshape(-1))
+        return picked.reshape(x.shape[:a] + idx.shape + x.shape[a + 1 :])
+
+    return Op("Gather", run)
+
+
+@register("Concat", 1)
+def convert_concat(node):
+    axis = node.attr("axis", 1)
+    return Op("Concat", lambda *xs: torch.cat(xs, dim=axis))
+
+
+@register("Flatten", 1)
+def convert_flatten(node):
+    axis = node.attr("axis", 1)
+
+    def run(x):
+        a = axis % x.dim() if x.dim() else 0
+        return x.reshape(int(np.prod(x.shape[:a])), -1)
+
+    return Op("Flatten", run)
+
+
+def _reshape(x, shape, allowzero):
+    if not allowzero:
+        shape = [x.shape[i] if s == 0 else s for i, s in enumerate(shape)]
+    return x.reshape(shape)
+
+
+@register("Reshape", 1)
+def convert_reshape_attr(node):
+    shape = list(node.attr("shape"))
+    return Op("Reshape", lambda x: _reshape(x, shape, False))
+
+
+@register("Reshape", 5)
+def convert_reshape(node):
+    allowzero = node.attr("allowzero", 0)
+    return Op("Reshape", lambda x, shape: _reshape(x, to_ints(shape), allowzero))
+
+
+@register("Transpose", 1)
+def convert_transpose(node):
+    perm = node.attr("perm")
+
+    def run(x):
+        return x.permute(perm if perm is not None else list(reversed(range(x.dim()))))
+
+    return Op("Transpose", run)
+
+
+def _squeeze(x, axes):
+    if axes is None:
+        return x.squeeze()
+    return x.squeeze(tuple(a % x.dim() for a in axes)) if axes else x
+
+
+def _unsqueeze(x, axes):
+    rank = x.dim() + len(axes)
+    for a in sorted(a % rank for a in axes):
+        x = x.unsqueeze(a)
+    return x
+
+
+@register("Squeeze", 1)
+def convert_squeeze_attr(node):
+    axes = node.attr("axes")
+    return Op("Squeeze", lambda x: _squeeze(x, axes))
+
+
+@register("Squeeze", 13)
+def convert_squeeze(node):
+    return Op("Squeeze", lambda x, axes=None: _squeeze(x, None if axes is None else to_ints(axes)))
+
+
+@register("Unsqueeze", 1)
+def convert_unsqueeze_attr(node):
+    axes = list(node.attr("axes"))
+    return Op("Unsqueeze", lambda x: _unsqueeze(x, axes))
+
+
+@register("Unsqueeze", 13)
+def convert_unsqueeze(node):
+    return Op("Unsqueeze", lambda x, axes: _unsqueeze(x, to_ints(axes)))
+
+
+def _slice(x, starts, ends, axes, steps):
+    axes = axes if axes is not None else list(range(len(starts)))
+    steps = steps if steps is not None else [1] * len(starts)
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        axis %= x.dim()
+        size = x.shape[axis]
+        start, end = (start + size if start < 0 else start), (end + size if end < 0 else end)
+        if step > 0:
+            index = [slice(None)] * axis + [slice(min(max(start, 0), size), min(max(end, 0), size), step)]
+            x = x[tuple(index)]
+        else:
+            start, end = min(max(start, -1), size - 1), min(max(end, -1), size - 1)
+            x = x.index_select(axis, torch.arange(start, end, step, device=x.device))
+    return x
+
+
+@register("Slice", 1)
+def convert_slice_attr(node):
+    starts, ends, axes = node.attr("starts"), node.attr("ends"), node.attr("axes")
+    return Op("Slice", lambda x: _slice(x, starts, ends, axes, None))
+
+
+@register("Slice", 10)
+def convert_slice(node):
+    def run(x, starts, ends, axes=None, steps=None):
+        return _slice(
+            x,
+            to_ints(starts),
+            to_ints(ends),
+            None if axes is None else to_ints(axes),
+            None if steps is None else to_ints(steps),
+        )
+
+    return Op("Slice", run)
+
+
+@register("Cast", 1)
+def convert_cast(node):
+    to = node.attr("to")
+    if isinstance(to, str):
+        to = onnx.TensorProto.DataType.Value(to.upper())
+    dtype = torch.from_numpy(np.zeros(0, dtype=onnx.helper.tensor_dtype_to_np_dtype(to))).dtype
+    return Op("Cast", lambda x: x.to(dtype))
+
+
+@register("ConstantOfShape", 9)
+def convert_constant_of_shape(node):
+    value = node.attr("value")
+    value = np.zeros(1, dtype=np.float32) if value is None else np.asarray(value).reshape(-1)
+    fill = torch.from_numpy(value.copy())
+
+    def run(shape):
+        return fill.to(shape.device).expand(to_ints(shape)).clone()
+
+    return Op("ConstantOfShape", run)
+
+
+@register("Range", 11)
+def convert_range(node):
+    return Op("Range", lambda start, limit, delta: torch.arange(start.item(), limit.item(), delta.item(),
+                                                                dtype=start.dtype, device=start.device))
+
+
+@register("Expand", 8)
+def convert_expand(node):
+    def run(x, shape):
+        target = to_ints(shape)
+        rank = max(len(target), x.dim())
+        target = [1] * (rank - len(target)) + target
+        current = [1] * (rank - x.dim()) + list(x.shape)
+        return x.reshape(current).expand([max(t, c) if t == 1 or c == 1 else t for t, c in zip(target, current)])
+
+    return Op("Expand", run)
+
+
+@register("Split", 1)
+def convert_split(node):
+    axis = node.attr("axis", 0)
+    parts = len(node.outputs)
+
+    def run(x, split=None):
+        sizes = node.attr("split") if split is None else to_ints(split)
+        if sizes is None:
+            step = -(-x.shape[axis] // parts)
+            sizes = [min(step, x.shape[axis] - i * step) for i in range(parts)]
+        return tuple(torch.split(x, list(sizes), dim=axis))
+
+    return Op("Split", run)
