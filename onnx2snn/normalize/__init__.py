@@ -1,0 +1,56 @@
+"""Normalization: a pipeline of small passes that turns what an exporter wrote into a clean ANN graph.
+
+Each pass is a function ``model -> model`` in its own module. The result computes the same function
+(checked in the tests with ONNX Runtime before and after).
+"""
+
+from dataclasses import dataclass, field
+
+from .canonicalize_flatten import canonicalize_flatten
+from .canonicalize_gemm import canonicalize_gemm
+from .canonicalize_sum import canonicalize_sum
+from .drop_input_initializers import drop_input_initializers
+from .fold_affine import fold_affine
+from .fold_batchnorm import fold_batchnorm
+from .fold_constants import fold_constants
+from .infer_shapes import infer_shapes
+from .remove_noops import remove_noops
+from .upgrade_opset import TARGET_OPSET, upgrade_opset
+
+PASSES = (
+    drop_input_initializers,
+    upgrade_opset,
+    infer_shapes,
+    fold_constants,
+    canonicalize_sum,
+    remove_noops,
+    canonicalize_gemm,
+    canonicalize_flatten,
+    fold_batchnorm,
+    fold_affine,
+    fold_constants,
+    infer_shapes,
+)
+
+
+@dataclass
+class NormalizeReport:
+    """Node counts after each pass, for the user and for debugging."""
+
+    steps: list = field(default_factory=list)
+
+    def add(self, name, model):
+        self.steps.append((name, len(model.graph.node)))
+
+
+def normalize(model, passes=PASSES):
+    """Run the normalization passes on an ``onnx.ModelProto``; returns (model, NormalizeReport)."""
+    report = NormalizeReport()
+    report.add("input", model)
+    for run in passes:
+        model = run(model)
+        report.add(run.__name__, model)
+    return model, report
+
+
+__all__ = ["normalize", "NormalizeReport", "PASSES", "TARGET_OPSET"]
