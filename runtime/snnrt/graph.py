@@ -70,13 +70,18 @@ class GraphModule(torch.nn.Module):
             raise UnsupportedOpError(problems)
         self.layers = torch.nn.ModuleList(modules)
         self._last_use = _last_uses(self.nodes, self.output_names)
+        self.time_varying = _time_varying(self.nodes, self.layers)
 
     def forward(self, *inputs):
         outputs, _ = self.run(*inputs)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
-    def run(self, *inputs, capture=()):
-        """Run the graph; returns (list of graph outputs, dict of captured values by name)."""
+    def run(self, *inputs, capture=(), static_cache=None):
+        """Run the graph; returns (list of graph outputs, dict of captured values by name).
+
+        With a ``static_cache`` dict, nodes that do not depend on any stateful layer keep their outputs
+        there and reuse them on the next call: valid while the inputs stay the same (direct encoding).
+        """
         if len(inputs) != len(self.input_names):
             raise RuntimeInputError(
                 f"the model takes {len(self.input_names)} input(s) {self.input_names}, got {len(inputs)}"
@@ -85,10 +90,15 @@ class GraphModule(torch.nn.Module):
         keep = set(capture) | set(self.output_names)
         captured = {n: env[n] for n in capture if n in env}
         for step, (node, layer) in enumerate(zip(self.nodes, self.layers)):
-            args = [self._value(name, env) if name else None for name in node.inputs]
-            result = layer(*args)
-            if not isinstance(result, (tuple, list)):
-                result = (result,)
+            if static_cache is not None and step in static_cache:
+                result = static_cache[step]
+            else:
+                args = [self._value(name, env) if name else None for name in node.inputs]
+                result = layer(*args)
+                if not isinstance(result, (tuple, list)):
+                    result = (result,)
+                if static_cache is not None and step not in self.time_varying:
+                    static_cache[step] = result
             for name, value in zip(node.outputs, result):
                 if name:
                     env[name] = value
@@ -114,6 +124,16 @@ class GraphModule(torch.nn.Module):
 
 def _qualified(domain, op_type):
     return f"{domain}::{op_type}" if domain else op_type
+
+
+def _time_varying(nodes, layers):
+    """Indices of the nodes that depend, directly or not, on a stateful layer."""
+    varying_values, varying_nodes = set(), set()
+    for step, (node, layer) in enumerate(zip(nodes, layers)):
+        if hasattr(layer, "reset_state") or any(name in varying_values for name in node.inputs):
+            varying_nodes.add(step)
+            varying_values.update(node.outputs)
+    return varying_nodes
 
 
 def _last_uses(nodes, output_names):

@@ -1,0 +1,152 @@
+"""Thresholds per activation site: the trained clip bound, or statistics of the ANN's activations.
+
+The clean ANN runs in ONNX Runtime (the independent reference) on batches of calibration data, with
+every site's output added as a graph output; a StreamingHistogram per site keeps max and percentiles
+in bounded memory.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from tqdm.auto import tqdm
+
+from .errors import CalibrationError
+from .histogram import StreamingHistogram
+
+SOURCES = ("auto", "clip", "max", "percentile")
+DEFAULT_PERCENTILE = 99.99
+
+
+@dataclass(frozen=True)
+class ThresholdSpec:
+    """Where thresholds come from.
+
+    ``auto`` and ``clip``: the trained bound where the site has one (Clip, ReLU6, Min, QCFS), else the
+    percentile statistic; ``max``/``percentile``: statistics for every site, ignoring trained bounds.
+    """
+
+    source: str = "auto"
+    percentile: float = DEFAULT_PERCENTILE
+    per_channel: bool = False
+
+    def __post_init__(self):
+        if self.source not in SOURCES:
+            raise ValueError(f"threshold source must be one of {SOURCES}, got {self.source!r}")
+        if not 0 < self.percentile <= 100:
+            raise ValueError(f"percentile must be in (0, 100], got {self.percentile}")
+
+    @classmethod
+    def parse(cls, text, per_channel=False):
+        """'clip', 'max', 'auto', 'percentile' or 'percentile:99.9'."""
+        source, _, value = text.partition(":")
+        if value and source != "percentile":
+            raise ValueError(f"only 'percentile' takes a value, got {text!r}")
+        try:
+            percentile = float(value) if value else DEFAULT_PERCENTILE
+        except ValueError as exc:
+            raise ValueError(f"cannot read the percentile in {text!r}; write e.g. percentile:99.9") from exc
+        return cls(source, percentile, per_channel)
+
+    def describe(self):
+        stat = "max" if self.source == "max" else f"percentile {self.percentile:g}"
+        scope = "per channel" if self.per_channel else "per layer"
+        prefix = "trained clip bound, else " if self.source in ("auto", "clip") else ""
+        return f"{prefix}{stat} {scope}"
+
+    def uses_bound(self, site):
+        return self.source in ("auto", "clip") and site.bound is not None
+
+
+@dataclass
+class Threshold:
+    values: np.ndarray  # shape (1,) or (channels,)
+    source: str
+    warning: str = None
+
+
+def _session(model, names):
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    present = {o.name for o in model.graph.output}
+    for name in names:
+        if name not in present:
+            model.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def _rows(activation, per_channel):
+    if per_channel and activation.ndim >= 2:
+        return np.moveaxis(activation, 1, 0).reshape(activation.shape[1], -1)
+    return activation.reshape(1, -1)
+
+
+def _finalize(site, hist, spec):
+    if spec.source == "max":
+        values = hist.maximum.copy()
+        layer = float(hist.maximum.max())
+    else:
+        values = hist.percentile(spec.percentile)
+        layer = float(hist.merged().percentile(spec.percentile)[0])
+    warning = None
+    if layer <= 0:
+        values, warning = np.ones(1), f"site {site.name!r} never activated on the calibration data; threshold set to 1"
+    elif np.any(values <= 0):
+        dead = int(np.sum(values <= 0))
+        values = np.where(values > 0, values, layer)
+        warning = f"site {site.name!r}: {dead} channel(s) never activated; they use the layer threshold {layer:.4g}"
+    source = "max" if spec.source == "max" else f"percentile {spec.percentile:g}"
+    return Threshold(values.astype(np.float32), source + (" per channel" if spec.per_channel else ""), warning)
+
+
+def check_input_shape(expected, shape, what):
+    """Raise CalibrationError unless ``shape`` (N, ...) fits the model input ``expected`` (dims or names)."""
+    fixed = [d if isinstance(d, int) else None for d in expected[1:]]
+    if len(fixed) != len(shape) - 1 or any(d is not None and d != s for d, s in zip(fixed, shape[1:])):
+        want = "(N, " + ", ".join(str(d) if d is not None else "?" for d in fixed) + ")"
+        raise CalibrationError(f"{what} has shape {tuple(shape)}, but the model takes inputs of shape {want}")
+
+
+def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress=False):
+    """Return {site.name: Threshold} for a normalized ANN and calibration inputs ``data`` (N, ...)."""
+    thresholds = {}
+    for site in sites:
+        if spec.uses_bound(site):
+            bound = np.atleast_1d(np.asarray(site.bound, dtype=np.float32))
+            thresholds[site.name] = Threshold(bound, f"trained bound ({site.replaced})")
+    pending = [s for s in sites if s.name not in thresholds]
+    if not pending:
+        return thresholds
+    if data is None or len(data) == 0:
+        raise CalibrationError(
+            f"{len(pending)} activation(s) have no trained bound, so calibration data is needed; give --calib"
+        )
+    data = np.asarray(data, dtype=np.float32)
+    session = _session(model, [s.output for s in pending])
+    input_name = session.get_inputs()[0].name
+    check_input_shape(session.get_inputs()[0].shape, data.shape, "calibration data")
+    histograms = {}
+    starts = range(0, len(data), batch_size)
+    for start in tqdm(starts, desc="calibrating", unit="batch", disable=not progress, leave=False):
+        batch = data[start : start + batch_size]
+        bad = np.flatnonzero(~np.isfinite(batch.reshape(len(batch), -1)).all(axis=1))
+        if len(bad):
+            raise CalibrationError(
+                f"calibration sample {start + int(bad[0])} contains NaN or inf ({len(bad)} bad sample(s) in "
+                f"this batch); clean the calibration data"
+            )
+        values = session.run([s.output for s in pending], {input_name: batch})
+        for site, activation in zip(pending, values):
+            if not np.isfinite(activation).all():
+                raise CalibrationError(
+                    f"activation {site.name!r} overflows to NaN/inf on calibration samples {start}..."
+                    f"{start + len(batch) - 1}; check the model's weights and input scaling"
+                )
+            rows = _rows(activation, spec.per_channel)
+            hist = histograms.setdefault(site.name, StreamingHistogram(len(rows)))
+            hist.update(rows)
+    for site in pending:
+        thresholds[site.name] = _finalize(site, histograms[site.name], spec)
+    return thresholds

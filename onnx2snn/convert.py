@@ -1,0 +1,102 @@
+"""The Python API: one call from an ONNX ANN plus calibration data to an SNN model and file."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from snnrt import contract
+from snnrt.simulate import SpikingNetwork
+
+from . import __version__
+from .calibrate import ThresholdSpec, calibrate
+from .errors import UnsupportedModelError
+from .find_sites import find_sites
+from .load import load_model
+from .normalize import normalize
+from .rewrite import rewrite
+from .save import save_model
+
+METHOD = "IF neurons, reset by subtraction, initial potential v_init*theta (Bu et al., AAAI 2022)"
+
+
+def parse_v_init(value):
+    """'half' -> 0.5, 'zero' -> 0.0, or a fraction of the threshold in [0, 1]."""
+    named = {"half": 0.5, "zero": 0.0}
+    if isinstance(value, str) and value in named:
+        return named[value]
+    try:
+        fraction = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"initial potential must be 'half', 'zero' or a fraction, got {value!r}") from exc
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"initial potential fraction must be in [0, 1], got {fraction}")
+    return fraction
+
+
+@dataclass
+class LayerSummary:
+    site: str
+    replaced: str
+    source: str
+    threshold: np.ndarray
+    warning: str = None
+
+
+@dataclass
+class SnnModel:
+    """The converted network: the ONNX model (IF nodes in onnx2snn's domain) and what was done."""
+
+    model: object
+    ann: object
+    layers: list
+    dropped_output: list
+
+    def save(self, path):
+        """Write the SNN file atomically (a failure leaves no partial file)."""
+        save_model(self.model, path)
+
+    def network(self, device="auto"):
+        """A runtime SpikingNetwork of this SNN."""
+        return SpikingNetwork(self.model, device)
+
+
+def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, reset=contract.RESET_SUBTRACT,
+            batch_size=128, progress=False, output=None):
+    """Convert an ANN (path, bytes or ModelProto) into an SnnModel; write it to ``output`` when given.
+
+    ``calibration``: inputs (N, ...) for the threshold statistics; ``threshold``: a ThresholdSpec or its
+    text form ('auto', 'clip', 'max', 'percentile:99.9'); ``v_init``: initial membrane potential as a
+    fraction of theta ('half' = 0.5 as in Bu et al. 2022, 'zero' = classic conversion).
+    """
+    spec = ThresholdSpec.parse(threshold) if isinstance(threshold, str) else threshold
+    fraction = parse_v_init(v_init)
+    ann, _ = normalize(load_model(source))
+    report = find_sites(ann)
+    if report.problems:
+        raise UnsupportedModelError(
+            f"{len(report.problems)} node(s) cannot become spiking layers:\n"
+            + "\n".join(f"  - {p}" for p in report.problems)
+        )
+    if not report.sites:
+        raise UnsupportedModelError("the model has no ReLU-like activation to turn into IF neurons")
+    thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress)
+    samples = 0 if calibration is None else len(calibration)
+    metadata = {
+        contract.META_METHOD: METHOD,
+        contract.META_THRESHOLD_SOURCE: spec.describe(),
+        contract.META_CALIBRATION_SAMPLES: samples,
+        contract.META_V_INIT_FRACTION: fraction,
+        contract.META_VERSION: __version__,
+        contract.META_INPUT_ENCODING: "direct",
+        contract.META_DROPPED_SOFTMAX: ",".join(report.dropped_output),
+    }
+    snn = rewrite(ann, report, thresholds, fraction, reset, metadata)
+    layers = [
+        LayerSummary(s.name, s.replaced, thresholds[s.name].source, thresholds[s.name].values,
+                     thresholds[s.name].warning)
+        for s in report.sites
+    ]
+    result = SnnModel(snn, ann, layers, report.dropped_output)
+    if output is not None:
+        result.save(output)
+    return result

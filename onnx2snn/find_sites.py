@@ -1,0 +1,269 @@
+"""Find the activations that become IF neurons, and everything that blocks conversion.
+
+Recognized sites (each becomes one IF node; its output tensor is what the rest of the graph reads):
+
+- ``Relu(x)`` and ``Max(x, 0)``: threshold from calibration statistics;
+- ``Clip(x, 0, lam)`` (ReLU6 included): trained bound lam;
+- ``Min(Relu(x), lam)`` and ``Clip(Relu(x), 0, lam)``: trained-threshold ReLU as exporters write it;
+- ``Relu(x) - Relu(x - lam)`` (also with ``x + (-lam)``): the same function written with two ReLUs;
+- QCFS, ``lam / L * clip(floor(x * L / lam + 0.5), 0, L)`` in any arrangement of Mul/Div/Add/Sub/Clip/
+  Min/Max/Relu around one Floor: recognized by evaluating the chain, which must equal that formula.
+
+A final Softmax/LogSoftmax/Sigmoid (monotone, argmax unchanged) is dropped from the spiking output.
+Any other nonlinearity inside the network is reported, all at once, by node name and op.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx_graphsurgeon as gs
+
+CONVERTIBLE_OUTPUT_OPS = ("Softmax", "LogSoftmax", "Sigmoid")
+BLOCKING_OPS = {
+    "Sigmoid": "replace it by ReLU (or a clipped ReLU) and retrain",
+    "Tanh": "replace it by ReLU (or a clipped ReLU) and retrain",
+    "Gelu": "replace it by ReLU and retrain",
+    "Erf": "GELU written with Erf; replace it by ReLU and retrain",
+    "Elu": "replace it by ReLU and retrain",
+    "Selu": "replace it by ReLU and retrain",
+    "Softplus": "replace it by ReLU and retrain",
+    "HardSigmoid": "replace it by a clipped ReLU and retrain",
+    "HardSwish": "replace it by ReLU6 and retrain",
+    "LeakyRelu": "negative slopes need signed neurons; use ReLU and retrain",
+    "PRelu": "negative slopes need signed neurons; use ReLU and retrain",
+    "LRN": "remove local response normalization (or move it after the last activation)",
+    "Softmax": "a Softmax is only allowed as the last node",
+    "LogSoftmax": "a LogSoftmax is only allowed as the last node",
+    "Exp": "an exponential inside the network cannot be computed with spikes",
+    "Log": "a logarithm inside the network cannot be computed with spikes",
+    "Sqrt": "a square root inside the network cannot be computed with spikes",
+    "Pow": "a power inside the network cannot be computed with spikes",
+    "Div": "division by a computed value cannot be computed with spikes",
+    "Floor": "a Floor outside a QCFS activation cannot be computed with spikes",
+}
+
+
+@dataclass
+class Site:
+    """One activation to replace: ``nodes`` (names) map ``input`` to ``output``."""
+
+    name: str
+    kind: str
+    input: str
+    output: str
+    nodes: list
+    bound: object = None  # trained clip bound (float or per-channel array), None for plain ReLU
+    levels: int = None  # QCFS quantization levels L
+    nodes_ops: list = field(default_factory=list)
+
+    @property
+    def replaced(self):
+        """The ops replaced, e.g. "Relu+Min"."""
+        return "+".join(self.nodes_ops)
+
+
+@dataclass
+class SiteReport:
+    sites: list
+    problems: list  # "node 'name' (Op): what to do"
+    dropped_output: list  # names of final monotone nodes to drop
+
+
+def _const(tensor):
+    return np.asarray(tensor.values, dtype=np.float64) if isinstance(tensor, gs.Constant) else None
+
+
+def _scalar(value):
+    if value is None or value.size != 1:
+        return None
+    return float(value.reshape(-1)[0])
+
+
+def _only_consumer(tensor):
+    return tensor.outputs[0] if len(tensor.outputs) == 1 else None
+
+
+def _clip_bounds(node):
+    lo = _const(node.inputs[1]) if len(node.inputs) > 1 and node.inputs[1].name else None
+    hi = _const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2].name else None
+    lo = node.attrs.get("min", -np.inf) if lo is None and len(node.inputs) < 2 else lo
+    hi = node.attrs.get("max", np.inf) if hi is None and len(node.inputs) < 3 else hi
+    return np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+
+
+def _site(kind, nodes, bound=None, levels=None):
+    first, last = nodes[0], nodes[-1]
+    return Site(
+        name=first.name or first.outputs[0].name,
+        kind=kind,
+        input=first.inputs[0].name,
+        output=last.outputs[0].name,
+        nodes=[n.name for n in nodes],
+        bound=bound,
+        levels=levels,
+        nodes_ops=[n.op for n in nodes],
+    )
+
+
+def _bound_value(value):
+    """A positive finite clip bound as float (or per-channel array), else None."""
+    if value is None or not np.all(np.isfinite(value)) or np.any(value <= 0):
+        return None
+    return float(value.reshape(-1)[0]) if value.size == 1 else value.reshape(-1)
+
+
+def _match_relu(node):
+    """Relu, and the trained-threshold forms that start with it."""
+    out = node.outputs[0]
+    nxt = _only_consumer(out)
+    if nxt is not None and nxt.op == "Min" and len(nxt.inputs) == 2:
+        other = nxt.inputs[1] if nxt.inputs[0] is out else nxt.inputs[0]
+        bound = _bound_value(_const(other))
+        if bound is not None:
+            return _site("relu_min", [node, nxt], bound)
+    if nxt is not None and nxt.op == "Clip":
+        lo, hi = _clip_bounds(nxt)
+        bound = _bound_value(hi)
+        if lo.size == 1 and float(lo) <= 0 and bound is not None:
+            return _site("relu_clip", [node, nxt], bound)
+    two_relu = _match_two_relus(node)
+    if two_relu is not None:
+        return two_relu
+    return _site("relu", [node])
+
+
+def _match_two_relus(node):
+    """Relu(x) - Relu(x - lam), seen from either Relu."""
+    out = node.outputs[0]
+    sub = _only_consumer(out)
+    if sub is None or sub.op != "Sub" or sub.inputs[0] is not out:
+        return None
+    other = sub.inputs[1]
+    if not other.inputs or other.inputs[0].op != "Relu" or _only_consumer(other) is not sub:
+        return None
+    relu2 = other.inputs[0]
+    shift = relu2.inputs[0]
+    if not shift.inputs or shift.inputs[0].op not in ("Sub", "Add") or _only_consumer(shift) is not relu2:
+        return None
+    shifter = shift.inputs[0]
+    if shifter.inputs[0] is not node.inputs[0]:
+        return None
+    amount = _scalar(_const(shifter.inputs[1]))
+    if amount is None:
+        return None
+    bound = amount if shifter.op == "Sub" else -amount
+    if bound <= 0:
+        return None
+    return _site("relu_minus_relu", [node, shifter, relu2, sub], bound)
+
+
+_QCFS_OPS = ("Mul", "Div", "Add", "Sub", "Clip", "Min", "Max", "Relu")
+
+
+def _evaluate_chain(chain, x):
+    for node in chain:
+        if node.op == "Floor":
+            x = np.floor(x)
+        elif node.op == "Relu":
+            x = np.maximum(x, 0)
+        elif node.op == "Clip":
+            lo, hi = _clip_bounds(node)
+            x = np.clip(x, lo, hi)
+        else:
+            value = _scalar(_const(node.inputs[1] if isinstance(node.inputs[1], gs.Constant) else node.inputs[0]))
+            first_is_x = not isinstance(node.inputs[0], gs.Constant)
+            x = {
+                "Mul": lambda: x * value,
+                "Div": lambda: x / value if first_is_x else value / x,
+                "Add": lambda: x + value,
+                "Sub": lambda: x - value if first_is_x else value - x,
+                "Min": lambda: np.minimum(x, value),
+                "Max": lambda: np.maximum(x, value),
+            }[node.op]()
+    return x
+
+
+def _scalar_operand(node):
+    if node.op in ("Relu", "Floor"):
+        return True
+    if node.op == "Clip":
+        lo, hi = _clip_bounds(node)
+        return lo.size == 1 and hi.size == 1
+    consts = [t for t in node.inputs if isinstance(t, gs.Constant)]
+    return len(node.inputs) == 2 and len(consts) == 1 and _scalar(_const(consts[0])) is not None
+
+
+def _match_qcfs(floor):
+    """A chain of scalar elementwise ops around one Floor that equals the QCFS formula."""
+    before, tensor = [], floor.inputs[0]
+    while tensor.inputs and tensor.inputs[0].op in ("Mul", "Div", "Add", "Sub") and _only_consumer(tensor):
+        producer = tensor.inputs[0]
+        if not _scalar_operand(producer):
+            break
+        before.insert(0, producer)
+        tensor = next(t for t in producer.inputs if not isinstance(t, gs.Constant))
+    after, out = [], floor.outputs[0]
+    while _only_consumer(out) is not None and _only_consumer(out).op in _QCFS_OPS and _scalar_operand(
+        _only_consumer(out)
+    ):
+        after.append(_only_consumer(out))
+        out = after[-1].outputs[0]
+    chain = before + [floor] + after
+    probe = np.linspace(-50.0, 50.0, 200001)
+    y = _evaluate_chain(chain, probe)
+    lam = float(y.max())
+    levels = len(np.unique(np.round(y[y > 0] / lam, 9))) if lam > 0 else 0
+    if lam <= 0 or levels < 1 or float(y.min()) != 0.0:
+        return None
+    expected = lam / levels * np.clip(np.floor(probe * levels / lam + 0.5), 0, levels)
+    if not np.allclose(y, expected, rtol=1e-6, atol=1e-6 * lam):
+        return None
+    return _site("qcfs", chain, lam, levels)
+
+
+def _is_float(tensor):
+    """False for integer tensors such as the shape chains of dynamic-batch exports."""
+    return tensor.dtype is None or np.issubdtype(np.dtype(tensor.dtype), np.floating)
+
+
+def _drop_final(graph):
+    """Monotone nodes at the very end (Softmax, ...), which the spiking output leaves out."""
+    dropped = []
+    for out in graph.outputs:
+        if out.inputs and out.inputs[0].op in CONVERTIBLE_OUTPUT_OPS:
+            dropped.append(out.inputs[0].name)
+    return dropped
+
+
+def find_sites(model):
+    """Return a SiteReport for a normalized ``onnx.ModelProto``."""
+    graph = gs.import_onnx(model)
+    sites, claimed = [], set()
+    for node in graph.nodes:
+        if id(node) in claimed:
+            continue
+        site = None
+        if node.op == "Relu":
+            site = _match_relu(node)
+        elif node.op == "Clip":
+            lo, hi = _clip_bounds(node)
+            if lo.size == 1 and float(lo) == 0.0:
+                bound = _bound_value(hi)
+                site = _site("clip", [node], bound) if bound is not None else _site("relu", [node])
+        elif node.op == "Max" and len(node.inputs) == 2 and _scalar(_const(node.inputs[1])) == 0.0:
+            site = _site("relu", [node])
+        elif node.op == "Floor":
+            site = _match_qcfs(node)
+        if site is not None:
+            by_name = {n.name: n for n in graph.nodes}
+            claimed.update(id(by_name[name]) for name in site.nodes)
+            sites.append(site)
+    dropped = _drop_final(graph)
+    problems = []
+    for node in graph.nodes:
+        if id(node) in claimed or node.name in dropped or node.op not in BLOCKING_OPS:
+            continue
+        if node.op == "Div" and isinstance(node.inputs[1], gs.Constant) or not _is_float(node.outputs[0]):
+            continue
+        problems.append(f"node {node.name!r} ({node.op}): {BLOCKING_OPS[node.op]}")
+    return SiteReport(sites=sites, problems=problems, dropped_output=dropped)

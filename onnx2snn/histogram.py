@@ -1,0 +1,64 @@
+"""Streaming statistics of non-negative activations with bounded memory: max and percentiles.
+
+A fixed number of bins covers [0, hi); when a batch exceeds hi the range doubles and neighbouring bins
+merge pairwise (exact), so memory stays ``channels x bins`` whatever the amount of data.
+"""
+
+import numpy as np
+
+BINS = 4096
+
+
+class StreamingHistogram:
+    """Per-channel (or, with channels=1, per-layer) histogram of the values seen so far."""
+
+    def __init__(self, channels=1, bins=BINS):
+        if bins % 2:
+            raise ValueError("bins must be even")
+        self.bins = bins
+        self.counts = np.zeros((channels, bins), dtype=np.int64)
+        self.maximum = np.zeros(channels)
+        self.hi = None
+
+    def update(self, values):
+        """Add values shaped (channels, n); negative values count in the first bin."""
+        values = np.asarray(values, dtype=np.float64)
+        batch_max = values.max(axis=1) if values.shape[1] else np.zeros(len(values))
+        self.maximum = np.maximum(self.maximum, batch_max)
+        top = float(batch_max.max(initial=0.0))
+        if self.hi is None:
+            self.hi = top if top > 0 else 1.0
+        while top >= self.hi:
+            self.counts = self.counts.reshape(len(self.counts), self.bins // 2, 2).sum(axis=2)
+            self.counts = np.concatenate([self.counts, np.zeros_like(self.counts)], axis=1)
+            self.hi *= 2
+        index = np.clip((values / self.hi * self.bins).astype(np.int64), 0, self.bins - 1)
+        for channel in range(len(values)):
+            self.counts[channel] += np.bincount(index[channel], minlength=self.bins)
+
+    def merged(self):
+        """A one-channel histogram of all channels together."""
+        layer = StreamingHistogram(1, self.bins)
+        layer.counts = self.counts.sum(axis=0, keepdims=True)
+        layer.maximum = self.maximum.max(keepdims=True)
+        layer.hi = self.hi
+        return layer
+
+    def percentile(self, q, positive_only=True):
+        """The q-th percentile (0..100) per channel, linear within a bin; 0 for a channel with no data."""
+        counts = self.counts.copy()
+        if positive_only:
+            counts[:, 0] = 0
+        result = np.zeros(len(counts))
+        width = self.hi / self.bins if self.hi else 0.0
+        for channel, row in enumerate(counts):
+            total = row.sum()
+            if total == 0:
+                continue
+            cumulative = np.cumsum(row)
+            rank = q / 100.0 * total
+            b = int(np.searchsorted(cumulative, rank, side="left"))
+            below = cumulative[b - 1] if b else 0
+            fraction = (rank - below) / row[b] if row[b] else 1.0
+            result[channel] = min((b + fraction) * width, self.maximum[channel])
+        return result

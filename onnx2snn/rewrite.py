@@ -1,0 +1,79 @@
+"""Rewrite a normalized ANN into an SNN file: each site becomes one IFNeuron node of onnx2snn's domain.
+
+MaxPool nodes fed (directly or not) by spikes become SpikeMaxPool (max pooling of cumulative counts,
+exact at every step; see snnrt.contract). A final Softmax/LogSoftmax/Sigmoid is dropped: the spiking
+output is the output layer's pre-activation averaged over the steps, with the same arg-max.
+"""
+
+import onnx
+import onnx_graphsurgeon as gs
+
+from snnrt import contract
+
+from .errors import UnsupportedModelError
+from .normalize.graph_edits import bypass
+
+
+def _downstream(graph, names):
+    """Nodes reachable from the tensors ``names``."""
+    seen, stack = set(), [t for t in graph.tensors().values() if t.name in names]
+    reached = []
+    while stack:
+        tensor = stack.pop()
+        for node in tensor.outputs:
+            if id(node) not in seen:
+                seen.add(id(node))
+                reached.append(node)
+                stack.extend(node.outputs)
+    return reached
+
+
+def _spike_max_pool(node):
+    """Turn a MaxPool (or GlobalMaxPool, as a MaxPool over the whole map) on spikes into SpikeMaxPool."""
+    if node.op == "GlobalMaxPool":
+        spatial = node.inputs[0].shape[2:] if node.inputs[0].shape is not None else None
+        if not spatial or not all(isinstance(d, int) for d in spatial):
+            raise UnsupportedModelError(
+                f"node {node.name!r} (GlobalMaxPool) on spikes needs a static spatial size; export the model "
+                "with a fixed input size"
+            )
+        node.attrs = {"kernel_shape": list(spatial), "strides": list(spatial)}
+    node.op, node.domain = contract.MAXPOOL_OP, contract.DOMAIN
+
+
+def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET_SUBTRACT, metadata=None):
+    """Return the SNN ``onnx.ModelProto``; thresholds maps site name -> Threshold."""
+    graph = gs.import_onnx(model)
+    by_name = {n.name: n for n in graph.nodes}
+    tensors = graph.tensors()
+    for site in report.sites:
+        theta = thresholds[site.name].values
+        for name in site.nodes:
+            by_name[name].outputs.clear()
+        graph.layer(
+            op=contract.IF_OP,
+            name=f"{site.name}_if",
+            domain=contract.DOMAIN,
+            attrs={
+                contract.ATTR_THRESHOLD: [float(v) for v in theta],
+                contract.ATTR_V_INIT: [float(v) * v_init_fraction for v in theta],
+                contract.ATTR_RESET: reset,
+                contract.ATTR_CHANNEL_AXIS: 1,
+            },
+            inputs=[tensors[site.input]],
+            outputs=[tensors[site.output]],
+        )
+    for node in _downstream(graph, {s.output for s in report.sites}):
+        if node.op in ("MaxPool", "GlobalMaxPool") and node.domain in (None, ""):
+            _spike_max_pool(node)
+    for name in report.dropped_output:
+        node = next(n for n in graph.nodes if n.name == name)
+        bypass(graph, node, node.inputs[0])
+    graph.cleanup().toposort()
+    snn = gs.export_onnx(graph, do_type_check=False)
+    if not any(o.domain == contract.DOMAIN for o in snn.opset_import):
+        snn.opset_import.append(onnx.helper.make_opsetid(contract.DOMAIN, contract.DOMAIN_VERSION))
+    for key, value in (metadata or {}).items():
+        snn.metadata_props.append(onnx.StringStringEntryProto(key=key, value=str(value)))
+    onnx.checker.check_model(snn)
+    return snn
