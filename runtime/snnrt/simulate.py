@@ -67,6 +67,7 @@ class SpikingNetwork:
         counter = OpCounter(self.graph)
         with counter if count_ops else contextlib.nullcontext():
             for t in range(timesteps):
+                counter.next_step()
                 step_input = x if encoding == "direct" else (torch.rand(x.shape, generator=generator,
                                                                         device=self.device) < x).to(x.dtype)
                 outputs, _ = self.graph.run(step_input, static_cache=cache)

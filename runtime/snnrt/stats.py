@@ -37,6 +37,7 @@ class OpCounts:
     ann_macs: float = 0.0
     static_macs: float = 0.0
     sops: float = 0.0
+    sops_by_step: list = field(default_factory=list)
     per_layer: dict = field(default_factory=dict)
 
     @property
@@ -49,7 +50,10 @@ class OpCounts:
 
 
 class OpCounter:
-    """Forward hooks on the weight layers of a GraphModule that fill an OpCounts; use as a context."""
+    """Forward hooks on the weight layers of a GraphModule that fill an OpCounts; use as a context.
+
+    Call ``next_step()`` before each time step so that SOPs are also kept per step.
+    """
 
     def __init__(self, graph):
         self.graph = graph
@@ -63,6 +67,9 @@ class OpCounter:
                 varying = step in self.graph.time_varying
                 self._handles.append(layer.register_forward_hook(self._hook(node.name, varying)))
         return self.counts
+
+    def next_step(self):
+        self.counts.sops_by_step.append(0.0)
 
     def __exit__(self, *exc):
         for handle in self._handles:
@@ -85,5 +92,6 @@ class OpCounter:
             sops = float(torch.count_nonzero(x)) / batch * macs / (x.numel() / batch)
             row["sops"] += sops
             self.counts.sops += sops
+            self.counts.sops_by_step[-1] += sops
 
         return hook

@@ -49,7 +49,11 @@ def convert_clip_attrs(node):
 
 @register("Clip", 11)
 def convert_clip(node):
+    """y = min(max(x, min), max); an absent bound does not clip."""
+
     def run(x, low=None, high=None):
+        if low is None and high is None:
+            return x
         return torch.clamp(x, low, high)
 
     return Op("Clip", run)

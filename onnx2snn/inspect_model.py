@@ -1,0 +1,92 @@
+"""A plain-text description of an ANN or SNN file: I/O, opset, size, cost, and what converts."""
+
+import numpy as np
+import onnx
+import torch
+
+from snnrt import contract
+from snnrt.graph import GraphModule
+from snnrt.stats import OpCounter
+
+from .find_sites import find_sites
+from .load import load_model
+from .normalize import normalize
+
+
+def _shape(value_info):
+    dims = value_info.type.tensor_type.shape.dim
+    return "(" + ", ".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in dims) + ")"
+
+
+def _macs(model):
+    """MACs per sample of the weight layers, or None when the input size is not fixed."""
+    graph_input = model.graph.input[0]
+    dims = graph_input.type.tensor_type.shape.dim
+    sizes = [d.dim_value for d in dims[1:]]
+    if not all(sizes):
+        return None
+    module = GraphModule(model)
+    counter = OpCounter(module)
+    with counter as counts, torch.no_grad():
+        counter.next_step()
+        module.run(torch.zeros((1, *sizes)))
+    return counts.ann_macs
+
+
+def describe(path):
+    """Text for `onnx2snn inspect`."""
+    model = load_model(path)
+    spiking = any(o.domain == contract.DOMAIN for o in model.opset_import)
+    opsets = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import)
+    params = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
+    initializers = {t.name for t in model.graph.initializer}
+    lines = [f"file: {path}", f"kind: {'SNN (onnx2snn)' if spiking else 'ANN'}",
+             f"producer: {model.producer_name} {model.producer_version}".rstrip(), f"opsets: {opsets}"]
+    lines += [f"input: {i.name} {_shape(i)}" for i in model.graph.input if i.name not in initializers]
+    lines += [f"output: {o.name} {_shape(o)}" for o in model.graph.output]
+    lines.append(f"parameters: {params:,}")
+    if spiking:
+        lines += _describe_snn(model)
+    else:
+        lines += _describe_ann(model)
+    return "\n".join(lines)
+
+
+def _describe_snn(model):
+    lines = []
+    macs = _macs(model)
+    lines.append(f"MACs per sample (as an ANN): {macs:,.0f}" if macs is not None else "MACs: input size not fixed")
+    lines.append("spiking layers:")
+    for node in model.graph.node:
+        if node.domain != contract.DOMAIN:
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type == contract.IF_OP:
+            theta = np.asarray(attrs[contract.ATTR_THRESHOLD])
+            v0 = np.asarray(attrs[contract.ATTR_V_INIT])
+            text = f"theta {theta[0]:.4g}, v_init {v0[0]:.4g}" if theta.size == 1 else f"theta per channel ({theta.size})"
+            lines.append(f"  {node.name}: {node.op_type} {text}")
+        else:
+            lines.append(f"  {node.name}: {node.op_type}")
+    lines.append("metadata:")
+    lines += [f"  {p.key}: {p.value}" for p in model.metadata_props if p.key.startswith(contract.META_PREFIX)]
+    return lines
+
+
+def _describe_ann(model):
+    clean, _ = normalize(model)
+    macs = _macs(clean)
+    report = find_sites(clean)
+    lines = [f"MACs per sample: {macs:,.0f}" if macs is not None else "MACs: input size not fixed",
+             f"nodes after normalization: {len(clean.graph.node)}",
+             f"activations that become IF neurons: {len(report.sites)}"]
+    lines += [f"  {s.name}: {s.replaced}" + (f" (trained bound {np.max(s.bound):.4g})" if s.bound is not None else "")
+              for s in report.sites]
+    if report.dropped_output:
+        lines.append(f"dropped from the spiking output: {', '.join(report.dropped_output)}")
+    if report.problems:
+        lines.append(f"blocking conversion: {len(report.problems)}")
+        lines += [f"  {p}" for p in report.problems]
+    else:
+        lines.append("blocking conversion: none")
+    return lines
