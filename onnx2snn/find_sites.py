@@ -55,6 +55,7 @@ class Site:
     bound: object = None  # trained clip bound (float or per-channel array), None for plain ReLU
     levels: int = None  # QCFS quantization levels L
     nodes_ops: list = field(default_factory=list)
+    affine: tuple = None  # (alpha, beta): the IF input is alpha * input + beta (QCFS with folded scales)
 
     @property
     def replaced(self):
@@ -158,6 +159,8 @@ def _match_two_relus(node):
 
 
 _QCFS_OPS = ("Mul", "Div", "Add", "Sub", "Clip", "Min", "Max", "Relu")
+QCFS_PROBE_RANGE = 100.0
+QCFS_PROBE_POINTS = 2_000_001
 
 
 def _evaluate_chain(chain, x):
@@ -193,8 +196,8 @@ def _scalar_operand(node):
     return len(node.inputs) == 2 and len(consts) == 1 and _scalar(_const(consts[0])) is not None
 
 
-def _match_qcfs(floor):
-    """A chain of scalar elementwise ops around one Floor that equals the QCFS formula."""
+def _qcfs_chain(floor):
+    """The scalar elementwise nodes before and after a Floor, in order."""
     before, tensor = [], floor.inputs[0]
     while tensor.inputs and tensor.inputs[0].op in ("Mul", "Div", "Add", "Sub") and _only_consumer(tensor):
         producer = tensor.inputs[0]
@@ -208,17 +211,34 @@ def _match_qcfs(floor):
     ):
         after.append(_only_consumer(out))
         out = after[-1].outputs[0]
-    chain = before + [floor] + after
-    probe = np.linspace(-50.0, 50.0, 200001)
+    return before + [floor] + after
+
+
+def _match_qcfs(floor):
+    """A chain around one Floor that equals lam/L * clip(floor(a*x + b), 0, L) for some a > 0, b.
+
+    Exporters and our own folding (a scale folded into the previous layer) change a and b, so the
+    chain is evaluated on a fine probe and fitted. The IF neuron then receives u = alpha*x + beta with
+    alpha = a*lam/L and beta = (b - 1/2)*lam/L, which makes it compute QCFS(u) exactly at T = L.
+    """
+    chain = _qcfs_chain(floor)
+    probe = np.linspace(-QCFS_PROBE_RANGE, QCFS_PROBE_RANGE, QCFS_PROBE_POINTS)
     y = _evaluate_chain(chain, probe)
     lam = float(y.max())
-    levels = len(np.unique(np.round(y[y > 0] / lam, 9))) if lam > 0 else 0
-    if lam <= 0 or levels < 1 or float(y.min()) != 0.0:
+    if lam <= 0 or float(y.min()) != 0.0 or np.any(np.diff(y) < 0):
         return None
-    expected = lam / levels * np.clip(np.floor(probe * levels / lam + 0.5), 0, levels)
-    if not np.allclose(y, expected, rtol=1e-6, atol=1e-6 * lam):
+    jumps = probe[1:][np.diff(y) > 0]
+    levels = len(jumps)
+    if levels < 1 or len(np.unique(np.round(y / lam, 6))) != levels + 1:
         return None
-    return _site("qcfs", chain, lam, levels)
+    a = 1.0 / float(np.mean(np.diff(jumps))) if levels > 1 else levels / lam
+    b = 1.0 - a * float(jumps[0])
+    expected = lam / levels * np.clip(np.floor(a * probe + b), 0, levels)
+    if np.mean(~np.isclose(y, expected, rtol=1e-6, atol=1e-6 * lam)) > 1e-4:
+        return None
+    site = _site("qcfs", chain, lam, levels)
+    site.affine = (a * lam / levels, (b - 0.5) * lam / levels)
+    return site
 
 
 def _is_float(tensor):

@@ -5,6 +5,7 @@ exact at every step; see snnrt.contract). A final Softmax/LogSoftmax/Sigmoid is 
 output is the output layer's pre-activation averaged over the steps, with the same arg-max.
 """
 
+import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
@@ -26,6 +27,17 @@ def _downstream(graph, names):
                 reached.append(node)
                 stack.extend(node.outputs)
     return reached
+
+
+def _input_affine(graph, site, tensor):
+    """The IF input: the site's input, or alpha * input + beta where the site needs it (see find_sites)."""
+    if site.affine is None or np.allclose(site.affine, (1.0, 0.0), rtol=0, atol=1e-9):
+        return tensor
+    alpha, beta = site.affine
+    scaled = graph.layer(op="Mul", name=f"{site.name}_in_scale", inputs=[tensor, np.array(alpha, np.float32)],
+                         outputs=[f"{site.name}_in_scaled"])[0]
+    return graph.layer(op="Add", name=f"{site.name}_in_shift", inputs=[scaled, np.array(beta, np.float32)],
+                       outputs=[f"{site.name}_in_shifted"])[0]
 
 
 def _spike_max_pool(node):
@@ -50,6 +62,7 @@ def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET
         theta = thresholds[site.name].values
         for name in site.nodes:
             by_name[name].outputs.clear()
+        current = _input_affine(graph, site, tensors[site.input])
         graph.layer(
             op=contract.IF_OP,
             name=f"{site.name}_if",
@@ -60,7 +73,7 @@ def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET
                 contract.ATTR_RESET: reset,
                 contract.ATTR_CHANNEL_AXIS: 1,
             },
-            inputs=[tensors[site.input]],
+            inputs=[current],
             outputs=[tensors[site.output]],
         )
     for node in _downstream(graph, {s.output for s in report.sites}):

@@ -14,11 +14,13 @@ from .fold_affine import fold_affine
 from .fold_batchnorm import fold_batchnorm
 from .fold_constants import fold_constants
 from .infer_shapes import infer_shapes
+from .name_nodes import name_nodes
 from .remove_noops import remove_noops
 from .upgrade_opset import TARGET_OPSET, upgrade_opset
 
 PASSES = (
     drop_input_initializers,
+    name_nodes,
     upgrade_opset,
     infer_shapes,
     fold_constants,
@@ -29,6 +31,7 @@ PASSES = (
     fold_batchnorm,
     fold_affine,
     fold_constants,
+    name_nodes,
     infer_shapes,
 )
 

@@ -1,0 +1,149 @@
+"""End-to-end conversion of small graphs: the SNN file, its metadata, and what it computes."""
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import helper
+
+from onnx2snn.calibrate import ThresholdSpec
+from onnx2snn.convert import convert
+from onnx2snn.errors import CalibrationError, UnsupportedModelError
+from snnrt import contract
+from snnrt.simulate import SpikingNetwork
+from tests.conftest import make_model, ort_run
+
+RNG = np.random.default_rng(3)
+W1 = RNG.normal(size=(16, 6)).astype(np.float32)
+W2 = RNG.normal(size=(4, 16)).astype(np.float32) / 4
+
+
+def _mlp(act_nodes, inits=(), head="Softmax"):
+    nodes = [helper.make_node("Gemm", ["input", "w1"], ["h"], name="fc1", transB=1), *act_nodes,
+             helper.make_node("Gemm", ["a", "w2"], ["logits"], name="fc2", transB=1)]
+    if head:
+        nodes.append(helper.make_node(head, ["logits"], ["out"], name="head"))
+    out = "out" if head else "logits"
+    return make_model(nodes, [("input", ["N", 6])], [(out, ["N", 4])], {"w1": W1, "w2": W2, **dict(inits)})
+
+
+def _qcfs_mlp(lam, levels):
+    nodes = [
+        helper.make_node("Div", ["h", "lam"], ["d"]),
+        helper.make_node("Mul", ["d", "L"], ["m"]),
+        helper.make_node("Add", ["m", "half"], ["m2"]),
+        helper.make_node("Floor", ["m2"], ["f"], name="floor"),
+        helper.make_node("Clip", ["f", "zero", "L"], ["c"]),
+        helper.make_node("Div", ["c", "L"], ["c2"]),
+        helper.make_node("Mul", ["c2", "lam"], ["a"]),
+    ]
+    inits = {"lam": np.float32(lam), "L": np.float32(levels), "half": np.float32(0.5), "zero": np.float32(0)}
+    return _mlp(nodes, inits, head=None)
+
+
+def test_qcfs_snn_equals_ann_exactly_at_t_equals_levels():
+    lam, levels = 1.5, 4
+    ann = _qcfs_mlp(lam, levels)
+    x = RNG.normal(size=(64, 6)).astype(np.float32)
+    snn = convert(ann)
+    # the scaling before Floor is folded into fc1 by normalization; the fitted input affine undoes it
+    assert [layer.source for layer in snn.layers] == ["trained bound (Floor+Clip+Div+Mul)"]
+    result = snn.network("cpu").run(x, levels)
+    np.testing.assert_allclose(result.outputs[-1].numpy(), ort_run(ann, x)[0], atol=1e-4)
+
+
+def test_file_is_valid_onnx_with_provenance_and_softmax_dropped(tmp_path):
+    ann = _mlp([helper.make_node("Relu", ["h"], ["a"], name="act")])
+    x = RNG.normal(size=(200, 6)).astype(np.float32)
+    path = tmp_path / "m.snn.onnx"
+    snn = convert(ann, x, threshold="percentile:99.9", v_init="half", output=path)
+    model = onnx.load(path)
+    onnx.checker.check_model(model)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta[contract.META_CALIBRATION_SAMPLES] == "200"
+    assert meta[contract.META_V_INIT_FRACTION] == "0.5"
+    assert meta[contract.META_DROPPED_SOFTMAX] == "head"
+    assert "percentile 99.9" in meta[contract.META_THRESHOLD_SOURCE]
+    ops = [n.op_type for n in model.graph.node]
+    assert contract.IF_OP in ops and "Softmax" not in ops and "Relu" not in ops
+    node = next(n for n in model.graph.node if n.op_type == contract.IF_OP)
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    assert attrs[contract.ATTR_V_INIT][0] == pytest.approx(attrs[contract.ATTR_THRESHOLD][0] / 2)
+    h = np.maximum(x @ W1.T, 0)
+    assert attrs[contract.ATTR_THRESHOLD][0] == pytest.approx(np.percentile(h[h > 0], 99.9), rel=0.02)
+    assert snn.dropped_output == ["head"]
+
+
+def test_snn_output_converges_to_ann_logits_as_t_grows():
+    ann = _mlp([helper.make_node("Relu", ["h"], ["a"])], head=None)
+    x = RNG.normal(size=(100, 6)).astype(np.float32)
+    snn = convert(ann, x, threshold="max")
+    reference = ort_run(ann, x)[0]
+    result = snn.network("cpu").run(x, 256)
+    errors = [float(np.abs(result.outputs[t - 1].numpy() - reference).mean()) for t in (4, 16, 64, 256)]
+    assert errors == sorted(errors, reverse=True)
+    assert errors[-1] < 0.05 * float(np.abs(reference).mean())
+
+
+def test_per_channel_thresholds_and_dead_channel_warning():
+    w1 = W1.copy()
+    w1[3] = 0.0
+    w1[3, 0] = -1.0  # with non-negative inputs, channel 3 never activates
+    nodes = [helper.make_node("Gemm", ["input", "w1"], ["h"], transB=1), helper.make_node("Relu", ["h"], ["a"]),
+             helper.make_node("Gemm", ["a", "w2"], ["out"], transB=1)]
+    ann = make_model(nodes, [("input", ["N", 6])], [("out", ["N", 4])], {"w1": w1, "w2": W2})
+    x = np.abs(RNG.normal(size=(300, 6))).astype(np.float32)
+    snn = convert(ann, x, threshold=ThresholdSpec("max", per_channel=True))
+    layer = snn.layers[0]
+    assert layer.threshold.shape == (16,)
+    assert layer.warning and "1 channel(s) never activated" in layer.warning
+    assert layer.threshold[3] == pytest.approx(layer.threshold.max())
+
+
+def test_nan_in_calibration_data_names_the_sample():
+    ann = _mlp([helper.make_node("Relu", ["h"], ["a"])])
+    x = RNG.normal(size=(50, 6)).astype(np.float32)
+    x[37, 2] = np.nan
+    with pytest.raises(CalibrationError, match="sample 37 contains NaN"):
+        convert(ann, x)
+
+
+def test_calibration_shape_mismatch_is_explained():
+    ann = _mlp([helper.make_node("Relu", ["h"], ["a"])])
+    with pytest.raises(CalibrationError, match=r"shape \(10, 5\).*\(N, 6\)"):
+        convert(ann, np.zeros((10, 5), np.float32))
+
+
+def test_missing_calibration_for_plain_relu_is_explained():
+    ann = _mlp([helper.make_node("Relu", ["h"], ["a"])])
+    with pytest.raises(CalibrationError, match="calibration data is needed"):
+        convert(ann)
+
+
+def test_unconvertible_ops_are_all_listed():
+    ann = _mlp([helper.make_node("Tanh", ["h"], ["t"], name="t1"), helper.make_node("Sigmoid", ["t"], ["a"], name="s1")])
+    with pytest.raises(UnsupportedModelError) as info:
+        convert(ann, np.zeros((4, 6), np.float32))
+    assert "'t1' (Tanh)" in str(info.value) and "'s1' (Sigmoid)" in str(info.value)
+
+
+def test_max_pool_on_spikes_becomes_spike_max_pool_and_converges():
+    rng = np.random.default_rng(5)
+    nodes = [
+        helper.make_node("Conv", ["input", "k"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2], name="pool"),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Gemm", ["f", "w"], ["out"], transB=1),
+    ]
+    ann = make_model(nodes, [("input", ["N", 1, 6, 6])], [("out", ["N", 3])],
+                     {"k": rng.normal(size=(4, 1, 3, 3)).astype(np.float32),
+                      "w": rng.normal(size=(3, 36)).astype(np.float32)})
+    x = rng.normal(size=(64, 1, 6, 6)).astype(np.float32)
+    snn = convert(ann, x, threshold="max")
+    assert contract.MAXPOOL_OP in [n.op_type for n in snn.model.graph.node]
+    reference = ort_run(ann, x)[0]
+    result = SpikingNetwork(snn.model, "cpu").run(x, 128)
+    error = np.abs(result.outputs[-1].numpy() - reference).mean()
+    assert error < 0.05 * np.abs(reference).mean()
+    assert torch.isfinite(result.outputs).all()
