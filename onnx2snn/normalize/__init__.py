@@ -10,6 +10,7 @@ from .canonicalize_flatten import canonicalize_flatten
 from .canonicalize_gemm import canonicalize_gemm
 from .canonicalize_sum import canonicalize_sum
 from .drop_input_initializers import drop_input_initializers
+from .drop_label_outputs import drop_label_outputs
 from .fold_affine import fold_affine
 from .fold_batchnorm import fold_batchnorm
 from .fold_constants import fold_constants
@@ -20,6 +21,7 @@ from .upgrade_opset import TARGET_OPSET, upgrade_opset
 
 PASSES = (
     drop_input_initializers,
+    drop_label_outputs,
     name_nodes,
     upgrade_opset,
     infer_shapes,

@@ -42,13 +42,16 @@ def _rest_matches(values, x):
 
 def _flattens(node):
     x, target = node.inputs[0], node.inputs[1]
-    if x.shape is None or len(x.shape) < 2 or node.attrs.get("allowzero", 0):
+    if x.shape is None or len(x.shape) < 2:
         return False
     if isinstance(target, gs.Constant):
         values = [int(v) for v in target.values.reshape(-1)]
-        return len(values) == 2 and values[0] in (0, -1) and _rest_matches(values[1:], x) and (
-            values[0] == 0 or values[1] != -1
+        zero_copies = values[0] == 0 and not node.attrs.get("allowzero", 0)
+        return len(values) == 2 and (zero_copies or values[0] == -1) and _rest_matches(values[1:], x) and (
+            zero_copies or values[1] != -1
         )
+    if node.attrs.get("allowzero", 0):
+        return False
     if not target.inputs or target.inputs[0].op != "Concat" or len(target.inputs[0].inputs) != 2:
         return False
     batch, rest = target.inputs[0].inputs

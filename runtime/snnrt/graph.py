@@ -32,11 +32,13 @@ class GraphModule(torch.nn.Module):
     the named intermediate values.
     """
 
-    def __init__(self, model, registry=REGISTRY):
+    def __init__(self, model, registry=REGISTRY, opsets=None):
         super().__init__()
-        model = _as_model(model)
-        graph = model.graph
-        opsets = _opsets(model)
+        if isinstance(model, onnx.GraphProto):
+            graph = model
+        else:
+            model = _as_model(model)
+            graph, opsets = model.graph, _opsets(model)
         constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
         for proto in graph.node:
             if proto.op_type == "Constant" and proto.domain in ("", "ai.onnx"):
@@ -76,17 +78,19 @@ class GraphModule(torch.nn.Module):
         outputs, _ = self.run(*inputs)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
-    def run(self, *inputs, capture=(), static_cache=None):
+    def run(self, *inputs, capture=(), static_cache=None, outer=None):
         """Run the graph; returns (list of graph outputs, dict of captured values by name).
 
         With a ``static_cache`` dict, nodes that do not depend on any stateful layer keep their outputs
         there and reuse them on the next call: valid while the inputs stay the same (direct encoding).
+        ``outer`` holds the enclosing scope's values that a subgraph reads.
         """
         if len(inputs) != len(self.input_names):
             raise RuntimeInputError(
                 f"the model takes {len(self.input_names)} input(s) {self.input_names}, got {len(inputs)}"
             )
-        env = dict(zip(self.input_names, inputs))
+        env = dict(outer or {})
+        env.update(zip(self.input_names, inputs))
         keep = set(capture) | set(self.output_names)
         captured = {n: env[n] for n in capture if n in env}
         for step, (node, layer) in enumerate(zip(self.nodes, self.layers)):

@@ -14,10 +14,12 @@ class OnnxNode:
         self.op_type = proto.op_type
         self.domain = proto.domain
         self.opset = opset
-        self.inputs = list(proto.input)
         self.outputs = list(proto.output)
         self.attrs = {a.name: _attr_value(a) for a in proto.attribute}
         self._constants = constants
+        # values that subgraphs (If branches) read from this scope come after the declared inputs
+        self.declared_inputs = len(proto.input)
+        self.inputs = list(proto.input) + subgraph_references(proto)
 
     def attr(self, name, default=None):
         return self.attrs.get(name, default)
@@ -30,6 +32,21 @@ class OnnxNode:
         if not self.has_input(i):
             return None
         return self._constants.get(self.inputs[i])
+
+
+def subgraph_references(proto):
+    """Names that a node's subgraphs read from the enclosing scope, in first-use order."""
+    names = []
+    for attr in proto.attribute:
+        graphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+        for graph in graphs:
+            defined = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+            for node in graph.node:
+                for name in list(node.input) + subgraph_references(node):
+                    if name and name not in defined and name not in names:
+                        names.append(name)
+                defined.update(node.output)
+    return names
 
 
 def _attr_value(attr):

@@ -18,6 +18,30 @@ def _geometry(node):
     return kernel, list(node.attr("strides", [1] * n)), list(node.attr("dilations", [1] * n))
 
 
+def _fast_path(pads, kernel):
+    """Whether torch's own padding can do it: symmetric pads of at most half the kernel."""
+    n = len(kernel)
+    return symmetric(pads) and all(p <= k // 2 for p, k in zip(pads[:n], kernel))
+
+
+def _ceil_pads(x, pads, kernel, strides, dilations, ceil_mode):
+    """End padding (F.pad form), added after the node's pads, that makes a floor-mode pool give ceil_mode's windows.
+
+    out = ceil((n + b + e - (k-1)d - 1) / s) + 1, less one if that last window would start in the end
+    padding; this padding (with what never counts: -inf, or zero weight) covers the last window's overhang.
+    """
+    n = len(kernel)
+    extension = [0] * n
+    if ceil_mode:
+        for axis, (size, k, s, d) in enumerate(zip(x.shape[2:], kernel, strides, dilations)):
+            span, begin, end = (k - 1) * d + 1, pads[axis], pads[axis + n]
+            out = -(-(size + begin + end - span) // s) + 1
+            if (out - 1) * s >= size + begin:
+                out -= 1
+            extension[axis] = max((out - 1) * s + span - (size + begin + end), 0)
+    return torch_pad([0] * n + extension)
+
+
 def max_pool_fn(node):
     """The MaxPool computation of a node as a function of x (shared with SpikeMaxPool)."""
     if len(node.outputs) > 1 and node.outputs[1]:
@@ -29,10 +53,11 @@ def max_pool_fn(node):
 
     def run(x):
         pads = resolve_pads(node, x, kernel, strides, dilations)
-        if symmetric(pads) and all(p <= k // 2 for p, k in zip(pads[:n], kernel)):
+        if _fast_path(pads, kernel):
             return pool(x, kernel, strides, pads[:n], dilations, ceil_mode)
-        x = F.pad(x, torch_pad(pads), value=float("-inf"))
-        return pool(x, kernel, strides, 0, dilations, ceil_mode)
+        extend = _ceil_pads(x, pads, kernel, strides, dilations, ceil_mode)
+        x = F.pad(F.pad(x, torch_pad(pads), value=float("-inf")), extend, value=float("-inf"))
+        return pool(x, kernel, strides, 0, dilations)
 
     return run
 
@@ -55,13 +80,14 @@ def convert_average_pool(node):
 
     def run(x):
         pads = resolve_pads(node, x, kernel, strides, dilations)
-        if symmetric(pads) and all(p <= k // 2 for p, k in zip(pads[:n], kernel)):
+        if _fast_path(pads, kernel):
             return pool(x, kernel, strides, pads[:n], ceil_mode, include_pad)
         # sum / count of real (or, with count_include_pad, real and padded) elements; torch's own
-        # divisor is the same for both pools and cancels
+        # divisor is the same for both pools and cancels; the ceil-mode extension never counts
+        extend = _ceil_pads(x, pads, kernel, strides, dilations, ceil_mode)
         ones = torch.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype, device=x.device)
-        total = pool(F.pad(x, torch_pad(pads)), kernel, strides, 0, ceil_mode, True)
-        count = pool(F.pad(ones, torch_pad(pads), value=float(include_pad)), kernel, strides, 0, ceil_mode, True)
+        total = pool(F.pad(F.pad(x, torch_pad(pads)), extend), kernel, strides, 0)
+        count = pool(F.pad(F.pad(ones, torch_pad(pads), value=float(include_pad)), extend), kernel, strides, 0)
         return total / count
 
     return Op("AveragePool", run)

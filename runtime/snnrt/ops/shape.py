@@ -1,5 +1,7 @@
 """Shape manipulation and the Shape/Gather/Concat chains that exporters write for dynamic batch."""
 
+import math
+
 import numpy as np
 import onnx
 import torch
@@ -55,11 +57,12 @@ def convert_concat(node):
 
 @register("Flatten", 1)
 def convert_flatten(node):
+    """(d0, ..., dn-1) -> (d0 ... d(axis-1), d(axis) ... dn-1); axis may be n, giving (all, 1)."""
     axis = node.attr("axis", 1)
 
     def run(x):
-        a = axis % x.dim() if x.dim() else 0
-        return x.reshape(int(np.prod(x.shape[:a])), -1)
+        a = axis + x.dim() if axis < 0 else axis
+        return x.reshape(int(np.prod(x.shape[:a])), int(np.prod(x.shape[a:])))
 
     return Op("Flatten", run)
 
@@ -127,19 +130,34 @@ def convert_unsqueeze(node):
     return Op("Unsqueeze", lambda x, axes: _unsqueeze(x, to_ints(axes)))
 
 
+_TO_THE_END = (2**31 - 1, 2**63 - 1)
+
+
+def _clamp(index, size, low, high):
+    """A Slice bound counted from the end when negative, clamped to [low, high]."""
+    return min(max(index + size if index < 0 else index, low), high)
+
+
 def _slice(x, starts, ends, axes, steps):
+    """x[start:end:step] on each axis, with ONNX's bounds (those of onnxruntime).
+
+    Negative starts and ends count from the end of the axis; then start is clamped to [0, n] and end to
+    [0, n], or to [0, n-1] and [-1, n-1] for negative steps; an end of INT32_MAX or INT64_MAX means 'to the
+    end' in the step's direction, like numpy's None.
+    """
     axes = axes if axes is not None else list(range(len(starts)))
     steps = steps if steps is not None else [1] * len(starts)
     for start, end, axis, step in zip(starts, ends, axes, steps):
         axis %= x.dim()
         size = x.shape[axis]
-        start, end = (start + size if start < 0 else start), (end + size if end < 0 else end)
+        keep = (slice(None),) * axis
         if step > 0:
-            index = [slice(None)] * axis + [slice(min(max(start, 0), size), min(max(end, 0), size), step)]
-            x = x[tuple(index)]
+            x = x[keep + (slice(_clamp(start, size, 0, size), _clamp(end, size, 0, size), step),)]
         else:
-            start, end = min(max(start, -1), size - 1), min(max(end, -1), size - 1)
-            x = x.index_select(axis, torch.arange(start, end, step, device=x.device))
+            # on the reversed axis, position i is n-1-i and the step is positive
+            start = _clamp(start, size, 0, size - 1)
+            end = -1 if end in _TO_THE_END else _clamp(end, size, -1, size - 1)
+            x = x.flip(axis)[keep + (slice(size - 1 - start, size - 1 - end, -step),)]
     return x
 
 
@@ -175,7 +193,7 @@ def convert_cast(node):
 @register("ConstantOfShape", 9)
 def convert_constant_of_shape(node):
     value = node.attr("value")
-    value = np.zeros(1, dtype=np.float32) if value is None else np.asarray(value).reshape(-1)
+    value = np.zeros((), dtype=np.float32) if value is None else np.asarray(value).reshape(())
     fill = torch.from_numpy(value.copy())
 
     def run(shape):
@@ -186,8 +204,13 @@ def convert_constant_of_shape(node):
 
 @register("Range", 11)
 def convert_range(node):
-    return Op("Range", lambda start, limit, delta: torch.arange(start.item(), limit.item(), delta.item(),
-                                                                dtype=start.dtype, device=start.device))
+    """start + i * delta for i in [0, max(ceil((limit - start) / delta), 0)), the count taken in float64."""
+
+    def run(start, limit, delta):
+        n = max(math.ceil((limit.item() - start.item()) / delta.item()), 0)
+        return start + delta * torch.arange(n, dtype=start.dtype, device=start.device)
+
+    return Op("Range", run)
 
 
 @register("Expand", 8)
@@ -215,3 +238,8 @@ def convert_split(node):
         return tuple(torch.split(x, list(sizes), dim=axis))
 
     return Op("Split", run)
+
+
+@register("CastLike", 15)
+def convert_cast_like(node):
+    return Op("CastLike", lambda x, like: x.to(like.dtype))
