@@ -1,18 +1,10 @@
 """Shared fixtures: small ONNX graphs built with onnx.helper, and ONNX Runtime as the reference."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 
 def ort_run(model, x):
     """Outputs of ONNX Runtime (CPU) for a single-input model."""
