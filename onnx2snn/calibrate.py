@@ -29,7 +29,7 @@ class ThresholdSpec:
 
     source: str = "auto"
     percentile: float = DEFAULT_PERCENTILE
-    per_channel: bool = False
+    per_channel: bool = True
 
     def __post_init__(self):
         if self.source not in SOURCES:
@@ -38,7 +38,7 @@ class ThresholdSpec:
             raise ValueError(f"percentile must be in (0, 100], got {self.percentile}")
 
     @classmethod
-    def parse(cls, text, per_channel=False):
+    def parse(cls, text, per_channel=True):
         """'clip', 'max', 'auto', 'percentile' or 'percentile:99.9'."""
         source, _, value = text.partition(":")
         if value and source != "percentile":

@@ -110,7 +110,8 @@ def _format_threshold(values):
 @click.option("--calib", help="Calibration data: mnist5k, digits[:split], FILE.npz or FILE.npy.")
 @click.option("--threshold", default="auto", show_default=True,
               help="auto | clip | max | percentile | percentile:Q (e.g. percentile:99.9).")
-@click.option("--per-channel", is_flag=True, help="One threshold per channel instead of per layer.")
+@click.option("--per-channel/--per-layer", default=True, show_default=True,
+              help="One threshold per channel, or one per layer.")
 @click.option("--init", "v_init", default="half", show_default=True,
               help="Initial membrane potential: half (theta/2, Bu et al.), zero, or a fraction of theta.")
 @click.option("--calib-samples", type=click.IntRange(1), help="Use only the first N calibration samples.")

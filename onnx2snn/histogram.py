@@ -44,11 +44,10 @@ class StreamingHistogram:
         layer.hi = self.hi
         return layer
 
-    def percentile(self, q, positive_only=True):
-        """The q-th percentile (0..100) per channel, linear within a bin; 0 for a channel with no data."""
-        counts = self.counts.copy()
-        if positive_only:
-            counts[:, 0] = 0
+    def percentile(self, q):
+        """The q-th percentile (0..100) per channel of all values seen (zeros included, as SpikingJelly
+        and Rueckauer et al. count them), linear within a bin; 0 for a channel with no data."""
+        counts = self.counts
         result = np.zeros(len(counts))
         width = self.hi / self.bins if self.hi else 0.0
         for channel, row in enumerate(counts):
