@@ -46,18 +46,27 @@ class StreamingHistogram:
 
     def percentile(self, q):
         """The q-th percentile (0..100) per channel of all values seen (zeros included, as SpikingJelly
-        and Rueckauer et al. count them), linear within a bin; 0 for a channel with no data."""
-        counts = self.counts
-        result = np.zeros(len(counts))
+        and Rueckauer et al. count them), interpolated between order statistics like numpy.percentile:
+        rank r = q/100 * (n - 1). A value inside a bin is placed linearly by its rank within the bin.
+        A channel with no data gets 0."""
+        result = np.zeros(len(self.counts))
         width = self.hi / self.bins if self.hi else 0.0
-        for channel, row in enumerate(counts):
-            total = row.sum()
+        for channel, row in enumerate(self.counts):
+            total = int(row.sum())
             if total == 0:
                 continue
             cumulative = np.cumsum(row)
-            rank = q / 100.0 * total
-            b = int(np.searchsorted(cumulative, rank, side="left"))
-            below = cumulative[b - 1] if b else 0
-            fraction = (rank - below) / row[b] if row[b] else 1.0
-            result[channel] = min((b + fraction) * width, self.maximum[channel])
+            rank = q / 100.0 * (total - 1)
+            low = int(np.floor(rank))
+            high = min(low + 1, total - 1)
+            values = [self._order_statistic(row, cumulative, k, width) for k in (low, high)]
+            value = values[0] + (rank - low) * (values[1] - values[0])
+            result[channel] = min(value, self.maximum[channel])
         return result
+
+    @staticmethod
+    def _order_statistic(row, cumulative, k, width):
+        """Estimate of the k-th smallest value (0-based) from the bin counts."""
+        b = int(np.searchsorted(cumulative, k, side="right"))
+        below = cumulative[b - 1] if b else 0
+        return (b + (k - below + 0.5) / row[b]) * width
