@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 from .errors import CalibrationError
 from .histogram import StreamingHistogram
 
-SOURCES = ("auto", "clip", "max", "percentile")
+SOURCES = ("auto", "clip", "max", "percentile", "mse")
+MSE_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
 DEFAULT_PERCENTILE = 99.99
 
 
@@ -23,8 +24,10 @@ DEFAULT_PERCENTILE = 99.99
 class ThresholdSpec:
     """Where thresholds come from.
 
-    ``auto`` and ``clip``: the trained bound where the site has one (Clip, ReLU6, Min, QCFS), else the
-    percentile statistic; ``max``/``percentile``: statistics for every site, ignoring trained bounds.
+    ``auto`` (= ``clip``): the trained bound where the site has one (Clip, ReLU6, Min, QCFS), else the
+    ``mse`` statistic. Statistics, used for every site when named: ``mse``, the threshold that
+    minimizes the rate-coding error summed over T = 1..64 (see StreamingHistogram.quantization_optimal);
+    ``max``; ``percentile`` (99.99 unless given, zeros included).
     """
 
     source: str = "auto"
@@ -39,7 +42,7 @@ class ThresholdSpec:
 
     @classmethod
     def parse(cls, text, per_channel=True):
-        """'clip', 'max', 'auto', 'percentile' or 'percentile:99.9'."""
+        """'auto', 'clip', 'max', 'mse', 'percentile' or 'percentile:99.9'."""
         source, _, value = text.partition(":")
         if value and source != "percentile":
             raise ValueError(f"only 'percentile' takes a value, got {text!r}")
@@ -49,8 +52,15 @@ class ThresholdSpec:
             raise ValueError(f"cannot read the percentile in {text!r}; write e.g. percentile:99.9") from exc
         return cls(source, percentile, per_channel)
 
+    def statistic(self):
+        if self.source in ("auto", "clip", "mse"):
+            return "mse"
+        if self.source == "max":
+            return "max"
+        return f"percentile {self.percentile:g}"
+
     def describe(self):
-        stat = "max" if self.source == "max" else f"percentile {self.percentile:g}"
+        stat = self.statistic()
         scope = "per channel" if self.per_channel else "per layer"
         prefix = "trained clip bound, else " if self.source in ("auto", "clip") else ""
         return f"{prefix}{stat} {scope}"
@@ -87,6 +97,9 @@ def _finalize(site, hist, spec):
     if spec.source == "max":
         values = hist.maximum.copy()
         layer = float(hist.maximum.max())
+    elif spec.statistic() == "mse":
+        values = hist.quantization_optimal(MSE_TIMESTEPS)
+        layer = float(hist.merged().quantization_optimal(MSE_TIMESTEPS)[0])
     else:
         values = hist.percentile(spec.percentile)
         layer = float(hist.merged().percentile(spec.percentile)[0])
@@ -97,8 +110,8 @@ def _finalize(site, hist, spec):
         dead = int(np.sum(values <= 0))
         values = np.where(values > 0, values, layer)
         warning = f"site {site.name!r}: {dead} channel(s) never activated; they use the layer threshold {layer:.4g}"
-    source = "max" if spec.source == "max" else f"percentile {spec.percentile:g}"
-    return Threshold(values.astype(np.float32), source + (" per channel" if spec.per_channel else ""), warning)
+    scope = " per channel" if spec.per_channel else ""
+    return Threshold(values.astype(np.float32), spec.statistic() + scope, warning)
 
 
 def check_input_shape(expected, shape, what):

@@ -109,7 +109,7 @@ def _format_threshold(values):
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Path of the SNN file to write.")
 @click.option("--calib", help="Calibration data: mnist5k, digits[:split], FILE.npz or FILE.npy.")
 @click.option("--threshold", default="auto", show_default=True,
-              help="auto | clip | max | percentile | percentile:Q (e.g. percentile:99.9).")
+              help="auto (= clip: trained bound, else mse) | mse | max | percentile | percentile:Q.")
 @click.option("--per-channel/--per-layer", default=True, show_default=True,
               help="One threshold per channel, or one per layer.")
 @click.option("--init", "v_init", default="half", show_default=True,

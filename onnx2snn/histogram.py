@@ -64,6 +64,29 @@ class StreamingHistogram:
             result[channel] = min(value, self.maximum[channel])
         return result
 
+    def quantization_optimal(self, timesteps, candidates=64):
+        """Per channel, the threshold theta minimizing the squared error of T-step rate coding,
+        summed over ``timesteps``: sum_T E[(theta/T * clip(round(a T / theta), 0, T) - a)^2].
+
+        This is the error of an IF neuron with v(0) = theta/2 on a constant input a after T steps;
+        candidates are geometrically spaced between 1% and 100% of the channel's maximum.
+        """
+        width = self.hi / self.bins if self.hi else 0.0
+        centers = (np.arange(self.bins) + 0.5) * width
+        result = np.zeros(len(self.counts))
+        for channel, row in enumerate(self.counts):
+            if self.maximum[channel] <= 0:
+                continue
+            used = row > 0
+            a, weight = centers[used], row[used]
+            thetas = self.maximum[channel] * np.geomspace(0.01, 1.0, candidates)[:, None]
+            error = np.zeros(candidates)
+            for t in timesteps:
+                q = thetas / t * np.clip(np.round(a * t / thetas), 0, t)
+                error += ((q - a) ** 2 * weight).sum(axis=1)
+            result[channel] = thetas[int(np.argmin(error)), 0]
+        return result
+
     @staticmethod
     def _order_statistic(row, cumulative, k, width):
         """Estimate of the k-th smallest value (0-based) from the bin counts."""

@@ -38,3 +38,19 @@ def test_channel_without_data_gives_zero():
 def test_odd_bin_count_is_refused():
     with pytest.raises(ValueError, match="even"):
         StreamingHistogram(1, bins=7)
+
+
+def test_quantization_optimal_threshold_minimizes_rate_coding_error():
+    rng = np.random.default_rng(2)
+    values = np.maximum(rng.exponential(1.0, size=20000) - 0.3, 0)
+    hist = StreamingHistogram(1)
+    hist.update(values[None])
+    steps = (1, 2, 4)
+    theta = hist.quantization_optimal(steps)[0]
+
+    def error(t_hat):
+        return sum(np.mean((t_hat / t * np.clip(np.round(values * t / t_hat), 0, t) - values) ** 2) for t in steps)
+
+    assert 0 < theta < values.max()
+    for other in (0.5 * theta, 0.8 * theta, 1.25 * theta, 2 * theta, values.max()):
+        assert error(theta) <= error(other) * 1.01
