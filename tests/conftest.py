@@ -6,6 +6,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+
 def ort_run(model, x):
     """Outputs of ONNX Runtime (CPU) for a single-input model."""
     options = ort.SessionOptions()
