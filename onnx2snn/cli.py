@@ -241,7 +241,7 @@ def run(obj, model, data, timesteps, as_json, samples, device):
 
 @main.command()
 @click.option("--timesteps", default="1,2,4,8,16,32", show_default=True, help="Comma-separated T values.")
-@click.option("--samples", default=1000, show_default=True, type=click.IntRange(1), help="Test images.")
+@click.option("--samples", default=500, show_default=True, type=click.IntRange(1), help="Test images.")
 @click.pass_obj
 def demo(obj, timesteps, samples):
     """Convert the bundled MNIST CNN with bundled data and print ANN vs SNN accuracy by T."""

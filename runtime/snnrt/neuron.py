@@ -26,11 +26,11 @@ def if_initial_state(x, params):
 
 def if_step(x, state, params):
     """One step: v += x; s = theta * [v >= theta]; v -= s (or v = 0 where it fired). Returns (s, state)."""
-    v = state.v + x
+    v = state.v + x  # a fresh tensor: the in-place updates below leave the caller's state untouched
     fired = v >= params.v_threshold
-    spikes = fired.to(x.dtype) * params.v_threshold
+    spikes = fired.to(x.dtype).mul_(params.v_threshold)
     if params.reset == RESET_SUBTRACT:
-        v = v - spikes
+        v.sub_(spikes)
     else:
-        v = torch.where(fired, torch.zeros_like(v), v)
+        v.masked_fill_(fired, 0.0)
     return spikes, IFState(v=v)
