@@ -1,0 +1,114 @@
+"""Train the small reference models on built-in data, export them to ONNX, record their accuracy.
+
+    python models/train_mnist.py [--only NAME]
+
+Deterministic on CPU. Writes ``models/onnx/<name>.onnx`` and ``models/onnx/accuracy.json``, whose test
+accuracies are measured on the exported files with ONNX Runtime.
+"""
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import onnx
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+
+from models.architectures import DigitsMLP, MnistCNN, threshold_penalty  # noqa: E402
+from models.training import OPSET, export_onnx, onnx_accuracy, random_crop  # noqa: E402
+from onnx2snn.datasets import load_builtin  # noqa: E402
+
+OUT_DIR = Path(__file__).resolve().parent / "onnx"
+SEED = 0
+THREADS = 2
+THRESHOLD_L2 = 1e-3
+
+
+@dataclass(frozen=True)
+class Spec:
+    dataset: str
+    build: Callable[[], nn.Module]
+    epochs: int
+    lr: float
+    batch_size: int
+    shift: int  # random-shift augmentation in pixels (0: none)
+
+
+SPECS = {
+    "mnist_cnn_relu": Spec("mnist5k", lambda: MnistCNN("relu", "avg"), 20, 2e-3, 64, 2),
+    "mnist_cnn_clip": Spec("mnist5k", lambda: MnistCNN("clip", "avg"), 20, 2e-3, 64, 2),
+    "mnist_cnn_maxpool": Spec("mnist5k", lambda: MnistCNN("relu", "max"), 20, 2e-3, 64, 2),
+    "digits_mlp": Spec("digits", DigitsMLP, 50, 2e-3, 32, 0),
+}
+
+
+def train(spec, x, y, x_test, y_test):
+    """Adam with a cosine learning-rate schedule; cross-entropy plus THRESHOLD_L2 * Σλ²."""
+    torch.manual_seed(SEED)
+    generator = torch.Generator().manual_seed(SEED)
+    model = spec.build()
+    steps = spec.epochs * -(-len(x) // spec.batch_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    for epoch in range(1, spec.epochs + 1):
+        model.train()
+        start, total_loss = time.perf_counter(), 0.0
+        order = torch.randperm(len(x), generator=generator)
+        for i in range(0, len(x), spec.batch_size):
+            index = order[i:i + spec.batch_size]
+            xb = random_crop(x[index], spec.shift, generator) if spec.shift else x[index]
+            loss = nn.functional.cross_entropy(model(xb), y[index]) + THRESHOLD_L2 * threshold_penalty(model)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total_loss += loss.item() * len(index)
+        model.eval()
+        with torch.no_grad():
+            test_acc = (model(x_test).argmax(1) == y_test).float().mean().item()
+        print(f"  epoch {epoch:3d}  loss {total_loss / len(x):.4f}  test acc {test_acc:.4f}"
+              f"  ({time.perf_counter() - start:.1f} s)", flush=True)
+    return model
+
+
+def train_and_export(name):
+    """Train model ``name``, export it and return its accuracy.json entry."""
+    spec = SPECS[name]
+    x, y = (torch.from_numpy(a) for a in load_builtin(spec.dataset, "train"))
+    x_test, y_test = load_builtin(spec.dataset, "test")
+    print(f"{name}: {len(x)} training samples, {spec.epochs} epochs", flush=True)
+    start = time.perf_counter()
+    model = train(spec, x, y, torch.from_numpy(x_test), torch.from_numpy(y_test))
+    path = OUT_DIR / f"{name}.onnx"
+    export_onnx(model, x[:1], path)
+    onnx.checker.check_model(str(path))
+    accuracy = onnx_accuracy(path, x_test, y_test)
+    ops = sorted({node.op_type for node in onnx.load(str(path)).graph.node})
+    print(f"{name}: ONNX Runtime test accuracy {accuracy:.4f}, {time.perf_counter() - start:.0f} s, "
+          f"{path.stat().st_size / 1024:.0f} KiB, nodes {ops}", flush=True)
+    return {"dataset": spec.dataset, "test_accuracy": accuracy, "test_samples": len(y_test),
+            "opset": OPSET, "nodes": ops}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=sorted(SPECS), help="retrain this model only")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(THREADS)
+    torch.use_deterministic_algorithms(True)
+    OUT_DIR.mkdir(exist_ok=True)
+    record = OUT_DIR / "accuracy.json"
+    results = json.loads(record.read_text()) if args.only and record.exists() else {}
+    for name in [args.only] if args.only else SPECS:
+        results[name] = train_and_export(name)
+        record.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
