@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 import numpy as np
 
-from snnrt import contract
 from snnrt.errors import RuntimeInputError
 
 from . import __version__
@@ -126,11 +125,13 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, calib_sam
     """
     from .calibrate import ThresholdSpec
     from .convert import convert as run_convert
+    from .save import check_writable
 
     try:
         spec = ThresholdSpec.parse(threshold, per_channel)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--threshold") from exc
+    check_writable(output)
     x = _data(calib, model, "train", calib_samples)[0] if calib else None
     try:
         snn = run_convert(model, x, spec, v_init, batch_size=batch_size, progress=obj.progress, output=output)
@@ -181,6 +182,10 @@ def eval_command(obj, model, data, timesteps, ann, plot, as_json, samples, batch
     from .evaluate import evaluate
 
     steps = _timesteps(timesteps)
+    if plot:
+        from .save import check_writable
+
+        check_writable(plot)
     x, y = _data(data, model, "test", samples)
     result = evaluate(model, x, y, steps, ann, batch_size, device, obj.progress)
     if plot:

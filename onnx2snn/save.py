@@ -7,14 +7,20 @@ from pathlib import Path
 from .errors import OutputPathError
 
 
-def atomic_write(path, write):
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
+def check_writable(path):
+    """Raise OutputPathError now, before long work, if ``path`` cannot be written later."""
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent
     if not folder.is_dir():
         raise OutputPathError(f"cannot write {path}: folder {folder} does not exist; create it first")
     if path.is_dir():
         raise OutputPathError(f"cannot write {path}: it is a folder; give a file name")
+    return path, folder
+
+
+def atomic_write(path, write):
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
+    path, folder = check_writable(path)
     try:
         handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:

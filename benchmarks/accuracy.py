@@ -1,0 +1,290 @@
+"""Test accuracy by number of time steps T: onnx2snn against SpikingJelly's ann2snn, on the same trained nets.
+
+    python benchmarks/accuracy.py [--models mnist_cnn_relu,...] [--timesteps 1,2,4,8,16,32,64]
+                                  [--samples N] [--calibration N] [--variants] [--no-peers]
+                                  [--json PATH] [--markdown] [--from-json PATH]
+
+For every reference model in models/onnx/ (trained by models/train_mnist.py) it prints one table: rows are
+T, columns are the ANN (the ONNX file run by ONNX Runtime on the same test images) and each conversion:
+
+- onnx2snn θ/2:    ``convert(path, calibration)``: thresholds 'auto' (the trained clip bound, else the
+                   converter's default statistic: the rate-coding-optimal 'mse' threshold per channel), initial
+                   potential θ/2 (Bu et al. 2022);
+- onnx2snn v0=0:   the same thresholds, initial potential 0 (classic rate conversion);
+- with --variants, onnx2snn θ/2 ch 99.9% (the 99.9th percentile per channel, SpikingJelly's best statistic,
+  for every site, trained clip bounds included) and onnx2snn θ/2 layer ('auto' with one threshold per layer);
+- SpikingJelly settings (benchmarks/peers/spikingjelly_ann2snn.py): RateCodingRecipe channel-wise 99.9%
+  with half-threshold neurons, its layer-wise '99.9%' mode, and 'max' mode, on the PyTorch definition
+  (models/architectures.py) loaded with the ONNX file's weights.
+
+Every method calibrates on the same images (the first --calibration training images, default 1000) and is
+tested on the same images (the first --samples test images, default 200; 0 means all: 1000 for MNIST, 400
+for digits). Each SNN is simulated once for max(T) steps with direct (analog) input and its output averaged
+over steps, so the accuracy after every T comes from one run.
+Progress goes to stderr; tables to stdout (text, or Markdown with --markdown); --json writes every number.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # SpikingJelly's calibration progress bars; we report our own
+
+import numpy as np  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+from models.architectures import DigitsMLP, MnistCNN  # noqa: E402
+from onnx2snn.calibrate import ThresholdSpec  # noqa: E402
+from onnx2snn.convert import convert  # noqa: E402
+from onnx2snn.datasets import load_builtin  # noqa: E402
+
+MODEL_DIR = ROOT / "models" / "onnx"
+#: name -> (data set, PyTorch definition the ONNX file was exported from)
+MODELS = {
+    "mnist_cnn_relu": ("mnist5k", lambda: MnistCNN("relu", "avg")),
+    "mnist_cnn_clip": ("mnist5k", lambda: MnistCNN("clip", "avg")),
+    "mnist_cnn_maxpool": ("mnist5k", lambda: MnistCNN("relu", "max")),
+    "digits_mlp": ("digits", DigitsMLP),
+}
+OURS = {
+    "onnx2snn θ/2": dict(threshold="auto", v_init="half"),
+    "onnx2snn v0=0": dict(threshold="auto", v_init="zero"),
+}
+#: with --variants: θ/2 with SpikingJelly's best statistic (the 99.9th percentile per channel; a percentile
+#: source ignores trained clip bounds, as SpikingJelly does), and θ/2 with the default statistic per layer
+VARIANTS = {
+    "onnx2snn θ/2 ch 99.9%": dict(threshold=ThresholdSpec("percentile", 99.9, per_channel=True), v_init="half"),
+    "onnx2snn θ/2 layer": dict(threshold=ThresholdSpec("auto", per_channel=False), v_init="half"),
+}
+DEFAULT_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
+DEFAULT_SAMPLES = 200
+DEFAULT_CALIBRATION = 1000
+BATCH = 100
+
+
+def describe(options):
+    """Our converter's settings in words, e.g. {'threshold': 'trained clip bound, else ...', 'v_init': 'half'}."""
+    spec = options["threshold"]
+    spec = ThresholdSpec.parse(spec) if isinstance(spec, str) else spec
+    return {**options, "threshold": f"{spec.describe()} ({spec.source})"}
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def ann_accuracy(path, x, y):
+    """Top-1 accuracy of the ONNX file in ONNX Runtime."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    logits = np.concatenate([session.run(None, {name: x[i:i + 500]})[0] for i in range(0, len(x), 500)])
+    return float((logits.argmax(1) == y).mean())
+
+
+def anytime_accuracy(predictions, y, timesteps):
+    """{T: accuracy} from predictions (Tmax, N) made after every step."""
+    return {t: float((predictions[t - 1] == y).mean()) for t in timesteps}
+
+
+def run_ours(path, x_cal, x, y, timesteps, options):
+    start = time.perf_counter()
+    snn = convert(str(path), calibration=x_cal, **options)
+    net = snn.network("cpu")
+    converted = time.perf_counter()
+    predictions = np.concatenate(
+        [net.run(x[i:i + BATCH], max(timesteps)).predictions().cpu().numpy() for i in range(0, len(x), BATCH)],
+        axis=1)
+    return anytime_accuracy(predictions, y, timesteps), converted - start, time.perf_counter() - converted
+
+
+def run_peer(peer, module, setting, x_cal, x, y, timesteps):
+    start = time.perf_counter()
+    snn = peer.convert(module, x_cal, setting, BATCH)
+    converted = time.perf_counter()
+    predictions = peer.simulate(snn, x, max(timesteps), BATCH)
+    return anytime_accuracy(predictions, y, timesteps), converted - start, time.perf_counter() - converted
+
+
+def evaluate(name, args, peer):
+    """All numbers for one model: {'ann': acc, 'methods': {label: {...}}, ...}."""
+    dataset, build = MODELS[name]
+    path = MODEL_DIR / f"{name}.onnx"
+    if not path.exists():
+        return {"error": f"{path.relative_to(ROOT)} does not exist (train it with models/train_mnist.py)"}
+    x_cal, _ = load_builtin(dataset, "train")
+    x, y = load_builtin(dataset, "test")
+    x_cal = x_cal[:args.calibration]
+    x, y = x[:args.samples], y[:args.samples]
+    ours = {**OURS, **(VARIANTS if args.variants else {})}
+    labels = list(ours) + (list(peer.SETTINGS) if peer is not None else [])
+    result = {"path": str(path.relative_to(ROOT)), "dataset": dataset, "test_samples": len(x),
+              "calibration_samples": len(x_cal), "ann": ann_accuracy(path, x, y), "methods": {}}
+    log(f"{name}: ANN (ONNX Runtime) {100 * result['ann']:.2f}% on {len(x)} test images, "
+        f"calibration on {len(x_cal)} training images")
+
+    jobs = [(label, lambda o=options: run_ours(path, x_cal, x, y, args.timesteps, o)) for label, options in ours.items()]
+    if peer is not None:
+        module = build()
+        try:
+            diff, scale = peer.load_onnx_weights(module, path, x_cal[:BATCH])
+        except ValueError as exc:  # the definition does not match the file: no peer numbers for this model
+            for label in peer.SETTINGS:
+                result["methods"][label] = {"error": f"cannot convert: weights: {exc}"}
+            log(f"{name}: cannot load the ONNX weights into the PyTorch definition: {exc}")
+        else:
+            result["torch_vs_onnx"] = {"max_abs_diff": diff, "max_abs_logit": scale}
+            log(f"{name}: PyTorch definition reproduces the ONNX output (max |diff| {diff:.2g}, "
+                f"max |logit| {scale:.3g})")
+            jobs += [(label, lambda s=setting: run_peer(peer, module, s, x_cal, x, y, args.timesteps))
+                     for label, setting in peer.SETTINGS.items()]
+
+    for label, job in jobs:
+        try:
+            accuracy, convert_s, simulate_s = job()
+        except Exception as exc:  # noqa: BLE001 - a method that fails is a result, not the end of the run
+            cannot = peer is not None and isinstance(exc, peer.CannotConvert)
+            reason = str(exc) if cannot else f"{type(exc).__name__}: {exc}"
+            result["methods"][label] = {"error": ("cannot convert: " if cannot else "failed: ") + reason}
+            log(f"{name}: {label}: {result['methods'][label]['error']}")
+            continue
+        result["methods"][label] = {"accuracy": {str(t): a for t, a in accuracy.items()},
+                                    "convert_seconds": round(convert_s, 2), "simulate_seconds": round(simulate_s, 2)}
+        log(f"{name}: {label}: T={max(args.timesteps)} {100 * accuracy[max(args.timesteps)]:.2f}% "
+            f"(convert {convert_s:.1f} s, simulate {simulate_s:.1f} s)")
+    result["methods"] = {label: result["methods"][label] for label in labels}
+    return result
+
+
+def table_rows(result, timesteps):
+    """Header and rows of cells (strings) for one model, plus footnotes for methods without numbers."""
+    labels = list(result["methods"])
+    header = ["T", "ANN (ORT)"] + labels
+    rows, notes = [], []
+    for t in timesteps:
+        row = [str(t), f"{100 * result['ann']:.2f}"]
+        for label in labels:
+            method = result["methods"][label]
+            row.append(f"{100 * method['accuracy'][str(t)]:.2f}" if "accuracy" in method
+                       else method["error"].split(":")[0])
+        rows.append(row)
+    for label in labels:
+        if "error" in result["methods"][label]:
+            notes.append(f"{label}: {result['methods'][label]['error']}")
+    return header, rows, notes
+
+
+def title(name, result):
+    if "error" in result:
+        return f"{name}: {result['error']}"
+    return (f"{name} — test accuracy (%) by time steps T; {result['test_samples']} {result['dataset']} test "
+            f"images, {result['calibration_samples']} calibration images")
+
+
+def format_text(name, result, timesteps):
+    if "error" in result:
+        return title(name, result) + "\n"
+    header, rows, notes = table_rows(result, timesteps)
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
+    out = [title(name, result), line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+    out += [f"  * {note}" for note in notes]
+    return "\n".join(out) + "\n"
+
+
+def format_markdown(name, result, timesteps):
+    if "error" in result:
+        return f"**{title(name, result)}**\n"
+    header, rows, notes = table_rows(result, timesteps)
+    out = [f"**{title(name, result)}**", "", "| " + " | ".join(header) + " |",
+           "|" + "|".join("---:" for _ in header) + "|"] + ["| " + " | ".join(r) + " |" for r in rows]
+    if notes:
+        out += [""] + [f"- {note}" for note in notes]
+    return "\n".join(out) + "\n"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help=f"comma-separated, from {', '.join(MODELS)} (default: all)")
+    parser.add_argument("--timesteps", default=",".join(map(str, DEFAULT_TIMESTEPS)),
+                        help="comma-separated T values (default: %(default)s)")
+    parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
+                        help="first N test images, 0 for all (default: %(default)s, which keeps the default run "
+                             "near 10 minutes on 2 CPU cores)")
+    parser.add_argument("--calibration", type=int, default=DEFAULT_CALIBRATION,
+                        help="first N training images for calibration, the same for every method, 0 for all "
+                             "(default: %(default)s)")
+    parser.add_argument("--variants", action="store_true",
+                        help="add onnx2snn θ/2 with 99.9th-percentile thresholds per channel (SpikingJelly's best "
+                             "statistic) and with 'auto' thresholds per layer")
+    parser.add_argument("--no-peers", action="store_true", help="onnx2snn only, no SpikingJelly")
+    parser.add_argument("--json", metavar="PATH", help="write all numbers as JSON")
+    parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    parser.add_argument("--from-json", metavar="PATH",
+                        help="print the tables of a --json file again (e.g. as --markdown) without running anything")
+    args = parser.parse_args(argv)
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in args.models if m not in MODELS]
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    try:
+        args.timesteps = sorted({int(t) for t in args.timesteps.split(",")})
+    except ValueError:
+        parser.error(f"--timesteps must be comma-separated integers, got {args.timesteps!r}")
+    if args.timesteps[0] < 1:
+        parser.error("time steps must be at least 1")
+    for option in ("samples", "calibration"):
+        if getattr(args, option) < 0:
+            parser.error(f"--{option} must be 0 (all) or positive")
+        setattr(args, option, getattr(args, option) or None)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    formatter = format_markdown if args.markdown else format_text
+    if args.from_json:
+        report = json.loads(Path(args.from_json).read_text())
+        for name, result in report["models"].items():
+            print(formatter(name, result, report["timesteps"]))
+        return
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    peer, peer_version = None, None
+    if not args.no_peers:
+        try:
+            from peers import spikingjelly_ann2snn as peer
+
+            peer_version = peer.version()
+        except ImportError as exc:
+            log(f"SpikingJelly is not installed ({exc}); pip install --no-deps spikingjelly loguru, "
+                "or pass --no-peers")
+            peer = None
+    log(f"torch {torch.__version__}, SpikingJelly {peer_version or 'not used'}, T = {args.timesteps}")
+    log(f"onnx2snn thresholds 'auto': {describe(OURS['onnx2snn θ/2'])['threshold']}")
+    start = time.perf_counter()
+    report = {"timesteps": args.timesteps, "torch": torch.__version__, "spikingjelly": peer_version,
+              "onnx2snn_settings": {label: describe(options) for label, options in {**OURS, **VARIANTS}.items()
+                                    if label in OURS or args.variants},
+              "spikingjelly_settings": peer.SETTINGS if peer else None, "models": {}}
+    for name in args.models:
+        result = evaluate(name, args, peer)
+        report["models"][name] = result
+        print(formatter(name, result, args.timesteps), flush=True)
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    log(f"done in {report['seconds']:.0f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        log(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
