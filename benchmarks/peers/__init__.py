@@ -1,0 +1,1 @@
+"""Adapters that run peer ANN-to-SNN converters on the reference models (see ../accuracy.py)."""
