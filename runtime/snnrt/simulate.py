@@ -40,10 +40,6 @@ class SpikingNetwork:
         self.device = pick_device(device)
         self.graph = GraphModule(model).to(self.device).eval()
 
-    @property
-    def is_spiking(self):
-        return bool(self.graph.stateful_layers())
-
     def reset(self):
         for _, layer in self.graph.stateful_layers():
             layer.reset_state()

@@ -40,14 +40,6 @@ class OpCounts:
     sops_by_step: list = field(default_factory=list)
     per_layer: dict = field(default_factory=dict)
 
-    @property
-    def ann_energy_uj(self):
-        return self.ann_macs * E_MAC_PJ * 1e-6
-
-    @property
-    def snn_energy_uj(self):
-        return (self.static_macs * E_MAC_PJ + self.sops * E_AC_PJ) * 1e-6
-
 
 class OpCounter:
     """Forward hooks on the weight layers of a GraphModule that fill an OpCounts; use as a context.
