@@ -230,7 +230,8 @@ def parse_args(argv):
     parser.add_argument("--json", metavar="PATH", help="write all numbers as JSON")
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
     parser.add_argument("--from-json", metavar="PATH",
-                        help="print the tables of a --json file again (e.g. as --markdown) without running anything")
+                        help="print the tables of --json files (comma-separated) again, e.g. as --markdown, "
+                             "without running anything")
     args = parser.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in args.models if m not in MODELS]
@@ -253,9 +254,10 @@ def main(argv=None):
     args = parse_args(argv)
     formatter = format_markdown if args.markdown else format_text
     if args.from_json:
-        report = json.loads(Path(args.from_json).read_text())
-        for name, result in report["models"].items():
-            print(formatter(name, result, report["timesteps"]))
+        for path in args.from_json.split(","):
+            report = json.loads(Path(path).read_text())
+            for name, result in report["models"].items():
+                print(formatter(name, result, report["timesteps"]))
         return
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     peer, peer_version = None, None

@@ -1,5 +1,7 @@
 """Conversion of the bundled trained models on real held-out data (scikit-learn digits, MNIST)."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -9,22 +11,24 @@ from onnx2snn.datasets import digits, mnist5k
 from onnx2snn.evaluate import ann_accuracy, evaluate
 from tests.conftest import ort_run
 
-STEPS = (1, 2, 4, 8, 32, 64)
+LONG = (1, 2, 4, 8, 32, 64)
+SHORT = (1, 2, 4, 8)
 TEST_IMAGES = 300
 
 
-def _mnist_run(name, v_init="half"):
+@functools.lru_cache(maxsize=None)
+def _mnist_run(name, v_init, steps):
     path = bundled_model(name)
     x_train, _ = mnist5k("train")
     x_test, y_test = mnist5k("test")
     x_test, y_test = x_test[:TEST_IMAGES], y_test[:TEST_IMAGES]
-    result = evaluate(convert(path, x_train[:500], v_init=v_init).network("cpu"), x_test, y_test, STEPS)
+    result = evaluate(convert(path, x_train[:500], v_init=v_init).network("cpu"), x_test, y_test, steps)
     return result, ann_accuracy(path, x_test, y_test)
 
 
 def test_half_threshold_start_beats_zero_start_at_low_latency():
-    half, _ = _mnist_run("mnist_cnn_relu", "half")
-    zero, _ = _mnist_run("mnist_cnn_relu", "zero")
+    half, _ = _mnist_run("mnist_cnn_relu", "half", LONG)
+    zero, _ = _mnist_run("mnist_cnn_relu", "zero", SHORT)
     for t in (1, 2, 4, 8):
         assert half.snn_accuracy[t] > zero.snn_accuracy[t], f"T={t}"
     assert half.snn_accuracy[1] > 0.8 and zero.snn_accuracy[1] < 0.2
@@ -32,7 +36,7 @@ def test_half_threshold_start_beats_zero_start_at_low_latency():
 
 @pytest.mark.parametrize("name", ["mnist_cnn_relu", "mnist_cnn_clip", "mnist_cnn_maxpool"])
 def test_mnist_cnns_reach_the_ann_and_do_not_decline_with_t(name):
-    result, ann = _mnist_run(name)
+    result, ann = _mnist_run(name, "half", LONG)
     assert result.snn_accuracy[64] >= ann - 0.015
     assert result.snn_accuracy[64] >= result.snn_accuracy[32] - 0.01
 
