@@ -2,7 +2,7 @@
 
     python benchmarks/accuracy.py [--models mnist_cnn_relu,...] [--timesteps 1,2,4,8,16,32,64]
                                   [--samples N] [--calibration N] [--variants] [--no-peers]
-                                  [--json PATH] [--markdown] [--from-json PATH]
+                                  [--json PATH [--resume]] [--markdown] [--from-json PATH]
 
 For every reference model in models/onnx/ (trained by models/train_mnist.py) it prints one table: rows are
 T, columns are the ANN (the ONNX file run by ONNX Runtime on the same test images) and each conversion:
@@ -114,8 +114,12 @@ def run_peer(peer, module, setting, x_cal, x, y, timesteps):
     return anytime_accuracy(predictions, y, timesteps), converted - start, time.perf_counter() - converted
 
 
-def evaluate(name, args, peer):
-    """All numbers for one model: {'ann': acc, 'methods': {label: {...}}, ...}."""
+def evaluate(name, args, peer, previous=None, save=lambda result: None):
+    """All numbers for one model: {'ann': acc, 'methods': {label: {...}}, ...}.
+
+    ``previous``: this model's entry of an earlier, interrupted run (--resume); methods it has numbers for
+    are not run again. ``save(result)`` is called after every method.
+    """
     dataset, build = MODELS[name]
     path = MODEL_DIR / f"{name}.onnx"
     if not path.exists():
@@ -128,6 +132,11 @@ def evaluate(name, args, peer):
     labels = list(ours) + (list(peer.SETTINGS) if peer is not None else [])
     result = {"path": str(path.relative_to(ROOT)), "dataset": dataset, "test_samples": len(x),
               "calibration_samples": len(x_cal), "ann": ann_accuracy(path, x, y), "methods": {}}
+    same = previous and all(previous.get(k) == result[k] for k in ("test_samples", "calibration_samples", "ann"))
+    done = {label: m for label, m in (previous or {}).get("methods", {}).items() if same and "accuracy" in m}
+    if done:
+        log(f"{name}: resuming; {', '.join(done)} already measured")
+    result["methods"].update(done)
     log(f"{name}: ANN (ONNX Runtime) {100 * result['ann']:.2f}% on {len(x)} test images, "
         f"calibration on {len(x_cal)} training images")
 
@@ -148,6 +157,8 @@ def evaluate(name, args, peer):
                      for label, setting in peer.SETTINGS.items()]
 
     for label, job in jobs:
+        if label in done:
+            continue
         try:
             accuracy, convert_s, simulate_s = job()
         except Exception as exc:  # noqa: BLE001 - a method that fails is a result, not the end of the run
@@ -155,11 +166,13 @@ def evaluate(name, args, peer):
             reason = str(exc) if cannot else f"{type(exc).__name__}: {exc}"
             result["methods"][label] = {"error": ("cannot convert: " if cannot else "failed: ") + reason}
             log(f"{name}: {label}: {result['methods'][label]['error']}")
+            save(result)
             continue
         result["methods"][label] = {"accuracy": {str(t): a for t, a in accuracy.items()},
                                     "convert_seconds": round(convert_s, 2), "simulate_seconds": round(simulate_s, 2)}
         log(f"{name}: {label}: T={max(args.timesteps)} {100 * accuracy[max(args.timesteps)]:.2f}% "
             f"(convert {convert_s:.1f} s, simulate {simulate_s:.1f} s)")
+        save(result)
     result["methods"] = {label: result["methods"][label] for label in labels}
     return result
 
@@ -228,6 +241,9 @@ def parse_args(argv):
                              "statistic) and with 'auto' thresholds per layer")
     parser.add_argument("--no-peers", action="store_true", help="onnx2snn only, no SpikingJelly")
     parser.add_argument("--json", metavar="PATH", help="write all numbers as JSON")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --json: keep the methods an interrupted run already wrote to that file "
+                             "(same models, images and settings) and run only the rest")
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
     parser.add_argument("--from-json", metavar="PATH",
                         help="print the tables of --json files (comma-separated) again, e.g. as --markdown, "
@@ -277,14 +293,29 @@ def main(argv=None):
               "onnx2snn_settings": {label: describe(options) for label, options in {**OURS, **VARIANTS}.items()
                                     if label in OURS or args.variants},
               "spikingjelly_settings": peer.SETTINGS if peer else None, "models": {}}
+    earlier = {}
+    if args.resume and args.json and Path(args.json).exists():
+        old = json.loads(Path(args.json).read_text())
+        if old.get("timesteps") == args.timesteps and old.get("spikingjelly_settings") == report["spikingjelly_settings"]:
+            earlier = old.get("models", {})
+        else:
+            log(f"--resume: {args.json} was made with other time steps or settings; starting afresh")
+
+    def save(result=None, name=None):
+        if result is not None:
+            report["models"][name] = result
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+    report["models"].update({n: r for n, r in earlier.items() if n not in args.models})
     for name in args.models:
-        result = evaluate(name, args, peer)
-        report["models"][name] = result
+        result = evaluate(name, args, peer, earlier.get(name), lambda r, n=name: save(r, n))
+        save(result, name)
         print(formatter(name, result, args.timesteps), flush=True)
     report["seconds"] = round(time.perf_counter() - start, 1)
     log(f"done in {report['seconds']:.0f} s")
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        save()
         log(f"wrote {args.json}")
 
 
