@@ -28,8 +28,9 @@ def _macs(model):
     module = GraphModule(model)
     counter = OpCounter(module)
     with counter as counts, torch.no_grad():
-        counter.next_step()
+        counter.begin(0, 1)
         module.run(torch.zeros((1, *sizes)))
+        counter.finish(1)
     return counts.ann_macs
 
 

@@ -7,6 +7,7 @@ from onnx import numpy_helper
 
 from . import ops  # noqa: F401  (registers the converters)
 from .errors import RuntimeInputError, UnsupportedOpError
+from .folding import folding_plan
 from .node import OnnxNode, constant_node_value
 from .registry import ONNX_DOMAIN, REGISTRY
 
@@ -72,15 +73,19 @@ class GraphModule(torch.nn.Module):
             raise UnsupportedOpError(problems)
         self.layers = torch.nn.ModuleList(modules)
         self._last_use = _last_uses(self.nodes, self.output_names)
-        self.time_varying = _time_varying(self.nodes, self.layers)
+        self.folding = {vary: folding_plan(self.nodes, self.layers, self.input_names, vary) for vary in (False, True)}
+        self.time_varying = self.folding[False].varying_nodes
 
     def forward(self, *inputs):
         outputs, _ = self.run(*inputs)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
-    def run(self, *inputs, capture=(), static_cache=None, outer=None):
+    def run(self, *inputs, capture=(), static_cache=None, outer=None, steps=1, inputs_vary=False):
         """Run the graph; returns (list of graph outputs, dict of captured values by name).
 
+        ``steps`` > 1 advances the stateful layers that many time steps in one call: time-varying values
+        are laid out (steps * N, ...) with time outermost (see snnrt.folding); ``inputs_vary`` says the
+        inputs are already laid out so (Poisson spikes), otherwise they are the same at every step.
         With a ``static_cache`` dict, nodes that do not depend on any stateful layer keep their outputs
         there and reuse them on the next call: valid while the inputs stay the same (direct encoding).
         ``outer`` holds the enclosing scope's values that a subgraph reads.
@@ -89,6 +94,9 @@ class GraphModule(torch.nn.Module):
             raise RuntimeInputError(
                 f"the model takes {len(self.input_names)} input(s) {self.input_names}, got {len(inputs)}"
             )
+        plan = self.folding[inputs_vary]
+        if steps > 1 and plan.problems:
+            raise RuntimeInputError("this graph cannot run several time steps at once: " + "; ".join(plan.problems))
         env = dict(outer or {})
         env.update(zip(self.input_names, inputs))
         keep = set(capture) | set(self.output_names)
@@ -98,10 +106,16 @@ class GraphModule(torch.nn.Module):
                 result = static_cache[step]
             else:
                 args = [self._value(name, env) if name else None for name in node.inputs]
-                result = layer(*args)
+                if hasattr(layer, "forward_sequence"):
+                    result = layer.forward_sequence(args[0], steps, node.inputs[0] not in plan.varying)
+                else:
+                    if steps > 1 and step in plan.varying_nodes:
+                        args = [_tile(a, steps) if name in plan.batched_static else a
+                                for name, a in zip(node.inputs, args)]
+                    result = layer(*args)
                 if not isinstance(result, (tuple, list)):
                     result = (result,)
-                if static_cache is not None and step not in self.time_varying:
+                if static_cache is not None and step not in plan.varying_nodes:
                     static_cache[step] = result
             for name, value in zip(node.outputs, result):
                 if name:
@@ -121,6 +135,10 @@ class GraphModule(torch.nn.Module):
             raise RuntimeInputError(f"value {name!r} is used before it is computed; is the graph sorted?")
         return getattr(self, slot)
 
+    def last_use(self, name):
+        """Index of the last node that reads the value ``name`` (None for graph outputs and unread values)."""
+        return self._last_use.get(name)
+
     def stateful_layers(self):
         """(node, module) pairs of the layers that keep state across time steps."""
         return [(n, m) for n, m in zip(self.nodes, self.layers) if hasattr(m, "reset_state")]
@@ -130,14 +148,9 @@ def _qualified(domain, op_type):
     return f"{domain}::{op_type}" if domain else op_type
 
 
-def _time_varying(nodes, layers):
-    """Indices of the nodes that depend, directly or not, on a stateful layer."""
-    varying_values, varying_nodes = set(), set()
-    for step, (node, layer) in enumerate(zip(nodes, layers)):
-        if hasattr(layer, "reset_state") or any(name in varying_values for name in node.inputs):
-            varying_nodes.add(step)
-            varying_values.update(node.outputs)
-    return varying_nodes
+def _tile(value, steps):
+    """(N, ...) -> (steps * N, ...), the same value at every step."""
+    return value.expand(steps, *value.shape).flatten(0, 1)
 
 
 def _last_uses(nodes, output_names):

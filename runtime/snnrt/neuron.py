@@ -25,12 +25,38 @@ def if_initial_state(x, params):
 
 
 def if_step(x, state, params):
-    """One step: v += x; s = theta * [v >= theta]; v -= s (or v = 0 where it fired). Returns (s, state)."""
-    v = state.v + x  # a fresh tensor: the in-place updates below leave the caller's state untouched
-    fired = v >= params.v_threshold
-    spikes = fired.to(x.dtype).mul_(params.v_threshold)
-    if params.reset == RESET_SUBTRACT:
-        v.sub_(spikes)
-    else:
-        v.masked_fill_(fired, 0.0)
-    return spikes, IFState(v=v)
+    """One step: v += x; s = theta * [v >= theta]; v -= s (or v = 0 where it fired). Returns (s, state);
+    the caller's state is left untouched."""
+    return if_sequence(x, state, params, 1)
+
+
+def if_sequence(x, state, params, steps, constant_in_time=False):
+    """``steps`` IF steps at once: x is (steps * N, ...) with time outermost, or (N, ...) when the input
+    current is the same at every step. Returns (spikes of shape (steps * N, ...), state after the last step);
+    the spikes equal those of ``steps`` calls of :func:`if_step`."""
+    fired, state = if_fire(x, state, params, steps, constant_in_time)
+    return fired.mul_(params.v_threshold), state
+
+
+def if_fire(x, state, params, steps, constant_in_time=False):
+    """As :func:`if_sequence`, but the spikes are returned as 0/1 (multiply by theta for their value)."""
+    v = state.v.clone()
+    currents = x if constant_in_time else x.reshape(steps, *v.shape)
+    fired = torch.empty((steps, *v.shape), dtype=v.dtype, device=v.device)
+    theta = params.v_threshold
+    for t in range(steps):
+        v.add_(currents if constant_in_time else currents[t])
+        torch.ge(v, theta, out=fired[t])
+        if params.reset == RESET_SUBTRACT:
+            v.addcmul_(fired[t], theta, value=-1.0)
+        else:
+            v.masked_fill_(fired[t].bool(), 0.0)
+    return (fired.flatten(0, 1) if v.dim() else fired[0]), IFState(v=v)
+
+
+def count_ones(fired):
+    """Exact number of ones in a 0/1 tensor: float sums per sample (exact below 2**24), then int64."""
+    rows = fired.reshape(fired.shape[0], -1) if fired.dim() > 1 else fired.reshape(1, -1)
+    if rows.shape[1] >= 2**24:
+        return int(torch.count_nonzero(rows))
+    return int(rows.sum(dim=1).to(torch.int64).sum())

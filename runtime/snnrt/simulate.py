@@ -1,14 +1,28 @@
-"""Run an SNN graph for T steps: anytime outputs (mean output layer after every step) and statistics."""
+"""Run an SNN graph for T steps: anytime outputs (mean output layer after every step) and statistics.
+
+Two execution orders give the same spikes and outputs:
+
+- ``step``: the whole graph once per time step; least memory; can stop early once predictions are stable;
+- ``layer``: time folded into the batch, so every stateless op runs once on (T * N, ...) and every IF
+  layer loops over T internally; the part of the graph that does not depend on spikes runs once per
+  sample. Work is cut into chunks of samples or of time steps so that it fits ``memory_budget``.
+
+``auto`` picks ``layer`` unless the graph cannot fold time into its batch axis (see snnrt.folding).
+"""
 
 import contextlib
 from dataclasses import dataclass
 
 import torch
 
+from .errors import RuntimeInputError
 from .graph import GraphModule
+from .memory import peak_bytes_per_sample_step
 from .stats import OpCounter
 
 ENCODINGS = ("direct", "poisson")
+ORDERS = ("auto", "step", "layer")
+CPU_MEMORY_BUDGET = 1 << 30
 
 
 def pick_device(device="auto"):
@@ -20,13 +34,23 @@ def pick_device(device="auto"):
     return torch.device(device)
 
 
+def default_memory_budget(device):
+    """Bytes that one chunk of work may use: a quarter of the free GPU memory, or 1 GiB on CPU."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free // 4
+    return CPU_MEMORY_BUDGET
+
+
 @dataclass
 class SimulationResult:
-    """``outputs[t]`` is the output averaged over steps 1..t+1, shape (T, N, ...)."""
+    """``outputs[t]`` is the output averaged over steps 1..t+1, shape (steps run, N, ...)."""
 
     outputs: torch.Tensor
     firing_rates: dict
+    spike_counts: dict
     op_counts: object
+    order: str = "step"
 
     def predictions(self):
         """Arg-max class after every step, shape (T, N)."""
@@ -34,41 +58,123 @@ class SimulationResult:
 
 
 class SpikingNetwork:
-    """An SNN (or ANN) ONNX graph on torch; ``run(x, timesteps)`` simulates T steps from the reset state."""
+    """An SNN (or ANN) ONNX graph on torch; ``run(x, timesteps)`` simulates T steps from the reset state.
 
-    def __init__(self, model, device="auto"):
+    ``fused`` (default: on CUDA) computes IF updates with compiled kernels (snnrt.fused).
+    """
+
+    def __init__(self, model, device="auto", order="auto", fused=None, memory_budget=None):
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
         self.device = pick_device(device)
         self.graph = GraphModule(model).to(self.device).eval()
+        self.order = order
+        self.memory_budget = memory_budget or default_memory_budget(self.device)
+        fused = self.device.type == "cuda" if fused is None else fused
+        for _, layer in self.graph.stateful_layers():
+            if hasattr(layer, "fused"):
+                layer.fused = fused
+        self._peaks = {}
 
     def reset(self):
         for _, layer in self.graph.stateful_layers():
             layer.reset_state()
 
+    def resolve_order(self, order=None, encoding="direct"):
+        """The order a run takes: 'auto' becomes 'layer' where time folds into the batch, else 'step'."""
+        order = order or self.order
+        problems = self.graph.folding[encoding == "poisson"].problems
+        if order == "layer" and problems:
+            raise RuntimeInputError("the layer-by-layer order cannot run this graph: " + "; ".join(problems))
+        if order == "auto":
+            return "step" if problems else "layer"
+        return order
+
+    def chunks(self, x, timesteps, order, encoding):
+        """(samples, steps) per graph call: everything at once where it fits the memory budget."""
+        if order == "step":
+            return len(x), 1
+        key = (tuple(x.shape[1:]), x.dtype, encoding)
+        if key not in self._peaks:
+            self._peaks[key] = peak_bytes_per_sample_step(self.graph, x[:1], encoding == "poisson")
+            self.reset()
+        peak = max(1, self._peaks[key])
+        if peak * len(x) * timesteps <= self.memory_budget:
+            return len(x), timesteps
+        if peak * len(x) <= self.memory_budget:
+            return len(x), max(1, self.memory_budget // (peak * len(x)))
+        return max(1, self.memory_budget // peak), 1
+
     @torch.no_grad()
-    def run(self, x, timesteps, encoding="direct", seed=None, count_ops=False):
-        """Simulate ``timesteps`` steps on the batch x (analog input fed at every step, or Poisson spikes)."""
+    def run(self, x, timesteps, encoding="direct", seed=None, count_ops=False, order=None, stop_when_stable=None):
+        """Simulate ``timesteps`` steps on the batch x (analog input fed at every step, or Poisson spikes).
+
+        ``stop_when_stable=k`` (step order) stops once every prediction has stayed the same for k steps.
+        """
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
         if timesteps < 1:
             raise ValueError(f"timesteps must be at least 1, got {timesteps}")
+        order = self.resolve_order("step" if stop_when_stable and not order else order, encoding)
+        if stop_when_stable and order != "step":
+            raise ValueError("stop_when_stable needs the step-by-step order")
         x = torch.as_tensor(x).to(self.device)
         if encoding == "poisson" and (x.min() < 0 or x.max() > 1):
             raise ValueError("Poisson encoding needs inputs scaled to [0, 1]; use direct encoding for other inputs")
         generator = torch.Generator(device=self.device)
         if seed is not None:
             generator.manual_seed(seed)
+        samples, steps = self.chunks(x, timesteps, order, encoding)
         self.reset()
-        cache = {} if encoding == "direct" else None
-        total, anytime = None, []
-        counter = OpCounter(self.graph)
+        counter = OpCounter(self.graph, inputs_vary=encoding == "poisson")
+        outputs = []
         with counter if count_ops else contextlib.nullcontext():
-            for t in range(timesteps):
-                counter.next_step()
-                step_input = x if encoding == "direct" else (torch.rand(x.shape, generator=generator,
-                                                                        device=self.device) < x).to(x.dtype)
-                outputs, _ = self.graph.run(step_input, static_cache=cache)
-                total = outputs[0] if total is None else total + outputs[0]
-                anytime.append(total / (t + 1))
-        rates = {node.name: layer.firing_rate() for node, layer in self.graph.stateful_layers()}
-        return SimulationResult(torch.stack(anytime), rates, counter.counts if count_ops else None)
+            for start in range(0, len(x), samples):
+                outputs.append(self._run_chunk(x[start : start + samples], timesteps, steps, encoding, generator,
+                                               counter, stop_when_stable))
+        if count_ops:
+            counter.finish(len(x))
+        layers = self.graph.stateful_layers()
+        return SimulationResult(
+            outputs=torch.cat(outputs, dim=1),
+            firing_rates={node.name: layer.firing_rate() for node, layer in layers},
+            spike_counts={node.name: layer.spikes for node, layer in layers},
+            op_counts=counter.counts if count_ops else None,
+            order=order,
+        )
 
+    def _run_chunk(self, x, timesteps, steps, encoding, generator, counter, stop_when_stable):
+        for _, layer in self.graph.stateful_layers():
+            layer.reset_membrane()
+        cache = {} if encoding == "direct" else None
+        output_varies = self.graph.output_names[0] in self.graph.folding[encoding == "poisson"].varying
+        total, anytime = None, []
+        for first in range(0, timesteps, steps):
+            count = min(steps, timesteps - first)
+            counter.begin(first, count)
+            if encoding == "direct":
+                step_input = x
+            else:
+                step_input = (torch.rand((count, *x.shape), generator=generator, device=self.device) < x)
+                step_input = step_input.to(x.dtype).flatten(0, 1)
+            out = self.graph.run(step_input, static_cache=cache, steps=count, inputs_vary=encoding == "poisson")[0][0]
+            if count == 1:
+                per_step = out[None]
+            elif output_varies:
+                per_step = out.reshape(count, len(x), *out.shape[1:])
+            else:
+                per_step = out.expand(count, *out.shape)
+            for value in per_step:
+                total = value.clone() if total is None else total + value
+                anytime.append(total / (len(anytime) + 1))
+            if stop_when_stable and _stable(anytime, stop_when_stable):
+                break
+        return torch.stack(anytime)
+
+
+def _stable(anytime, steps):
+    """True when the arg-max of the last ``steps`` + 1 anytime outputs agree for every sample."""
+    if len(anytime) <= steps:
+        return False
+    recent = torch.stack(anytime[-steps - 1 :]).argmax(dim=-1)
+    return bool((recent == recent[-1]).all())

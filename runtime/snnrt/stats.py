@@ -1,7 +1,7 @@
 """Operation counts of a simulation: ANN MACs, SNN synaptic operations (SOPs) and an energy estimate.
 
-A weight layer (Conv, ConvTranspose, Gemm, MatMul) whose input does not depend on spikes is counted
-once per sample as MACs (under direct encoding its input current is the same at every step). A layer
+All counts are per sample. A weight layer (Conv, ConvTranspose, Gemm, MatMul) whose input does not depend
+on spikes is counted once per sample as MACs (under direct encoding its input current is the same at every step). A layer
 fed by spikes costs one accumulate per non-zero input element and per synapse it fans out to:
 ``SOPs = sum over steps of nonzero(input) * MACs / numel(input)``.
 
@@ -44,24 +44,36 @@ class OpCounts:
 class OpCounter:
     """Forward hooks on the weight layers of a GraphModule that fill an OpCounts; use as a context.
 
-    Call ``next_step()`` before each time step so that SOPs are also kept per step.
+    Call ``begin(first_step, steps)`` before each graph call (``steps`` time steps folded into the batch,
+    starting at ``first_step``), and ``finish(samples)`` at the end to turn totals into per-sample counts.
     """
 
-    def __init__(self, graph):
+    def __init__(self, graph, inputs_vary=False):
         self.graph = graph
+        self.varying_nodes = graph.folding[inputs_vary].varying_nodes
         self.counts = OpCounts()
         self._handles = []
         self._seen = set()
+        self._first_step, self._steps = 0, 1
 
     def __enter__(self):
         for step, (node, layer) in enumerate(zip(self.graph.nodes, self.graph.layers)):
             if node.op_type in WEIGHT_OPS:
-                varying = step in self.graph.time_varying
+                varying = step in self.varying_nodes
                 self._handles.append(layer.register_forward_hook(self._hook(node.name, varying)))
         return self.counts
 
-    def next_step(self):
-        self.counts.sops_by_step.append(0.0)
+    def begin(self, first_step, steps):
+        self._first_step, self._steps = first_step, steps
+        missing = first_step + steps - len(self.counts.sops_by_step)
+        self.counts.sops_by_step.extend([0.0] * max(0, missing))
+
+    def finish(self, samples):
+        counts = self.counts
+        counts.sops_by_step = [sops / samples for sops in counts.sops_by_step]
+        counts.sops = sum(counts.sops_by_step)
+        for row in counts.per_layer.values():
+            row["sops"] /= samples
 
     def __exit__(self, *exc):
         for handle in self._handles:
@@ -80,10 +92,11 @@ class OpCounter:
                     self.counts.static_macs += macs
                 return
             x = inputs[0]
-            batch = x.shape[0] if x.dim() > 1 else 1
-            sops = float(torch.count_nonzero(x)) / batch * macs / (x.numel() / batch)
-            row["sops"] += sops
-            self.counts.sops += sops
-            self.counts.sops_by_step[-1] += sops
+            per_sample = x[0].numel() if x.dim() > 1 else x.numel()
+            nonzero = torch.count_nonzero(x.reshape(self._steps, -1), dim=1).tolist()
+            for t, count in enumerate(nonzero):
+                sops = count * macs / per_sample
+                row["sops"] += sops
+                self.counts.sops_by_step[self._first_step + t] += sops
 
         return hook

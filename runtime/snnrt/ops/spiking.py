@@ -4,13 +4,19 @@ import numpy as np
 import torch
 
 from .. import contract
-from ..neuron import IFParameters, if_initial_state, if_step
+from ..fused import fused_if_fire
+from ..neuron import IFParameters, count_ones, if_fire, if_initial_state
 from ..registry import register
 from .pool import max_pool_fn
 
 
 class SpikingLayer(torch.nn.Module):
-    """A layer with state across time steps; counts its output spikes for statistics."""
+    """A layer with state across time steps; counts its output spikes for statistics.
+
+    ``forward_sequence(x, steps, constant_in_time)`` advances ``steps`` steps at once on an input with time
+    folded into the batch, (steps * N, ...) with time outermost, and returns the output in the same layout;
+    ``forward(x)`` is one step.
+    """
 
     def __init__(self):
         super().__init__()
@@ -18,26 +24,34 @@ class SpikingLayer(torch.nn.Module):
 
     def reset_state(self):
         """Forget the state and the spike statistics (call before each new input)."""
-        self.spikes = None
-        self.steps = 0
+        self.reset_membrane()
+        self.spikes = 0
+        self.sample_steps = 0
         self.neurons = 0
 
-    def _count(self, out):
-        count = torch.count_nonzero(out)
-        self.spikes = count if self.spikes is None else self.spikes + count
-        self.steps += 1
-        self.batch = out.shape[0]
+    def reset_membrane(self):
+        """Forget the state but keep the statistics (between batches of one evaluation)."""
+
+    def forward(self, x):
+        return self.forward_sequence(x, 1)
+
+    def _count(self, out, spikes=None):
+        self.spikes += int(torch.count_nonzero(out)) if spikes is None else spikes
+        self.sample_steps += out.shape[0]
         self.neurons = out[0].numel()
 
     def firing_rate(self):
         """Mean spikes per neuron per step per sample since the last reset."""
-        if not self.steps:
+        if not self.sample_steps:
             return 0.0
-        return float(self.spikes) / (self.steps * self.neurons * self.batch)
+        return self.spikes / (self.sample_steps * self.neurons)
 
 
 class IFNeuron(SpikingLayer):
-    """IF neurons with threshold and initial potential per layer or per channel (see snnrt.neuron)."""
+    """IF neurons with threshold and initial potential per layer or per channel (see snnrt.neuron).
+
+    ``fused=True`` computes the update with compiled kernels (snnrt.fused); the results are the same.
+    """
 
     def __init__(self, v_threshold, v_init, reset, channel_axis=1):
         if reset not in contract.RESET_MODES:
@@ -45,11 +59,11 @@ class IFNeuron(SpikingLayer):
         super().__init__()
         self.reset = reset
         self.channel_axis = channel_axis
+        self.fused = False
         self.register_buffer("v_threshold", torch.as_tensor(np.asarray(v_threshold, np.float32)))
         self.register_buffer("v_init", torch.as_tensor(np.asarray(v_init, np.float32)))
 
-    def reset_state(self):
-        super().reset_state()
+    def reset_membrane(self):
         self.state = None
 
     def _params(self, x):
@@ -58,13 +72,15 @@ class IFNeuron(SpikingLayer):
             shape[self.channel_axis % x.dim()] = -1
         return IFParameters(self.v_threshold.reshape(shape), self.v_init.reshape(shape), self.reset)
 
-    def forward(self, x):
+    def forward_sequence(self, x, steps, constant_in_time=False):
         params = self._params(x)
         if self.state is None:
-            self.state = if_initial_state(x, params)
-        spikes, self.state = if_step(x, self.state, params)
-        self._count(spikes)
-        return spikes
+            batch = x.shape[0] if constant_in_time else x.shape[0] // steps
+            self.state = if_initial_state(x[:batch], params)
+        fire = fused_if_fire if self.fused else if_fire
+        fired, self.state = fire(x, self.state, params, steps, constant_in_time)
+        self._count(fired, count_ones(fired))
+        return fired.mul_(params.v_threshold)
 
 
 class SpikeMaxPool(SpikingLayer):
@@ -74,16 +90,27 @@ class SpikeMaxPool(SpikingLayer):
         super().__init__()
         self.pool = pool
 
-    def reset_state(self):
-        super().reset_state()
+    def reset_membrane(self):
         self.total = None
         self.previous = None
 
-    def forward(self, s):
-        self.total = s.clone() if self.total is None else self.total + s
-        pooled = self.pool(self.total)
-        out = pooled if self.previous is None else pooled - self.previous
-        self.previous = pooled
+    def forward_sequence(self, s, steps, constant_in_time=False):
+        if constant_in_time:
+            s = s.expand(steps, *s.shape).flatten(0, 1)
+        s = s.reshape(steps, -1, *s.shape[1:])
+        totals = torch.empty_like(s)
+        for t in range(steps):  # running sums in step order: cumsum may add in another order
+            if self.total is None:
+                totals[t] = s[t]
+            else:
+                torch.add(self.total, s[t], out=totals[t])
+            self.total = totals[t]
+        pooled = self.pool(totals.flatten(0, 1))
+        pooled = pooled.reshape(steps, -1, *pooled.shape[1:])
+        out = torch.diff(pooled, dim=0, prepend=(torch.zeros_like(pooled[:1]) if self.previous is None
+                                                 else self.previous[None]))
+        self.previous = pooled[-1]
+        out = out.flatten(0, 1)
         self._count(out)
         return out
 

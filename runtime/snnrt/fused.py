@@ -1,0 +1,44 @@
+"""A fused IF update: torch.compile turns a block of time steps into one kernel (Triton on CUDA, C++ on CPU).
+
+Used automatically on CUDA, on request elsewhere. Time is processed in blocks of ``BLOCK`` steps, carrying
+the membrane between blocks, so that one compiled kernel serves any T and compilation stays short.
+"""
+
+import functools
+
+import torch
+
+from .contract import RESET_SUBTRACT
+from .neuron import IFState
+
+BLOCK = 8
+
+
+def _if_block(currents, v, theta, steps: int, subtract: bool, constant: bool):
+    out = []
+    for t in range(steps):
+        v = v + (currents if constant else currents[t])
+        fired = v >= theta
+        s = fired.to(v.dtype)
+        v = v - s * theta if subtract else v.masked_fill(fired, 0.0)
+        out.append(s)
+    return torch.stack(out), v
+
+
+@functools.cache
+def _compiled():
+    return torch.compile(_if_block, dynamic=True, fullgraph=True)
+
+
+def fused_if_fire(x, state, params, steps, constant_in_time=False):
+    """Same contract and results as :func:`snnrt.neuron.if_fire` (0/1 spikes), computed by compiled kernels."""
+    currents = x if constant_in_time else x.reshape(steps, *state.v.shape)
+    subtract = params.reset == RESET_SUBTRACT
+    v, blocks = state.v, []
+    for start in range(0, steps, BLOCK):
+        count = min(BLOCK, steps - start)
+        block_currents = currents if constant_in_time else currents[start : start + count]
+        fired, v = _compiled()(block_currents, v, params.v_threshold, count, subtract, constant_in_time)
+        blocks.append(fired)
+    fired = blocks[0] if len(blocks) == 1 else torch.cat(blocks)
+    return fired.flatten(0, 1), IFState(v=v)

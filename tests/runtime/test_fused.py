@@ -1,0 +1,36 @@
+"""The compiled IF update (snnrt.fused) gives the same spikes and membrane as the eager one."""
+
+import shutil
+
+import pytest
+import torch
+
+from snnrt import fused
+from snnrt.neuron import IFParameters, count_ones, if_fire, if_initial_state
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                                reason="torch.compile on CPU needs a C compiler")
+
+
+def _compare(x, params, steps, constant):
+    state = if_initial_state(x if constant else x[: x.shape[0] // steps], params)
+    eager_spikes, eager_state = if_fire(x, state, params, steps, constant)
+    fused_spikes, fused_state = fused.fused_if_fire(x, state, params, steps, constant)
+    assert torch.equal(fused_spikes, eager_spikes)
+    assert torch.equal(fused_state.v, eager_state.v)
+    assert count_ones(eager_spikes) == int(eager_spikes.count_nonzero()) > 0
+
+
+def test_blocks_of_time_steps_match_eager_per_channel_subtract(monkeypatch):
+    monkeypatch.setattr(fused, "BLOCK", 2)
+    generator = torch.Generator().manual_seed(0)
+    steps, batch = 5, 3
+    x = torch.randn(steps * batch, 4, 5, 5, generator=generator)
+    theta = torch.rand(1, 4, 1, 1, generator=generator) + 0.5
+    _compare(x, IFParameters(theta, theta / 2, "subtract"), steps, constant=False)
+
+
+def test_constant_input_zero_reset_matches_eager():
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(6, 7, generator=generator)
+    _compare(x, IFParameters(torch.tensor(0.8), torch.tensor(0.4), "zero"), 3, constant=True)

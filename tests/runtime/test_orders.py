@@ -1,0 +1,118 @@
+"""Step-by-step and layer-by-layer execution give the same spikes and anytime outputs (snnrt.simulate).
+
+Spike counts must be identical. Outputs agree within 1e-6 of their scale, not always bit for bit: a
+convolution or matrix product on a (T * N) batch may sum in another order than on N samples.
+"""
+
+import numpy as np
+import pytest
+import torch
+from onnx import TensorProto, helper
+
+from onnx2snn.bundled import bundled_model
+from onnx2snn.convert import convert
+from onnx2snn.datasets import mnist5k
+from snnrt.errors import RuntimeInputError
+from snnrt.simulate import SpikingNetwork
+from tests import exported_models
+
+CONVERTIBLE = ("vgg_maxpool", "resnet", "densenet_concat", "inception_concat", "mobilenetv2", "squeezenet",
+               "shufflenet", "mlp")
+
+
+def _assert_same_runs(model, x, timesteps, encoding="direct", **layer_options):
+    step = SpikingNetwork(model, "cpu", order="step").run(x, timesteps, encoding=encoding, seed=3, count_ops=True)
+    layer = SpikingNetwork(model, "cpu", order="layer", **layer_options).run(
+        x, timesteps, encoding=encoding, seed=3, count_ops=True)
+    assert (step.order, layer.order) == ("step", "layer")
+    assert layer.spike_counts == step.spike_counts
+    assert sum(step.spike_counts.values()) > 0
+    scale = max(1.0, float(step.outputs.abs().max()))
+    assert float((layer.outputs - step.outputs).abs().max()) <= 1e-6 * scale
+    assert layer.firing_rates == step.firing_rates
+    assert layer.op_counts.sops_by_step == pytest.approx(step.op_counts.sops_by_step, rel=1e-12)
+    assert layer.op_counts.ann_macs == step.op_counts.ann_macs
+    return step
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    x_train, _ = mnist5k("train")
+    x_test, _ = mnist5k("test")
+    return x_train[:64], x_test[:24]
+
+
+@pytest.mark.parametrize("name", ["mnist_cnn_relu", "mnist_cnn_maxpool", "digits_mlp"])
+def test_bundled_models_agree_exactly(name, mnist):
+    if name == "digits_mlp":
+        from onnx2snn.datasets import digits
+        calibration, x = digits("train")[0][:64], digits("test")[0][:24]
+    else:
+        calibration, x = mnist
+    snn = convert(bundled_model(name), calibration)
+    _assert_same_runs(snn.model, x, 12)
+
+
+@pytest.mark.parametrize("name", CONVERTIBLE)
+def test_exported_architectures_agree_exactly(name):
+    exporter = "dynamo" if name == "shufflenet" else "torchscript"
+    opset = exported_models.DYNAMO_OPSET if exporter == "dynamo" else 13
+    ann = exported_models.get_case(name, exporter, opset)
+    snn = convert(ann, exported_models.sample_input(name, 16))
+    _assert_same_runs(snn.model, exported_models.sample_input(name, 5), 6)
+
+
+def test_chunks_over_samples_and_time_agree_exactly(mnist):
+    snn = convert(bundled_model("mnist_cnn_maxpool"), mnist[0])
+    x = mnist[1][:10]
+    network = SpikingNetwork(snn.model, "cpu", order="layer", memory_budget=1)
+    assert network.chunks(torch.as_tensor(x), 8, "layer", "direct") == (1, 1)
+    whole = SpikingNetwork(snn.model, "cpu", order="layer")
+    assert whole.chunks(torch.as_tensor(x), 8, "layer", "direct") == (10, 8)
+    _assert_same_runs(snn.model, x, 8, memory_budget=1)
+    peak = whole._peaks[((1, 28, 28), torch.float32, "direct")]
+    time_chunks = SpikingNetwork(snn.model, "cpu", order="layer", memory_budget=peak * 10 * 3)
+    assert time_chunks.chunks(torch.as_tensor(x), 8, "layer", "direct") == (10, 3)
+    _assert_same_runs(snn.model, x, 8, memory_budget=peak * 10 * 3)
+
+
+def test_poisson_encoding_agrees_exactly(mnist):
+    snn = convert(bundled_model("mnist_cnn_relu"), mnist[0])
+    _assert_same_runs(snn.model, mnist[1][:8], 10, encoding="poisson")
+
+
+def _if_then_transpose():
+    nodes = [
+        helper.make_node("IFNeuron", ["x"], ["s"], domain="ai.onnx2snn", v_threshold=[1.0], v_init=[0.5],
+                         reset="subtract"),
+        helper.make_node("Transpose", ["s"], ["y"], perm=[1, 0]),
+    ]
+    graph = helper.make_graph(nodes, "if_then_transpose",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, "N"])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                   helper.make_opsetid("ai.onnx2snn", 1)])
+
+
+def test_graph_that_mixes_the_batch_axis_runs_step_by_step():
+    model = _if_then_transpose()
+    network = SpikingNetwork(model, "cpu")
+    assert network.resolve_order() == "step"
+    x = np.full((2, 3), 0.4, np.float32)
+    assert network.run(x, 3).order == "step"
+    with pytest.raises(RuntimeInputError, match="node .*Transpose.*moves the batch axis"):
+        SpikingNetwork(model, "cpu", order="layer").run(x, 3)
+
+
+def test_early_exit_returns_a_prefix_of_the_full_run(mnist):
+    snn = convert(bundled_model("mnist_cnn_relu"), mnist[0])
+    network = SpikingNetwork(snn.model, "cpu")
+    full = network.run(mnist[1][:8], 64)
+    early = network.run(mnist[1][:8], 64, stop_when_stable=4)
+    steps = len(early.outputs)
+    assert early.order == "step" and 5 <= steps < 64
+    assert torch.equal(early.outputs, full.outputs[:steps])
+    recent = early.predictions()[-5:]
+    assert bool((recent == recent[-1]).all())
+    with pytest.raises(ValueError, match="step-by-step"):
+        network.run(mnist[1][:8], 8, order="layer", stop_when_stable=2)
