@@ -5,19 +5,17 @@ changes over time is laid out (steps * N, ...) with time outermost. Values that 
 stateful layer (under direct encoding: the input and everything computed from it alone) stay (N, ...)
 and are computed once; where a time-varying node reads one of them, it is tiled over time.
 
-Folding is valid when every time-varying node treats axis 0 as an independent batch. ``FoldingPlan``
-lists the nodes that do not (a transpose of axis 0, a reduction over it, a hard-coded batch size in a
-reshape, a shape read from a value that is not folded, ...) so that the caller can fall back to one step
+Folding is valid when every time-varying node treats axis 0 as an independent batch (snnrt.batch_axis).
+``FoldingPlan`` lists the nodes that do not (a transpose of axis 0, a reduction over it, a hard-coded
+batch size in a reshape, a shape read from the batch, ...) so that the caller can fall back to one step
 at a time.
 """
 
 from dataclasses import dataclass, field
 
+from .batch_axis import batch_axis_problem
+
 SHAPE_OPS = ("Shape", "Size")
-AXIS_OPS = ("Concat", "Split", "Gather", "Softmax", "LogSoftmax", "Hardmax", "CumSum", "ArgMax", "ArgMin",
-            "Flatten", "Compress")
-REDUCE_OPS = ("ReduceMax", "ReduceMean", "ReduceMin", "ReduceSum", "ReduceProd", "ReduceL1", "ReduceL2",
-              "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")
 
 
 @dataclass
@@ -31,8 +29,11 @@ class FoldingPlan:
     problems: list = field(default_factory=list)
 
 
-def folding_plan(nodes, layers, input_names, inputs_vary):
-    """The plan for a graph whose inputs are constant in time (direct encoding) or not (``inputs_vary``)."""
+def folding_plan(nodes, layers, input_names, inputs_vary, constants, ranks):
+    """The plan for a graph whose inputs are constant in time (direct encoding) or not (``inputs_vary``).
+
+    ``constants``: constant values by name; ``ranks``: known ranks of values by name (for negative axes).
+    """
     plan = FoldingPlan()
     derived, shape_like = set(input_names), set()
     if inputs_vary:
@@ -45,42 +46,19 @@ def folding_plan(nodes, layers, input_names, inputs_vary):
         computed = [name for name in inputs if name in derived]
         if node.op_type in SHAPE_OPS or all(name in shape_like for name in computed):
             shape_like.update(node.outputs)
-        if hasattr(layer, "reset_state") or any(name in plan.varying for name in inputs):
+        stateful = hasattr(layer, "reset_state")
+        if stateful or any(name in plan.varying for name in inputs):
+            if not stateful:
+                _check(plan, node, derived - shape_like, constants, ranks)
             plan.varying_nodes.add(step)
             plan.varying.update(node.outputs)
-            problem = _batch_axis_problem(node, inputs, plan.varying, shape_like)
-            if problem:
-                plan.problems.append(f"node {node.name!r} ({node.op_type}): {problem}")
     plan.batched_static = derived - shape_like - plan.varying
     return plan
 
 
-def _batch_axis_problem(node, inputs, varying, shape_like):
-    static_shapes = [n for n in inputs if n in shape_like and n not in varying]
-    if static_shapes:
-        return f"reads the shape of a value that is not folded ({static_shapes[0]!r})"
-    op, attr = node.op_type, node.attr
-    if op == "If":
-        return "control flow on time-varying values"
-    if op == "Transpose" and (attr("perm") or [1])[0] != 0:
-        return "moves the batch axis"
-    if op == "Gemm" and attr("transA", 0):
-        return "transposes the batch axis"
-    if op in AXIS_OPS and attr("axis", 1 if op == "Flatten" else 0) == 0:
-        return "works along the batch axis"
-    if op in REDUCE_OPS:
-        axes = attr("axes")
-        if axes is None and node.has_input(1):
-            axes = node.const(1)
-        if axes is None or 0 in list(axes):
-            return "reduces over the batch axis"
-    if op in ("Squeeze", "Unsqueeze", "Slice"):
-        axes = attr("axes")
-        if axes is None:
-            axes = node.const(3 if op == "Slice" else 1)
-        if axes is None or 0 in list(axes):
-            return "changes the batch axis"
-    target = node.const(1) if op in ("Reshape", "Expand", "Tile") else None
-    if target is not None and len(target) and target[0] not in ((0, -1) if op == "Reshape" else (1,)):
-        return f"sets the batch axis to {int(target[0])}"
-    return None
+def _check(plan, node, batched, constants, ranks):
+    folded = [i for i, name in enumerate(node.inputs[: node.declared_inputs]) if name in batched]
+    rank = ranks.get(node.inputs[folded[0]]) if folded else None
+    problem = batch_axis_problem(node.proto, folded, rank, constants)
+    if problem:
+        plan.problems.append(f"node {node.name!r} ({node.op_type}): {problem}")

@@ -1,0 +1,43 @@
+"""Portable exports of an SNN file: standard ONNX (the T-step simulation, no custom op) and NIR."""
+
+import os
+
+from snnrt import contract
+
+from ..errors import Onnx2SnnError, UnsupportedModelError
+from ..load import load_model
+from ..save import check_writable, save_model
+
+FORMATS = ("onnx", "nir")
+
+
+def export_model(source, fmt, output, timesteps=16, per_step_outputs=False):
+    """Write the SNN ``source`` (path, bytes or ModelProto) to ``output`` in ``fmt`` ('onnx' or 'nir').
+
+    'onnx': one standard-ONNX graph that runs ``timesteps`` steps (the output averaged over them, or
+    every step's anytime output with ``per_step_outputs``); 'nir': the NIR graph (T-independent).
+    The file appears complete or not at all. Returns the output path.
+    """
+    if fmt not in FORMATS:
+        raise Onnx2SnnError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if int(timesteps) < 1:
+        raise Onnx2SnnError(f"the exported graph needs at least one time step, got {timesteps}")
+    check_writable(output)
+    snn = load_model(source)
+    if not any(n.domain == contract.DOMAIN and n.op_type == contract.IF_OP for n in snn.graph.node):
+        label = str(source) if isinstance(source, (str, os.PathLike)) else "the model"
+        raise UnsupportedModelError(f"{label} has no {contract.IF_OP} nodes: it is an ANN, not an SNN; "
+                                    "convert it first with onnx2snn convert")
+    if fmt == "onnx":
+        from .standard_onnx import export_standard_onnx
+
+        save_model(export_standard_onnx(snn, int(timesteps), per_step_outputs), output)
+    else:
+        try:
+            from .nir_graph import export_nir, write_nir
+        except ModuleNotFoundError as exc:
+            if exc.name != "nir":
+                raise
+            raise Onnx2SnnError("NIR export needs the nir package: pip install nir") from exc
+        write_nir(export_nir(snn), output)
+    return output

@@ -1,0 +1,174 @@
+"""ONNX subgraphs that run onnx2snn's spiking layers over T steps on time-folded values.
+
+After the first spiking layer every value is (T*N, ...) with t outermost. An IFNeuron unfolds its input
+to (T, N, ...) and runs the recurrence of snnrt.contract over the T slices, written out step by step
+(``unrolled``) or as one Scan (``scan``); a SpikeMaxPool pools the cumulative spike counts (CumSum) and
+emits the differences between steps. The float operations are the runtime's, in the same order.
+"""
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+from snnrt import contract
+
+from ..errors import UnsupportedModelError
+
+TIME_LOOPS = ("unrolled", "scan")
+
+
+class GraphBuilder:
+    """Collects new nodes and constants; every name it makes is new to the graph."""
+
+    def __init__(self, taken, timesteps):
+        self.taken = set(taken)
+        self.timesteps = timesteps
+        self.nodes = []
+        self.initializers = []
+        self._constants = {}
+
+    def fresh(self, hint):
+        name, i = hint, 0
+        while name in self.taken:
+            i += 1
+            name = f"{hint}_{i}"
+        self.taken.add(name)
+        return name
+
+    def const(self, value, dtype=np.int64):
+        """The name of an initializer holding ``value`` (one per distinct value)."""
+        array = np.asarray(value, dtype)
+        key = (array.dtype.str, array.shape, array.tobytes())
+        if key not in self._constants:
+            self._constants[key] = self.fresh("export_const")
+            self.initializers.append(numpy_helper.from_array(array, self._constants[key]))
+        return self._constants[key]
+
+    def op(self, op_type, inputs, hint, outputs=1, out=None, **attrs):
+        """Append a node; its output's name (``out`` if given), or a list of ``outputs`` names."""
+        names = [out] if out else [self.fresh(f"{hint}/{op_type}") for _ in range(outputs)]
+        self.nodes.append(helper.make_node(op_type, inputs, names, self.fresh(f"{hint}/{op_type}"), **attrs))
+        return names[0] if outputs == 1 else names
+
+
+def unfold(b, x, hint):
+    """(T*N, ...) -> (T, N, ...)."""
+    rest = b.op("Shape", [x], hint, start=1)
+    shape = b.op("Concat", [b.const([b.timesteps, -1]), rest], hint, axis=0)
+    return b.op("Reshape", [x, shape], hint)
+
+
+def fold(b, y, hint, out=None):
+    """(T, N, ...) -> (T*N, ...)."""
+    rest = b.op("Shape", [y], hint, start=2)
+    shape = b.op("Concat", [b.const([-1]), rest], hint, axis=0)
+    return b.op("Reshape", [y, shape], hint, out=out)
+
+
+def tile(b, x, hint):
+    """(N, ...) -> (T*N, ...): the same value at every step."""
+    shape = b.op("Concat", [b.const([b.timesteps]), b.op("Shape", [x], hint)], hint, axis=0)
+    return fold(b, b.op("Expand", [b.op("Unsqueeze", [x, b.const([0])], hint), shape], hint), hint)
+
+
+def _if_parameters(b, node, rank):
+    """Constants theta and v_init, shaped to broadcast along the node's channel axis, and the reset mode."""
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    theta = np.asarray(attrs.get(contract.ATTR_THRESHOLD, []), np.float32)
+    v_init = np.asarray(attrs.get(contract.ATTR_V_INIT, []), np.float32)
+    reset = attrs.get(contract.ATTR_RESET, contract.RESET_SUBTRACT.encode()).decode()
+    if theta.size == 0 or theta.shape != v_init.shape or reset not in contract.RESET_MODES:
+        raise UnsupportedModelError(
+            f"node {node.name!r} ({contract.IF_OP}) needs {contract.ATTR_THRESHOLD} and {contract.ATTR_V_INIT} of "
+            f"the same length and {contract.ATTR_RESET} in {contract.RESET_MODES}; convert the model again"
+        )
+    shape = []
+    if theta.size > 1:
+        if rank is None:
+            raise UnsupportedModelError(
+                f"node {node.name!r} ({contract.IF_OP}) has per-channel thresholds but its input rank is unknown; "
+                "run ONNX shape inference on the SNN file (onnx.shape_inference.infer_shapes) and export again"
+            )
+        axis = attrs.get(contract.ATTR_CHANNEL_AXIS, 1) % rank
+        shape = [theta.size] + [1] * (rank - 1 - axis)
+    return b.const(theta.reshape(shape), np.float32), b.const(v_init.reshape(shape), np.float32), reset
+
+
+def _if_step(b, v, x, theta, reset, hint, names=None):
+    """One IF step on the membrane v: (spikes, new v). ``names`` gives the four values their names."""
+    names = names or [None] * 4
+    v = b.op("Add", [v, x], hint, out=names[0])
+    fired = b.op("GreaterOrEqual", [v, theta], hint, out=names[1])
+    spikes = b.op("Mul", [b.op("Cast", [fired], hint, to=TensorProto.FLOAT), theta], hint, out=names[2])
+    if reset == contract.RESET_SUBTRACT:
+        return spikes, b.op("Sub", [v, spikes], hint, out=names[3])
+    return spikes, b.op("Where", [fired, b.const(0.0, np.float32), v], hint, out=names[3])
+
+
+def _if_unrolled(b, x, static, theta, v_init, reset, hint, out):
+    """T copies of the IF step; a static x (N, ...) is read as it is at every step."""
+    steps = b.timesteps
+    if static:
+        inputs = [x] * steps
+    else:
+        inputs = b.op("Split", [unfold(b, x, hint), b.const([1] * steps)], hint, outputs=steps, axis=0)
+        inputs = [inputs] if steps == 1 else inputs
+    v, spikes = v_init, []
+    for t, x_t in enumerate(inputs):
+        s, v = _if_step(b, v, x_t, theta, reset, f"{hint}/t{t}")
+        spikes.append(s)
+    if static:
+        return b.op("Concat", spikes, hint, out=out, axis=0)
+    return fold(b, b.op("Concat", spikes, hint, axis=0), hint, out=out)
+
+
+def _if_scan(b, x, static, theta, v_init, reset, hint, out):
+    """One Scan over the T slices of x (T, N, ...), the membrane as its state; a static x (N, ...) is read
+    from the outer scope at every step (the scan input is then a dummy of T zeros)."""
+    xs = b.const(np.zeros(b.timesteps), np.float32) if static else unfold(b, x, hint)
+    v0 = b.op("Expand", [v_init, b.op("Shape", [x], hint) if static else b.op("Shape", [xs], hint, start=1)], hint)
+    outer = b.nodes
+    b.nodes = []
+    v_in, x_t = b.fresh(f"{hint}/v_in"), b.fresh(f"{hint}/x_t")
+    names = [b.fresh(f"{hint}/{n}") for n in ("v_sum", "fired", "spikes", "v_out")]
+    _if_step(b, v_in, x if static else x_t, theta, reset, hint, names)
+    value = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in (v_in, x_t, names[3], names[2])]
+    body = helper.make_graph(b.nodes, f"{hint}/step", value[:2], value[2:])
+    b.nodes = outer
+    _, spikes = b.op("Scan", [v0, xs], hint, outputs=2, num_scan_inputs=1, body=body)
+    return fold(b, spikes, hint, out=out)
+
+
+def if_over_time(b, node, x, static, rank, time_loop):
+    """An IFNeuron over T steps on x: (T*N, ...), or (N, ...) when ``static`` (the same at every step)."""
+    theta, v_init, reset = _if_parameters(b, node, rank)
+    build = _if_unrolled if time_loop == "unrolled" else _if_scan
+    return build(b, x, static, theta, v_init, reset, node.name, node.output[0])
+
+
+def spike_max_pool(b, node, s):
+    """SpikeMaxPool on spikes s (T*N, ...): y[t] = maxpool(C[t]) - maxpool(C[t-1]), C the cumulative sum."""
+    steps, hint, axis0 = b.timesteps, node.name, b.const([0])
+    total = b.op("CumSum", [unfold(b, s, hint), b.const(0)], hint)
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    pooled = unfold(b, b.op("MaxPool", [fold(b, total, hint)], hint, **attrs), hint)
+
+    def steps_slice(start, end):
+        return b.op("Slice", [pooled, b.const([start]), b.const([end]), axis0], hint)
+
+    change = b.op("Sub", [steps_slice(1, steps), steps_slice(0, steps - 1)], hint)
+    return fold(b, b.op("Concat", [steps_slice(0, 1), change], hint, axis=0), hint, out=node.output[0])
+
+
+def spike_count(b, s, out):
+    """Number of nonzero elements of s, an int64 scalar."""
+    nonzero = b.op("Not", [b.op("Equal", [s, b.const(0.0, np.float32)], out)], out)
+    return b.op("ReduceSum", [b.op("Cast", [nonzero], out, to=TensorProto.INT64)], out, out=out, keepdims=0)
+
+
+def anytime_means(b, y, out=None):
+    """(T*N, ...) -> (T, N, ...): mean of y over steps 1..t, after each step t (the runtime's anytime output)."""
+    steps, hint = b.timesteps, "anytime"
+    total = b.op("CumSum", [unfold(b, y, hint), b.const(0)], hint)
+    flat = b.op("Reshape", [total, b.const([steps, -1])], hint)
+    counts = b.const(np.arange(1, steps + 1).reshape(steps, 1), np.float32)
+    return b.op("Reshape", [b.op("Div", [flat, counts], hint), b.op("Shape", [total], hint)], hint, out=out)
