@@ -8,7 +8,6 @@ random-crop (4 pixels) and horizontal-flip augmentation. ``--max-batches 2`` giv
 """
 
 import argparse
-import pickle
 import sys
 import time
 from pathlib import Path
@@ -21,25 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from models.architectures import ACTS, CIFAR_ARCHS  # noqa: E402
 from models.training import export_onnx, onnx_accuracy, random_crop, random_flip  # noqa: E402
-
-TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
-TEST_BATCH = "test_batch"
-
-
-def read_batches(data_dir, names):
-    """Images uint8 (N, 3, 32, 32) and labels int64 (N,) from CIFAR-10 python batch files."""
-    images, labels = [], []
-    for name in names:
-        path = Path(data_dir) / name
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: --data must be a cifar-10-batches-py directory")
-        # Only this known dataset format (the CIFAR-10 python batches, distributed by its authors as
-        # pickled dicts with b"data" and b"labels") is unpickled; load only files from a source you trust.
-        with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
-        images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
-    return np.concatenate(images), np.concatenate(labels)
+from onnx2snn.cifar import CIFAR10_SPLITS, read_cifar_batches  # noqa: E402
 
 
 def batches(n, batch_size, max_batches, order=None):
@@ -65,8 +46,9 @@ def train(args):
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
-    x_train, y_train = (torch.from_numpy(a).to(device) for a in read_batches(args.data, TRAIN_BATCHES))
-    x_np, y_np = read_batches(args.data, [TEST_BATCH])
+    train_np = read_cifar_batches(args.data, CIFAR10_SPLITS["train"])
+    x_train, y_train = (torch.from_numpy(a).to(device) for a in train_np)
+    x_np, y_np = read_cifar_batches(args.data, CIFAR10_SPLITS["test"])
     x_test, y_test = torch.from_numpy(x_np).to(device), torch.from_numpy(y_np).to(device)
     model = CIFAR_ARCHS[args.arch](10, args.act).to(device)
     steps = args.epochs * len(batches(len(x_train), args.batch_size, args.max_batches))

@@ -1,18 +1,27 @@
-"""The onnx2snn command line: convert, eval, inspect, run, demo."""
+"""The onnx2snn command line: convert, eval, inspect, run, export, demo."""
 
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import click
 import numpy as np
-
 from snnrt.errors import RuntimeInputError
 
 from . import __version__
+from .cli_options import (
+    batch_options,
+    check_encoding,
+    image_options,
+    load_for_model,
+    simulation_options,
+    timesteps_option,
+)
 from .errors import Onnx2SnnError
 
 USER_ERRORS = (Onnx2SnnError, RuntimeInputError)
+DATA_FORMS = "mnist5k, digits[:train|test|all], FILE.npz (x, y), FILE.npy, an image folder or a CIFAR folder[:split]"
 
 
 class Context:
@@ -22,38 +31,38 @@ class Context:
 
     @property
     def progress(self):
-        return not self.quiet and sys.stderr.isatty()
+        """Progress bars only for a person at a terminal."""
+        return not self.quiet and sys.stdout.isatty() and sys.stderr.isatty()
 
 
-def _fail(ctx, exc, code):
-    if ctx.obj.debug:
+def _fail(ctx, message, exc, code):
+    if ctx.obj is not None and ctx.obj.debug:
         raise exc
-    click.echo(f"error: {str(exc).strip()}", err=True)
+    click.echo(message, err=True)
     ctx.exit(code)
 
 
 class Group(click.Group):
-    """Turns user errors into one line and exit code 2; anything else is an internal error (exit 1)."""
+    """User errors and bad options: one line and exit code 2; anything else: internal error, exit 1."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except USER_ERRORS as exc:
-            _fail(ctx, exc, 2)
+            _fail(ctx, f"error: {str(exc).strip()}", exc, 2)
+        except click.UsageError as exc:
+            where = (exc.ctx or ctx).command_path
+            _fail(ctx, f"error: {exc.format_message()} (see '{where} --help')", exc, 2)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:  # noqa: BLE001  the CLI's last line of defence
-            if ctx.obj is not None and not ctx.obj.debug:
-                click.echo(f"internal error: {exc!r} (rerun with --debug for the traceback; please report it)",
-                           err=True)
-                ctx.exit(1)
-            raise
+            _fail(ctx, f"internal error: {exc!r} (rerun with --debug for the traceback; please report it)", exc, 1)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="onnx2snn")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars (they only show at a terminal anyway).")
 @click.pass_context
 def main(ctx, debug, quiet):
     """Convert a trained ANN in ONNX into a spiking neural network and measure it.
@@ -67,35 +76,6 @@ def main(ctx, debug, quiet):
     ctx.obj = Context(debug, quiet)
 
 
-def _timesteps(text):
-    try:
-        values = sorted({int(v) for v in text.split(",") if v.strip()})
-    except ValueError as exc:
-        raise click.BadParameter(f"expected comma-separated integers such as 1,2,4,8, got {text!r}") from exc
-    if not values or values[0] < 1:
-        raise click.BadParameter(f"time steps must be positive integers, got {text!r}")
-    return values
-
-
-def _model_input_shape(path):
-    from .load import load_model
-
-    model = load_model(path)
-    initializers = {t.name for t in model.graph.initializer}
-    graph_input = next(i for i in model.graph.input if i.name not in initializers)
-    dims = graph_input.type.tensor_type.shape.dim
-    return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims]
-
-
-def _data(spec, model_path, default_split, limit=None):
-    from .data import fit_to_model, load_data
-
-    x, y = load_data(spec, default_split)
-    if limit:
-        x, y = x[:limit], (None if y is None else y[:limit])
-    return fit_to_model(x, _model_input_shape(model_path), spec), y
-
-
 def _format_threshold(values):
     values = np.asarray(values)
     if values.size == 1:
@@ -106,37 +86,43 @@ def _format_threshold(values):
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Path of the SNN file to write.")
-@click.option("--calib", help="Calibration data: mnist5k, digits[:split], FILE.npz or FILE.npy.")
+@click.option("--calib", help=f"Calibration data (default split: train): {DATA_FORMS}.")
 @click.option("--threshold", default="auto", show_default=True,
               help="auto (= clip: trained bound, else mse) | mse | max | percentile | percentile:Q.")
 @click.option("--per-channel/--per-layer", default=True, show_default=True,
               help="One threshold per channel, or one per layer.")
 @click.option("--init", "v_init", default="half", show_default=True,
               help="Initial membrane potential: half (theta/2, Bu et al.), zero, or a fraction of theta.")
-@click.option("--calib-samples", type=click.IntRange(1), help="Use only the first N calibration samples.")
-@click.option("--batch-size", default=128, show_default=True, type=click.IntRange(1))
+@click.option("--calib-samples", type=click.IntRange(1), help="Use N calibration samples drawn with --seed.")
+@batch_options
+@image_options
 @click.pass_obj
-def convert(obj, model, output, calib, threshold, per_channel, v_init, calib_samples, batch_size):
+def convert(obj, model, output, calib, threshold, per_channel, v_init, calib_samples, batch_size, seed, **image):
     """Convert an ANN into an SNN file (written atomically) and print the per-layer summary.
+
+    Calibration runs the ANN in ONNX Runtime on the CPU.
 
     \b
     Example:
       onnx2snn convert models/onnx/mnist_cnn_relu.onnx -o cnn.snn.onnx --calib mnist5k:train
+      onnx2snn convert vgg.onnx -o vgg.snn.onnx --calib cifar-10-batches-py:train --calib-samples 2000
     """
     from .calibrate import ThresholdSpec
     from .convert import convert as run_convert
+    from .convert import parse_v_init
     from .save import check_writable
 
     try:
         spec = ThresholdSpec.parse(threshold, per_channel)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--threshold") from exc
-    check_writable(output)
-    x = _data(calib, model, "train", calib_samples)[0] if calib else None
     try:
-        snn = run_convert(model, x, spec, v_init, batch_size=batch_size, progress=obj.progress, output=output)
+        parse_v_init(v_init)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--init") from exc
+    check_writable(output)
+    x = load_for_model(calib, model, "train", calib_samples, seed, image).x if calib else None
+    snn = run_convert(model, x, spec, v_init, batch_size=batch_size, progress=obj.progress, output=output)
     click.echo(f"{'site':<32} {'replaced':<16} {'threshold source':<28} threshold")
     for layer in snn.layers:
         click.echo(f"{layer.site:<32} {layer.replaced:<16} {layer.source:<28} {_format_threshold(layer.threshold)}")
@@ -153,9 +139,10 @@ def _print_evaluation(result):
     for t in result.timesteps:
         ann_text = f"{ann:8.4f}" if ann is not None else f"{'-':>8}"
         click.echo(f"{t:>4}  {result.snn_accuracy[t]:8.4f}  {ann_text}  {result.sops[t]:12.4g}")
-    click.echo(f"ANN MACs/sample: {result.ann_macs:.4g}; energy at T={result.timesteps[-1]}: "
-               f"ANN {result.energy(result.timesteps[-1])[0]:.4g} uJ, SNN {result.energy(result.timesteps[-1])[1]:.4g} uJ "
-               "(E_MAC 4.6 pJ, E_AC 0.9 pJ)")
+    t_max = result.timesteps[-1]
+    ann_uj, snn_uj = result.energy(t_max)
+    click.echo(f"ANN MACs/sample: {result.ann_macs:.4g}; energy at T={t_max}: ANN {ann_uj:.4g} uJ, "
+               f"SNN {snn_uj:.4g} uJ (E_MAC 4.6 pJ, E_AC 0.9 pJ)")
     click.echo("firing rates (spikes per neuron per step):")
     for name, rate in result.firing_rates.items():
         click.echo(f"  {name:<40} {rate:.4f}")
@@ -163,31 +150,35 @@ def _print_evaluation(result):
 
 @main.command(name="eval")
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--data", required=True, help="Labelled data: mnist5k, digits[:split] or FILE.npz with x and y.")
-@click.option("--timesteps", default="1,2,4,8,16,32,64", show_default=True, help="Comma-separated T values.")
+@click.option("--data", required=True, help=f"Labelled data (default split: test): {DATA_FORMS}.")
+@timesteps_option("1,2,4,8,16,32,64")
 @click.option("--ann", type=click.Path(dir_okay=False), help="The original ANN, to show its accuracy alongside.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write a PNG: accuracy vs T and firing rates.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@click.option("--samples", type=click.IntRange(1), help="Use only the first N samples.")
-@click.option("--batch-size", default=128, show_default=True, type=click.IntRange(1))
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--samples", type=click.IntRange(1), help="Use N samples drawn with --seed.")
+@batch_options
+@simulation_options
+@image_options
 @click.pass_obj
-def eval_command(obj, model, data, timesteps, ann, plot, as_json, samples, batch_size, device):
+def eval_command(obj, model, data, timesteps, ann, plot, as_json, samples, batch_size, seed, device, order,
+                 encoding, **image):
     """Accuracy of an SNN by time step (one anytime run to the largest T), the ANN's beside it.
 
     \b
     Example:
       onnx2snn eval cnn.snn.onnx --data mnist5k --ann models/onnx/mnist_cnn_relu.onnx --plot acc.png
+      onnx2snn eval vgg.snn.onnx --data cifar-10-batches-py --samples 1000 --json
     """
     from .evaluate import evaluate
 
-    steps = _timesteps(timesteps)
     if plot:
         from .save import check_writable
 
         check_writable(plot)
-    x, y = _data(data, model, "test", samples)
-    result = evaluate(model, x, y, steps, ann, batch_size, device, obj.progress)
+    dataset = load_for_model(data, model, "test", samples, seed, image, labelled=True)
+    check_encoding(encoding, dataset.x)
+    result = evaluate(model, dataset.x, dataset.y, timesteps, ann, batch_size, device, obj.progress, encoding, seed,
+                      order)
     if plot:
         from .plot import plot_evaluation
 
@@ -202,9 +193,8 @@ def eval_command(obj, model, data, timesteps, ann, plot, as_json, samples, batch
 
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.pass_obj
-def inspect(obj, model):
-    """What an ANN or SNN file holds: inputs, outputs, opset, parameters, and what converts.
+def inspect(model):
+    """What an ANN or SNN file holds: inputs, outputs, opset, parameters, MACs, and what converts.
 
     \b
     Example:
@@ -215,54 +205,129 @@ def inspect(obj, model):
     click.echo(describe(model))
 
 
+def _simulate(model, x, timesteps, batch_size, device, order, encoding, seed, progress):
+    """Predictions after T steps, firing rates (mean over samples) and spike counts (summed), in batches."""
+    from snnrt.simulate import SpikingNetwork
+    from tqdm.auto import tqdm
+
+    from .load import load_model
+
+    network = SpikingNetwork(load_model(model), device, order)
+    predictions, rates, counts = [], {}, {}
+    starts = range(0, len(x), batch_size)
+    for i, start in enumerate(tqdm(starts, desc="running", unit="batch", disable=not progress, leave=False)):
+        xb = x[start : start + batch_size]
+        result = network.run(xb, timesteps, encoding=encoding, seed=seed + i)
+        predictions += result.predictions()[-1].cpu().numpy().tolist()
+        for name, rate in result.firing_rates.items():
+            rates[name] = rates.get(name, 0.0) + rate * len(xb) / len(x)
+        for name, count in result.spike_counts.items():
+            counts[name] = counts.get(name, 0) + int(count or 0)
+    return predictions, rates, counts
+
+
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--input", "data", required=True, help="Inputs: FILE.npy, FILE.npz (x) or a built-in name.")
+@click.option("--input", "data", required=True, help=f"Inputs (default split: test): {DATA_FORMS}.")
 @click.option("-T", "--timesteps", default=16, show_default=True, type=click.IntRange(1))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@click.option("--samples", type=click.IntRange(1), help="Use only the first N inputs.")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--stats", is_flag=True, help="Also print firing rates and spike counts per IF layer.")
+@click.option("--samples", type=click.IntRange(1), help="Use N inputs drawn with --seed.")
+@batch_options
+@simulation_options
+@image_options
 @click.pass_obj
-def run(obj, model, data, timesteps, as_json, samples, device):
-    """Predictions of an SNN after T steps for the given inputs.
+def run(obj, model, data, timesteps, as_json, stats, samples, batch_size, seed, device, order, encoding, **image):
+    """Predictions of an SNN after T steps for the given inputs (labels shown when the data have them).
 
     \b
     Example:
       onnx2snn run cnn.snn.onnx --input mnist5k --samples 8 -T 16
+      onnx2snn run cnn.snn.onnx --input my_images/ --resize 28,28 --json --stats
     """
-    from .load import load_model
-    from snnrt.simulate import SpikingNetwork
-
-    x, _ = _data(data, model, "test", samples)
-    result = SpikingNetwork(load_model(model), device).run(x, timesteps)
-    predictions = result.predictions()[-1].cpu().numpy().tolist()
+    dataset = load_for_model(data, model, "test", samples, seed, image)
+    check_encoding(encoding, dataset.x)
+    predictions, rates, counts = _simulate(model, dataset.x, timesteps, batch_size, device, order, encoding, seed,
+                                           obj.progress)
+    labels = None if dataset.y is None else dataset.y.tolist()
+    samples = dataset.names or dataset.index.tolist()
     if as_json:
-        click.echo(json.dumps({"timesteps": timesteps, "predictions": predictions,
-                               "firing_rates": result.firing_rates}))
-    else:
-        for i, p in enumerate(predictions):
-            click.echo(f"{i}\t{p}")
+        report = {"timesteps": timesteps, "inputs": samples, "predictions": predictions, "labels": labels}
+        if stats:
+            report.update(firing_rates=rates, spike_counts=counts)
+        click.echo(json.dumps(report))
+        return
+    click.echo("sample\tprediction" + ("\tlabel" if labels is not None else ""))
+    for i, sample in enumerate(samples):
+        click.echo(f"{sample}\t{predictions[i]}" + (f"\t{labels[i]}" if labels is not None else ""))
+    if labels is not None:
+        correct = sum(p == t for p, t in zip(predictions, labels))
+        click.echo(f"accuracy at T={timesteps}: {correct / len(labels):.4f} ({correct}/{len(labels)})")
+    if stats:
+        click.echo("IF layer\tfiring rate\tspikes")
+        for name, rate in rates.items():
+            click.echo(f"{name}\t{rate:.4f}\t{counts.get(name, 0)}")
 
 
 @main.command()
-@click.option("--timesteps", default="1,2,4,8,16,32", show_default=True, help="Comma-separated T values.")
-@click.option("--samples", default=500, show_default=True, type=click.IntRange(1), help="Test images.")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", required=True, type=click.Choice(["onnx", "nir"]),
+              help="onnx: standard ONNX of the T-step simulation (no custom op); nir: a NIR graph.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Path of the file to write.")
+@click.option("-T", "--timesteps", type=click.IntRange(1), help="Steps in the exported graph (onnx; default 16).")
+@click.option("--per-step", is_flag=True, help="onnx: output the anytime prediction of every step, (T, N, C).")
+def export(model, fmt, output, timesteps, per_step):
+    """Export an SNN file for other tools: standard ONNX that any ONNX Runtime runs, or NIR.
+
+    \b
+    Example:
+      onnx2snn export cnn.snn.onnx --format onnx -T 16 -o cnn_t16.onnx
+      onnx2snn export cnn.snn.onnx --format nir -o cnn.nir
+    """
+    from .export import export_model
+
+    if fmt == "nir" and (timesteps is not None or per_step):
+        raise click.UsageError("-T and --per-step shape the standard-ONNX export; a NIR graph has no fixed T")
+    steps = 16 if timesteps is None else timesteps
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        export_model(model, fmt, output, steps, per_step)
+    for warning in caught:
+        click.echo(f"warning: {warning.message}", err=True)
+    click.echo(f"wrote {output}" + (f" (standard ONNX, T={steps})" if fmt == "onnx" else " (NIR)"))
+
+
+@main.command()
+@timesteps_option("1,2,4,8,16,32")
+@click.option("--samples", default=500, show_default=True, type=click.IntRange(1),
+              help="Held-out MNIST test images (of 1000), drawn with --seed.")
+@click.option("--calib-samples", default=1000, show_default=True, type=click.IntRange(1),
+              help="Calibration images (of 4000 training images), drawn with --seed.")
+@batch_options
+@simulation_options
 @click.pass_obj
-def demo(obj, timesteps, samples):
-    """Convert the bundled MNIST CNN with bundled data and print ANN vs SNN accuracy by T."""
+def demo(obj, timesteps, samples, calib_samples, batch_size, seed, device, order, encoding):
+    """Convert the bundled MNIST CNN with bundled data and print ANN vs SNN accuracy by T.
+
+    \b
+    Example:
+      onnx2snn demo
+      onnx2snn demo --timesteps 1,4,16 --samples 200
+    """
     from .bundled import bundled_model
     from .convert import convert as run_convert
-    from .datasets import mnist5k
+    from .data import load_data
     from .evaluate import evaluate
 
     path = bundled_model("mnist_cnn_relu")
-    x_train, _ = mnist5k("train")
-    x_test, y_test = mnist5k("test")
-    click.echo(f"converting {path.name} (VGG-style CNN trained on 4000 MNIST images) with 1000 calibration images")
-    snn = run_convert(path, x_train[:1000], progress=obj.progress)
-    click.echo(f"evaluating on {min(samples, len(x_test))} held-out MNIST images")
-    result = evaluate(snn.network(), x_test[:samples], y_test[:samples], _timesteps(timesteps), path,
-                      progress=obj.progress)
+    x_train = load_data("mnist5k:train", samples=calib_samples, seed=seed).x
+    test = load_data("mnist5k:test", samples=samples, seed=seed)
+    click.echo(f"converting {path.name} (VGG-style CNN trained on 4000 MNIST images) with {len(x_train)} "
+               "calibration images")
+    snn = run_convert(path, x_train, batch_size=batch_size, progress=obj.progress)
+    click.echo(f"evaluating on {len(test.x)} held-out MNIST images")
+    result = evaluate(snn.network(device, order), test.x, test.y, timesteps, path, batch_size, device, obj.progress,
+                      encoding, seed)
     _print_evaluation(result)
 
 

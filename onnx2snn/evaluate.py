@@ -61,21 +61,26 @@ def ann_accuracy(model, x, y, batch_size=256):
                                    providers=["CPUExecutionProvider"])
     check_input_shape(session.get_inputs()[0].shape, x.shape, "the data")
     name = session.get_inputs()[0].name
+    # classifier exports (skl2onnx, ...) may put an integer label output before the float scores
+    scores = next((o.name for o in session.get_outputs() if o.type == "tensor(float)" and len(o.shape) >= 2),
+                  session.get_outputs()[0].name)
     correct = 0
     for start in range(0, len(x), batch_size):
-        out = session.run(None, {name: x[start : start + batch_size].astype(np.float32)})[0]
+        out = session.run([scores], {name: x[start : start + batch_size].astype(np.float32)})[0]
         correct += int((out.argmax(axis=-1) == y[start : start + batch_size]).sum())
     return correct / len(x)
 
 
 def evaluate(snn, x, y, timesteps=DEFAULT_TIMESTEPS, ann=None, batch_size=128, device="auto", progress=False,
-             encoding="direct", seed=0):
-    """Evaluation of an SNN (path, ModelProto or SpikingNetwork) on (x, y) for every T in ``timesteps``."""
+             encoding="direct", seed=0, order="auto"):
+    """Evaluation of an SNN (path, ModelProto or SpikingNetwork) on (x, y) for every T in ``timesteps``.
+
+    ``order``: the runtime's execution order, 'auto', 'step' or 'layer' (see snnrt.simulate)."""
     _check_labels(x, y)
     timesteps = sorted(set(int(t) for t in timesteps))
     if not timesteps or timesteps[0] < 1:
         raise ValueError(f"time steps must be positive integers, got {timesteps}")
-    network = snn if isinstance(snn, SpikingNetwork) else SpikingNetwork(load_model(snn), device)
+    network = snn if isinstance(snn, SpikingNetwork) else SpikingNetwork(load_model(snn), device, order)
     t_max = timesteps[-1]
     correct = np.zeros(t_max)
     rate_sums = {}

@@ -33,3 +33,15 @@ def make_model(nodes, inputs, outputs, initializers=(), opset=17):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def snn(tmp_path_factory):
+    """Path of the bundled digits MLP converted with 400 training images (for the CLI tests)."""
+    from onnx2snn.bundled import bundled_model
+    from onnx2snn.convert import convert
+    from onnx2snn.datasets import digits
+
+    path = tmp_path_factory.mktemp("snn") / "mlp.snn.onnx"
+    convert(bundled_model("digits_mlp"), digits("train")[0][:400], output=path)
+    return str(path)

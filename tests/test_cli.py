@@ -1,76 +1,278 @@
-"""The command line through click's CliRunner and through the installed console script."""
+"""The command line through click's CliRunner: every command on the bundled digits MLP and on data of
+every accepted form, and every bad input with its message and exit code (2 for user errors)."""
 
 import json
-import subprocess
+from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
+import torch
 from click.testing import CliRunner
+from onnx import helper
+from PIL import Image
 
 from onnx2snn import __version__
 from onnx2snn.bundled import bundled_model
 from onnx2snn.cli import main
+from onnx2snn.datasets import digits
+from tests.conftest import make_model
+from tests.test_data_loaders import CIFAR10, write_cifar
 
 MLP = str(bundled_model("digits_mlp"))
 
 
 def _invoke(*args):
-    return CliRunner().invoke(main, ["--quiet", *args])
+    return CliRunner().invoke(main, ["--quiet", *map(str, args)])
 
 
-def test_convert_eval_inspect_run_on_the_bundled_mlp(tmp_path):
+@pytest.fixture(scope="module")
+def digits_png(tmp_path_factory):
+    """The digits test split as 8-bit PNGs, one folder per class."""
+    root = tmp_path_factory.mktemp("png") / "digits"
+    x, y = digits("test")
+    for i, (image, label) in enumerate(zip(x, y)):
+        (root / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.round(image.reshape(8, 8) * 255).astype(np.uint8)).save(root / str(label) / f"{i}.png")
+    return root
+
+
+def _cnn(channels=3, size=32, classes=10):
+    """Conv-Relu-GlobalAveragePool-Flatten-Gemm on (N, channels, size, size), seeded weights."""
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Conv", ["input", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("GlobalAveragePool", ["r"], ["p"], name="pool"),
+             helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
+             helper.make_node("Gemm", ["f", "fc", "b"], ["out"], name="fc", transB=1)]
+    weights = {"w": rng.normal(0, 0.3, (4, channels, 3, 3)).astype(np.float32),
+               "fc": rng.normal(0, 1, (classes, 4)).astype(np.float32), "b": np.zeros(classes, np.float32)}
+    return make_model(nodes, [("input", ["N", channels, size, size])], [("out", ["N", classes])], weights)
+
+
+def test_convert_prints_the_layer_summary_and_writes_a_checked_file(tmp_path):
     out = tmp_path / "mlp.snn.onnx"
-    result = _invoke("convert", MLP, "-o", str(out), "--calib", "digits:train")
+    result = _invoke("convert", MLP, "-o", out, "--calib", "digits:train", "--calib-samples", 300,
+                     "--threshold", "percentile:99.9", "--per-layer", "--init", "zero", "--batch-size", 64)
     assert result.exit_code == 0, result.output
-    assert "/1/Relu" in result.output and "wrote" in result.output
-    onnx.checker.check_model(onnx.load(out))
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["site", "replaced", "threshold", "source", "threshold"]
+    assert lines[1].split()[:4] == ["/1/Relu", "Relu", "percentile", "99.9"] and "wrote" in lines[-1]
+    model = onnx.load(out)
+    onnx.checker.check_model(model)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["onnx2snn.calibration_samples"] == "300" and float(meta["onnx2snn.v_init_fraction"]) == 0.0
 
-    result = _invoke("eval", str(out), "--data", "digits", "--timesteps", "1,4,16", "--ann", MLP, "--json")
+
+def test_eval_json_plot_and_seeded_poisson(snn, tmp_path):
+    result = _invoke("eval", snn, "--data", "digits", "--timesteps", "1,4,16", "--ann", MLP, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["timesteps"] == [1, 4, 16] and report["samples"] == 400
     assert set(report["snn_accuracy"]) == {"1", "4", "16"} and report["ann_accuracy"] > 0.95
-    assert report["snn_accuracy"]["16"] > 0.9
+    assert report["snn_accuracy"]["16"] > 0.9 and set(report["firing_rates"]) == {"/1/Relu_if", "/3/Relu_if"}
+
+    ann = json.loads(_invoke("eval", MLP, "--data", "digits", "--timesteps", "1,2", "--ann", MLP, "--json").output)
+    assert ann["snn_accuracy"] == {"1": ann["ann_accuracy"], "2": ann["ann_accuracy"]}  # an ANN file runs as is
 
     plot = tmp_path / "acc.png"
-    result = _invoke("eval", str(out), "--data", "digits", "--timesteps", "1,2", "--plot", str(plot))
-    assert result.exit_code == 0 and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = _invoke("eval", snn, "--data", "digits", "--timesteps", "1,2", "--samples", 50, "--plot", plot)
+    assert result.exit_code == 0 and f"wrote {plot}" in result.output
+    assert Image.open(plot).size[0] > 1000 and "SNN acc" in result.output
 
-    result = _invoke("inspect", str(out))
-    assert result.exit_code == 0 and "IFNeuron" in result.output and "SNN" in result.output
-
-    np.savez(tmp_path / "few.npz", x=np.random.default_rng(0).random((3, 64)).astype(np.float32))
-    result = _invoke("run", str(out), "--input", str(tmp_path / "few.npz"), "-T", "8", "--json")
-    assert result.exit_code == 0 and len(json.loads(result.output)["predictions"]) == 3
+    runs = [json.loads(_invoke("eval", snn, "--data", "digits", "--samples", 60, "--timesteps", "8",
+                               "--encoding", "poisson", "--seed", seed, "--json").output) for seed in (3, 3, 4)]
+    assert runs[0] == runs[1] and runs[0]["sops"] != runs[2]["sops"] and runs[0]["samples"] == 60
 
 
-def test_inspect_ann_lists_sites():
+def test_eval_orders_give_the_same_report(snn):
+    reports = {order: json.loads(_invoke("eval", snn, "--data", "digits", "--samples", 100, "--timesteps", "1,3,9",
+                                         "--order", order, "--json").output) for order in ("step", "layer")}
+    assert reports["step"] == reports["layer"]
+    _error(_invoke("eval", snn, "--data", "digits", "--order", "sideways"), "--order", "sideways")
+
+
+def test_eval_compares_with_the_scores_of_an_ann_that_outputs_labels_first(snn, tmp_path):
+    """Classifier exports such as skl2onnx's put an int64 label output before the float scores."""
+    ann = onnx.load(MLP)
+    scores = ann.graph.output[0].name
+    ann.graph.node.append(helper.make_node("ArgMax", [scores], ["label"], name="argmax", axis=1, keepdims=0))
+    ann.graph.output.insert(0, helper.make_tensor_value_info("label", onnx.TensorProto.INT64, ["N"]))
+    onnx.save(ann, tmp_path / "labelled.onnx")
+    reports = [json.loads(_invoke("eval", snn, "--data", "digits", "--ann", a, "--timesteps", "1", "--json").output)
+               for a in (MLP, tmp_path / "labelled.onnx")]
+    assert reports[0]["ann_accuracy"] == reports[1]["ann_accuracy"] > 0.95
+
+
+def test_eval_reads_an_image_folder_like_the_arrays_it_was_written_from(snn, digits_png):
+    from_folder = json.loads(_invoke("eval", snn, "--data", digits_png, "--ann", MLP, "--timesteps", "16",
+                                     "--json").output)
+    from_arrays = json.loads(_invoke("eval", snn, "--data", "digits", "--ann", MLP, "--timesteps", "16",
+                                     "--json").output)
+    assert from_folder["samples"] == 400
+    # 8-bit PNGs round the 0..16 grey levels; accuracy moves by at most a few images
+    assert abs(from_folder["ann_accuracy"] - from_arrays["ann_accuracy"]) <= 0.01
+    assert abs(from_folder["snn_accuracy"]["16"] - from_arrays["snn_accuracy"]["16"]) <= 0.02
+
+
+def test_convert_and_eval_on_a_cifar_folder_with_preprocessing(tmp_path):
+    write_cifar(tmp_path / "cifar-10-batches-py", CIFAR10, per_batch=6)
+    folder = tmp_path / "cifar-10-batches-py"
+    onnx.save(_cnn(), tmp_path / "cnn.onnx")
+    result = _invoke("convert", tmp_path / "cnn.onnx", "-o", tmp_path / "cnn.snn.onnx", "--calib", f"{folder}:train",
+                     "--mean", "0.49,0.48,0.45", "--std", "0.25")
+    assert result.exit_code == 0, result.output
+    result = _invoke("eval", tmp_path / "cnn.snn.onnx", "--data", folder, "--ann", tmp_path / "cnn.onnx",
+                     "--timesteps", "1,64", "--json", "--mean", "0.49,0.48,0.45", "--std", "0.25")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["samples"] == 6 and 0 <= report["snn_accuracy"]["64"] <= 1
+
+    onnx.save(_cnn(channels=1, size=16), tmp_path / "gray.onnx")
+    result = _invoke("run", tmp_path / "gray.onnx", "--input", folder, "--resize", 16, "-T", 2, "--json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.output)["predictions"]) == 6
+
+
+def test_run_prints_predictions_labels_and_spike_statistics(snn, digits_png):
+    result = _invoke("run", snn, "--input", "digits", "--samples", 5, "-T", 8, "--stats")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "sample\tprediction\tlabel" and len(lines[1].split("\t")) == 3
+    assert lines[6].startswith("accuracy at T=8:") and "/1/Relu_if" in result.output
+
+    result = _invoke("run", snn, "--input", digits_png, "--samples", 4, "-T", 16, "--json", "--stats")
+    report = json.loads(result.output)
+    assert len(report["predictions"]) == 4 and report["inputs"][0].endswith(".png")
+    assert report["spike_counts"]["/1/Relu_if"] > 0 and 0 < report["firing_rates"]["/1/Relu_if"] < 1
+    assert [int(name.split("/")[0]) for name in report["inputs"]] == report["labels"]
+
+    x = digits("test")[0][:3]
+    np.save(digits_png.parent / "three.npy", x)
+    result = _invoke("run", snn, "--input", digits_png.parent / "three.npy", "--json", "--batch-size", 2)
+    assert json.loads(result.output)["labels"] is None and len(json.loads(result.output)["predictions"]) == 3
+
+
+def test_inspect_ann_and_snn(snn):
     result = _invoke("inspect", MLP)
     assert result.exit_code == 0
     assert "activations that become IF neurons: 2" in result.output and "blocking conversion: none" in result.output
+    assert "MACs per sample: 6,464" in result.output and "input: input (" in result.output
+    result = _invoke("inspect", snn)
+    assert result.exit_code == 0 and "IFNeuron" in result.output and "SNN" in result.output
 
 
-def test_user_errors_are_one_line_with_exit_code_2(tmp_path):
-    result = _invoke("convert", str(tmp_path / "missing.onnx"), "-o", str(tmp_path / "x.onnx"))
-    assert result.exit_code == 2 and result.output.strip().startswith("error:")
-    assert "missing.onnx: no such file" in result.output and "Traceback" not in result.output
+def test_demo_with_small_sizes():
+    result = _invoke("demo", "--timesteps", "1,4", "--samples", 40, "--calib-samples", 200)
+    assert result.exit_code == 0, result.output
+    assert "with 200 calibration images" in result.output and "evaluating on 40 held-out" in result.output
+    rows = [line.split() for line in result.output.splitlines() if line.strip().split()[:1] in (["1"], ["4"])]
+    assert [r[0] for r in rows] == ["1", "4"] and all(0 <= float(r[1]) <= 1 for r in rows)
 
-    bad = tmp_path / "bad.npz"
-    np.savez(bad, x=np.zeros((4, 63), np.float32), y=np.zeros(4, np.int64))
-    result = _invoke("eval", MLP, "--data", str(bad))
-    assert result.exit_code == 2 and "(63,)" in result.output and "(64,)" in result.output
 
+def test_version_and_help_texts_with_examples():
+    assert _invoke("--version").output.strip() == f"onnx2snn, version {__version__}"
+    for command in ("convert", "eval", "inspect", "run", "export", "demo"):
+        result = _invoke(command, "--help")
+        assert result.exit_code == 0 and "Example:" in result.output and f"onnx2snn {command}" in result.output
+
+
+def _error(result, *fragments):
+    """A user error: exit code 2, one message on stderr, no traceback."""
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
+def test_bad_model_files(tmp_path):
+    _error(_invoke("convert", tmp_path / "missing.onnx", "-o", tmp_path / "x.onnx"), "missing.onnx: no such file")
+    (tmp_path / "noise.onnx").write_bytes(np.random.default_rng(0).bytes(300))
+    _error(_invoke("inspect", tmp_path / "noise.onnx"), "noise.onnx", "not an ONNX model")
+    data = Path(MLP).read_bytes()
+    (tmp_path / "half.onnx").write_bytes(data[: len(data) // 2])
+    _error(_invoke("convert", tmp_path / "half.onnx", "-o", tmp_path / "x.onnx", "--calib", "digits"),
+           "half.onnx", "truncated")
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_unconvertible_op_lists_the_node(tmp_path):
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("MatMul", ["input", "w1"], ["h"], name="fc1"),
+             helper.make_node("Sigmoid", ["h"], ["s"], name="gate"),
+             helper.make_node("MatMul", ["s", "w2"], ["out"], name="fc2")]
+    model = make_model(nodes, [("input", ["N", 64])], [("out", ["N", 10])],
+                       {"w1": rng.normal(size=(64, 8)).astype(np.float32),
+                        "w2": rng.normal(size=(8, 10)).astype(np.float32)})
+    onnx.save(model, tmp_path / "sigmoid.onnx")
+    out = tmp_path / "sigmoid.snn.onnx"
+    _error(_invoke("convert", tmp_path / "sigmoid.onnx", "-o", out, "--calib", "digits"), "'gate'", "Sigmoid")
+    assert not out.exists()
+    assert "blocking conversion: 1" in _invoke("inspect", tmp_path / "sigmoid.onnx").output
+
+
+def test_bad_data(snn, tmp_path):
+    np.savez(tmp_path / "shape.npz", x=np.zeros((4, 63), np.float32), y=np.zeros(4, np.int64))
+    _error(_invoke("eval", snn, "--data", tmp_path / "shape.npz"), "shape.npz", "(63,)", "(64,)")
+    x = digits("train")[0][:50].copy()
+    x[7, 3] = np.nan
+    np.save(tmp_path / "nan.npy", x)
+    out = tmp_path / "nan.snn.onnx"
+    _error(_invoke("convert", MLP, "-o", out, "--calib", tmp_path / "nan.npy"), "sample 7", "NaN")
+    assert not out.exists()
+    np.savez(tmp_path / "count.npz", x=np.zeros((4, 64), np.float32), y=np.zeros(3, np.int64))
+    _error(_invoke("eval", snn, "--data", tmp_path / "count.npz"), "count.npz", "4 inputs but 'y' has 3 labels")
+    np.savez(tmp_path / "range.npz", x=np.zeros((2, 64), np.float32), y=np.array([3, 10]))
+    _error(_invoke("eval", snn, "--data", tmp_path / "range.npz"), "range.npz", "model has 10 outputs")
+    np.savez(tmp_path / "dtype.npz", x=np.zeros((2, 64), np.float32), y=np.array([0.0, 1.0]))
+    _error(_invoke("eval", snn, "--data", tmp_path / "dtype.npz"), "dtype.npz", "integer labels", "float64")
+    np.save(tmp_path / "unlabelled.npy", np.zeros((2, 64), np.float32))
+    _error(_invoke("eval", snn, "--data", tmp_path / "unlabelled.npy"), "needs labels")
+    (tmp_path / "empty").mkdir()
+    _error(_invoke("eval", snn, "--data", tmp_path / "empty"), str(tmp_path / "empty"), "no images found")
+    np.save(tmp_path / "wide.npy", np.full((2, 64), 2.0, np.float32))
+    _error(_invoke("run", snn, "--input", tmp_path / "wide.npy", "--encoding", "poisson"), "inputs in [0, 1]")
+    _error(_invoke("run", snn, "--input", "digits", "--resize", "8,8"), "apply to image folders")
+    _error(_invoke("eval", snn, "--data", "digits:valid"), "split must be one of")
+
+
+def test_cifar100_labels_against_a_ten_class_model(tmp_path):
+    write_cifar(tmp_path / "c100", ["train", "test"], per_batch=40, label_key=b"fine_labels", classes=100)
+    onnx.save(_cnn(), tmp_path / "cnn.onnx")
+    _error(_invoke("eval", tmp_path / "cnn.onnx", "--data", tmp_path / "c100"), "c100", "model has 10 outputs")
+
+
+def test_bad_options_and_output_paths(snn, tmp_path):
     out = tmp_path / "no_dir" / "x.onnx"
-    result = _invoke("convert", MLP, "-o", str(out), "--calib", "digits")
-    assert result.exit_code == 2 and "does not exist" in result.output and not out.exists()
+    _error(_invoke("convert", MLP, "-o", out, "--calib", "digits"), "does not exist")
+    assert not out.exists()
+    _error(_invoke("convert", MLP, "-o", tmp_path, "--calib", "digits"), "is a directory")
+    _error(_invoke("eval", snn, "--data", "digits", "--plot", tmp_path / "nope" / "a.png"), "does not exist")
+    _error(_invoke("convert", MLP, "-o", tmp_path / "y.onnx", "--threshold", "median"), "--threshold")
+    _error(_invoke("convert", MLP, "-o", tmp_path / "y.onnx", "--init", "1.5"), "--init", "[0, 1]")
+    assert not (tmp_path / "y.onnx").exists()
+    _error(_invoke("eval", snn, "--data", "digits", "--timesteps", "0,4"), "--timesteps", "positive")
+    _error(_invoke("eval", snn, "--data", "digits", "--timesteps", "a,b"), "--timesteps", "comma-separated")
+    _error(_invoke("run", snn, "--input", "digits", "-T", 0), "-T")
+    _error(_invoke("eval", snn, "--data", "digits", "--device", "tpu"), "--device", "tpu")
+    _error(_invoke("eval", snn, "--data", "digits", "--resize", "8,x"), "--resize")
+    _error(_invoke("eval", snn, "--data", "digits", "--mean", "a"), "--mean")
+    _error(_invoke("eval", snn), "--data")
 
-    result = _invoke("convert", MLP, "-o", str(tmp_path / "y.onnx"), "--threshold", "median")
-    assert result.exit_code == 2 and "threshold" in result.output and not (tmp_path / "y.onnx").exists()
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_a_gpu_is_a_user_error(snn):
+    _error(_invoke("run", snn, "--input", "digits", "--device", "cuda"), "no CUDA device", "--device cpu")
 
 
-def test_installed_console_script():
-    completed = subprocess.run(["onnx2snn", "--version"], capture_output=True, text=True, check=False)
-    assert completed.returncode == 0 and __version__ in completed.stdout
-    completed = subprocess.run(["onnx2snn", "inspect", "/nonexistent/model.onnx"], capture_output=True,
-                               text=True, check=False)
-    assert completed.returncode == 2 and "no such file" in completed.stderr
+def test_internal_errors_exit_1_and_debug_shows_the_traceback(monkeypatch):
+    import onnx2snn.inspect_model
+
+    def broken(path):
+        raise RuntimeError("an internal fault")
+
+    monkeypatch.setattr(onnx2snn.inspect_model, "describe", broken)
+    result = _invoke("inspect", MLP)
+    assert result.exit_code == 1 and "internal error" in result.stderr and "an internal fault" in result.stderr
+    result = CliRunner().invoke(main, ["--debug", "inspect", MLP])
+    assert isinstance(result.exception, RuntimeError)

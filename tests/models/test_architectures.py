@@ -15,9 +15,11 @@ import pytest
 import torch
 
 from models import train_cifar
-from models.architectures import ACTS, CIFAR_ARCHS, DigitsMLP, MnistCNN, TrainableClip, threshold_penalty
+from models.architectures import (ACTS, CIFAR_ARCHS, DigitsMLP, MnistCNN, TrainableClip, set_levels,
+                                  threshold_penalty)
 from models.training import export_onnx
 from onnx2snn.datasets import load_builtin
+from onnx2snn.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[2]
 ONNX_DIR = ROOT / "models" / "onnx"
@@ -79,6 +81,21 @@ def test_trainable_clip_exports_as_one_clip_node(tmp_path):
     assert bounds[clip.input[2]].shape == () and bounds[clip.input[2]] == np.float32(0.75)
 
 
+def test_trainable_clip_with_levels_is_the_qcfs_quantized_clip_and_exports_plain(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), TrainableClip(init=2.0))
+    clip = model[1]
+    x = torch.tensor([-1.0, 0.2, 0.26, 1.0, 3.0], requires_grad=True)
+    set_levels(model, 4)  # steps of λ/L = 0.5, rounded to the nearest step
+    y = clip(x)
+    assert torch.equal(y, torch.tensor([0.0, 0.0, 0.5, 1.0, 2.0]))
+    y.sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]  # straight-through inside [0, λ]
+    set_levels(model, None)
+    assert torch.equal(clip(x.detach()), torch.tensor([0.0, 0.2, 0.26, 1.0, 2.0]))
+    export_onnx(model, torch.zeros(1, 4), tmp_path / "clip.onnx")
+    assert sorted(n.op_type for n in onnx.load(str(tmp_path / "clip.onnx")).graph.node) == ["Clip", "Constant", "Gemm"]
+
+
 def write_fake_cifar(directory, per_batch=8):
     """A cifar-10-batches-py directory with the real structure and random content."""
     rng = np.random.default_rng(0)
@@ -110,7 +127,7 @@ def test_train_cifar_smoke_run_writes_loadable_onnx(tmp_path):
 
 
 def test_train_cifar_reports_missing_data(tmp_path):
-    with pytest.raises(FileNotFoundError, match="cifar-10-batches-py"):
+    with pytest.raises(DataError, match="cifar-10-batches-py"):
         train_cifar.main(["--data", str(tmp_path), "--max-batches", "1"])
 
 

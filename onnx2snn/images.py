@@ -1,0 +1,127 @@
+"""Image data: a folder of image files read with Pillow, and the preprocessing that turns 8-bit
+pixels (from image files or CIFAR batches) into model input.
+
+Folder forms: ``FOLDER/<class>/<image>`` (labels = index of the class subfolder in sorted order, as in
+torchvision's ImageFolder) or ``FOLDER/<image>`` (inputs without labels).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+LAYOUTS = ("nchw", "nhwc")
+GRAY_MODES = ("1", "L", "LA")
+COLOUR_MODES = ("P", "PA", "RGB", "RGBA", "CMYK", "YCbCr")
+FOLDER_FORM = "one subfolder per class holding image files (FOLDER/cat/1.png, FOLDER/dog/2.jpg), or image files"
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """x = (pixels / 255 - mean) / std, resized to (H, W), as 1 (grayscale) or 3 (RGB) channels, in
+    ``layout``. ``channels`` None keeps the images' own: RGB if any image has colour, else grayscale."""
+
+    resize: tuple = None
+    mean: tuple = None
+    std: tuple = None
+    layout: str = "nchw"
+    channels: int = None
+
+    def __post_init__(self):
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
+
+    def changes_values(self):
+        """True when a flag that only image data can honour (resize, mean, std, nhwc) is set."""
+        return self.resize is not None or self.mean is not None or self.std is not None or self.layout != "nchw"
+
+    def apply(self, pixels, source):
+        """float32 model input from uint8 pixels (N, H, W, C) already resized and of the right channels."""
+        x = pixels.astype(np.float32) / 255.0
+        channels = x.shape[-1]
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if values is not None and len(values) not in (1, channels):
+                raise DataError(f"{source}: --{name} has {len(values)} values but the images have {channels} "
+                                f"channel(s); give 1 or {channels} comma-separated values")
+        if self.mean is not None:
+            x -= np.asarray(self.mean, np.float32)
+        if self.std is not None:
+            if any(s <= 0 for s in self.std):
+                raise DataError(f"{source}: --std values must be positive, got {self.std}")
+            x /= np.asarray(self.std, np.float32)
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if self.layout == "nchw" else x
+
+    def fit_pixels(self, pixels):
+        """uint8 (N, H, W, C) resized and converted to ``channels`` with Pillow where asked."""
+        want = self.channels or pixels.shape[-1]
+        if self.resize is None and want == pixels.shape[-1]:
+            return pixels
+        from PIL import Image
+
+        mode = "L" if want == 1 else "RGB"
+        out = [self.fit_image(Image.fromarray(p[..., 0] if p.shape[-1] == 1 else p), mode) for p in pixels]
+        return np.stack(out)
+
+    def fit_image(self, image, mode):
+        """uint8 (H, W, C) of a PIL image in ``mode`` ('L' or 'RGB'), resized when asked."""
+        from PIL import Image
+
+        image = image.convert(mode)
+        if self.resize is not None:
+            image = image.resize((self.resize[1], self.resize[0]), Image.Resampling.BILINEAR)
+        array = np.asarray(image)
+        return array[..., None] if array.ndim == 2 else array
+
+
+def list_images(folder):
+    """(paths, labels or None) of an image folder; raises DataError for an empty one."""
+    folder = Path(folder)
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    classes = [p for p in entries if p.is_dir()]
+    loose = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    if classes and loose:
+        raise DataError(f"{folder}: holds both class subfolders and loose images such as {loose[0].name}; "
+                        f"expected {FOLDER_FORM}")
+    if not classes:
+        if not loose:
+            raise DataError(f"{folder}: no images found ({', '.join(IMAGE_SUFFIXES)}); expected {FOLDER_FORM}")
+        return loose, None
+    paths, labels = [], []
+    for index, class_dir in enumerate(classes):
+        found = sorted(p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                       and not p.name.startswith("."))
+        if not found:
+            raise DataError(f"{class_dir}: class folder with no images; every class subfolder of {folder} needs "
+                            "at least one image file (or remove the folder)")
+        paths += found
+        labels += [index] * len(found)
+    return paths, np.asarray(labels, np.int64)
+
+
+def read_images(paths, preprocess):
+    """uint8 (N, H, W, C) of the image files, converted and resized as ``preprocess`` says."""
+    from PIL import Image, UnidentifiedImageError
+
+    images = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                if image.mode not in GRAY_MODES + COLOUR_MODES:
+                    raise DataError(f"{path}: {image.mode} images (16-bit or float) are not supported; save it "
+                                    "as 8-bit grayscale or RGB (PNG, JPEG)")
+                mode = {1: "L", 3: "RGB"}.get(preprocess.channels, "L" if image.mode in GRAY_MODES else "RGB")
+                images.append(preprocess.fit_image(image, mode))
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+            raise DataError(f"{path}: cannot read it as an image ({exc}); remove it or convert it to PNG") from exc
+    if preprocess.channels is None and len({a.shape[-1] for a in images}) > 1:
+        images = [np.repeat(a, 3, axis=-1) if a.shape[-1] == 1 else a for a in images]
+    size = images[0].shape[:2]
+    for path, array in zip(paths, images):
+        if array.shape[:2] != size:
+            raise DataError(f"{path}: is {array.shape[1]}x{array.shape[0]} pixels but {paths[0]} is "
+                            f"{size[1]}x{size[0]}; give --resize H,W so that every image has one size")
+    return np.stack(images)
+
