@@ -46,7 +46,8 @@ def _read_batch(path, label_key, classes):
     try:
         with open(path, "rb") as f:
             batch = _BatchUnpickler(f, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, MemoryError,
+            OverflowError, RecursionError) as exc:
         raise DataError(f"{path}: cannot read it as {form} ({exc})") from exc
     if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
         found = sorted(batch) if isinstance(batch, dict) else type(batch).__name__

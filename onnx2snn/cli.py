@@ -264,7 +264,7 @@ def run(obj, model, data, timesteps, as_json, stats, samples, batch_size, seed, 
         correct = sum(p == t for p, t in zip(predictions, labels))
         click.echo(f"accuracy at T={timesteps}: {correct / len(labels):.4f} ({correct}/{len(labels)})")
     if stats:
-        click.echo("IF layer\tfiring rate\tspikes")
+        click.echo("spiking layer\tfiring rate\tspikes")
         for name, rate in rates.items():
             click.echo(f"{name}\t{rate:.4f}\t{counts.get(name, 0)}")
 
@@ -292,8 +292,9 @@ def export(model, fmt, output, timesteps, per_step):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         export_model(model, fmt, output, steps, per_step)
-    for warning in caught:
-        click.echo(f"warning: {warning.message}", err=True)
+    for warning in caught:  # the exporters' own warnings (what a format cannot carry), not libraries' notices
+        if warning.category.__module__.startswith("onnx2snn"):
+            click.echo(f"warning: {warning.message}", err=True)
     click.echo(f"wrote {output}" + (f" (standard ONNX, T={steps})" if fmt == "onnx" else " (NIR)"))
 
 

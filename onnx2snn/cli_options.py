@@ -67,7 +67,7 @@ def image_options(f):
 
 def batch_options(f):
     """--batch-size and --seed (sample draws, Poisson spikes)."""
-    f = click.option("--seed", default=0, show_default=True, type=int,
+    f = click.option("--seed", default=0, show_default=True, type=click.IntRange(0),
                      help="Seed for drawing --samples and for Poisson input spikes.")(f)
     return click.option("--batch-size", default=128, show_default=True, type=click.IntRange(1),
                         help="Samples per batch (memory vs speed).")(f)

@@ -122,10 +122,13 @@ def _load_npz(path):
 
 
 def fit_to_model(x, input_shape, source):
-    """Reshape x to the model's static input shape when only the layout differs (e.g. (N,64) vs (N,1,8,8))."""
+    """Reshape x to the model's static input shape when that only flattens or unflattens a sample, or adds or
+    drops axes of size 1 (e.g. (N,64) vs (N,1,8,8)); an axis order that differs is an error, not a reshape."""
     dims = list(input_shape[1:])
     if all(isinstance(d, int) and d > 0 for d in dims) and tuple(x.shape[1:]) != tuple(dims):
-        if int(np.prod(x.shape[1:])) == int(np.prod(dims)):
+        flat = x.ndim == 2 or len(dims) == 1
+        same_axes = [d for d in x.shape[1:] if d != 1] == [d for d in dims if d != 1]
+        if int(np.prod(x.shape[1:])) == int(np.prod(dims)) and (flat or same_axes):
             return x.reshape((len(x), *dims))
         hint = ""
         if len(dims) == 3 and x.ndim == 4:

@@ -90,6 +90,7 @@ def test_eval_orders_give_the_same_report(snn):
                                          "--order", order, "--json").output) for order in ("step", "layer")}
     assert reports["step"] == reports["layer"]
     _error(_invoke("eval", snn, "--data", "digits", "--order", "sideways"), "--order", "sideways")
+    _error(_invoke("run", snn, "--input", "digits", "--seed", -1), "--seed")
 
 
 def test_eval_compares_with_the_scores_of_an_ann_that_outputs_labels_first(snn, tmp_path):

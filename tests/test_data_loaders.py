@@ -164,6 +164,11 @@ def _write_batch(path, obj):
         pickle.dump(obj, f)
 
 
+class _Huge:
+    def __reduce__(self):
+        return (np.ndarray, ((2**44,), np.uint8))
+
+
 class _Callable:
     def __reduce__(self):
         return (print, ("this must never run",))
@@ -178,6 +183,7 @@ class _Callable:
     ("label_range", "labels must be in 0..9"),
     ("global", "refers to builtins.print"),
     ("truncated", "cannot read it as a CIFAR python batch"),
+    ("huge", "cannot read it as a CIFAR python batch"),
 ])
 def test_cifar_errors_name_the_file_and_the_form(tmp_path, fault, message, capsys):
     root = tmp_path / "cifar"
@@ -189,6 +195,8 @@ def test_cifar_errors_name_the_file_and_the_form(tmp_path, fault, message, capsy
         (root / "data_batch_1").touch()
     elif fault == "truncated":
         path.write_bytes(path.read_bytes()[:100])
+    elif fault == "huge":  # an allowed array constructor asked for 16 TiB
+        _write_batch(path, _Huge())
     else:
         bad = {"not_dict": [1, 2], "dtype": {**good, b"data": np.zeros((4, 3072), np.float32)},
                "width": {**good, b"data": np.zeros((4, 1024), np.uint8)},
@@ -248,6 +256,9 @@ def test_fit_to_model_and_label_range():
     assert fit_to_model(x, ["N", 64], "d") is x
     with pytest.raises(DataError, match="--resize H,W"):
         fit_to_model(np.zeros((2, 3, 30, 30), np.float32), ["N", 3, 32, 32], "imgs")
+    with pytest.raises(DataError, match="--layout nchw\\|nhwc"):  # same size, other axis order: no reshape
+        fit_to_model(np.zeros((2, 3, 4, 4), np.float32), ["N", 4, 4, 3], "imgs")
+    assert fit_to_model(np.zeros((2, 28, 28), np.float32), ["N", 1, 28, 28], "d").shape == (2, 1, 28, 28)
     check_labels(np.array([0, 9]), 10, "d")
     check_labels(np.array([0, 12]), None, "d")
     with pytest.raises(DataError, match="labels run 0..10 but the model has 10 outputs"):

@@ -14,7 +14,7 @@ import onnxruntime as ort
 from onnx import helper, numpy_helper, shape_inference
 
 from snnrt import contract
-from snnrt.batch_axis import batch_axis_problem
+from snnrt.batch_axis import batch_axis_problem, declared_ranks
 
 from ..errors import UnsupportedModelError
 from ..normalize.upgrade_opset import TARGET_OPSET, upgrade_opset
@@ -26,7 +26,7 @@ DEFAULT_TIME_LOOP = "scan"
 
 # what a value holds: a constant; a static value with the batch axis N; a static value computed from the
 # batch size (a Shape chain); a value with time folded into the batch axis, (T*N, ...)
-CONST, BATCH, SIZE, FOLDED = "constant", "batch", "batch size", "folded"
+CONST, BATCH, SIZE, MIXED, FOLDED = "constant", "batch", "from the input's batch size", "across the batch", "folded"
 
 
 def _reads(node):
@@ -40,8 +40,9 @@ def _reads(node):
     return names
 
 
-def _classify(graph):
-    """(kind of each value, kind of each node): FOLDED for a spiking node and everything it feeds."""
+def _classify(graph, ranks, constants):
+    """(kind of each value, kind of each node): FOLDED for a spiking node and everything it feeds; MIXED
+    for a value computed before the first spiking node across the samples of the batch (not tileable)."""
     kinds = {t.name: CONST for t in graph.initializer}
     kinds.update({v.name: BATCH for v in graph.input if v.name not in kinds})
     node_kinds = []
@@ -51,11 +52,18 @@ def _classify(graph):
             kind = FOLDED
         elif SIZE in read or (BATCH in read and node.op_type in ("Shape", "Size")):
             kind = SIZE
+        elif MIXED in read or (BATCH in read and _mixes_batch(node, kinds, ranks, constants)):
+            kind = MIXED
         else:
             kind = BATCH if BATCH in read else CONST
         kinds.update((name, kind) for name in node.output)
         node_kinds.append(kind)
     return kinds, node_kinds
+
+
+def _mixes_batch(node, kinds, ranks, constants):
+    folded = [i for i, name in enumerate(node.input) if name and kinds[name] == BATCH]
+    return batch_axis_problem(node, folded, ranks.get(node.input[folded[0]]), constants) is not None
 
 
 def _prepared(snn_model):
@@ -75,11 +83,6 @@ def _prepared(snn_model):
     if len(model.graph.output) != 1:
         raise UnsupportedModelError(f"the SNN has {len(model.graph.output)} outputs; the export needs exactly one")
     return shape_inference.infer_shapes(upgrade_opset(model, TARGET_OPSET), strict_mode=False)
-
-
-def _ranks(graph):
-    values = [*graph.input, *graph.value_info, *graph.output]
-    return {v.name: len(v.type.tensor_type.shape.dim) for v in values if v.type.tensor_type.HasField("shape")}
 
 
 def _constants(graph):
@@ -111,14 +114,15 @@ def _check_foldable(node, folded, rank, constants):
 
 def _build(graph, b, time_loop):
     """Add the graph's nodes to b with time folded in after the first spiking layer."""
-    kinds, node_kinds = _classify(graph)
-    ranks, constants, tiled = _ranks(graph), _constants(graph), {}
+    ranks, constants, tiled = declared_ranks(graph), _constants(graph), {}
+    kinds, node_kinds = _classify(graph, ranks, constants)
 
     def as_folded(node, name):
-        if kinds[name] == SIZE:
+        if kinds[name] in (SIZE, MIXED):
             raise UnsupportedModelError(
-                f"node {node.name!r} ({node.op_type}) reads {name!r}, computed from the input's batch size, "
-                "after time is folded into the batch axis; re-export the model with fixed shapes or Flatten"
+                f"node {node.name!r} ({node.op_type}) reads {name!r}, computed {kinds[name]}, after time is folded "
+                "into the batch axis; re-export the model with fixed shapes or Flatten, or run it with the "
+                "onnx2snn runtime"
             )
         if kinds[name] == BATCH and name not in tiled:
             tiled[name] = over_time.tile(b, name, f"{name}/tiled")

@@ -24,6 +24,12 @@ AXES_OPS = frozenset({"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
                       "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Slice", "Squeeze", "Unsqueeze"})
 
 
+def declared_ranks(graph):
+    """Ranks of the values whose shape a GraphProto declares (inputs, value_info, outputs)."""
+    values = [*graph.input, *graph.value_info, *graph.output]
+    return {v.name: len(v.type.tensor_type.shape.dim) for v in values if v.type.tensor_type.HasField("shape")}
+
+
 def _attr(node, name, default=None):
     found = [a for a in node.attribute if a.name == name]
     return helper.get_attribute_value(found[0]) if found else default
@@ -54,6 +60,8 @@ def _touches_axis0(node, axes, rank):
 def _axes(node, constants):
     """The axes a Reduce/Slice/Squeeze/Unsqueeze node acts on; None means all of them."""
     if node.op_type == "Slice":
+        if _attr(node, "starts") is not None:  # Slice-1: axes and starts are attributes
+            return list(_attr(node, "axes") or range(len(_attr(node, "starts"))))
         axes = _constant_ints(node, 3, constants)
         starts = _constant_ints(node, 1, constants)
         return axes if axes else (None if starts is None else list(range(len(starts))))
@@ -76,7 +84,10 @@ def _check_reshape(node, constants):
 
 
 def _check_pad(node, rank, constants):
-    pads, axes = _constant_ints(node, 1, constants), _constant_ints(node, 3, constants)
+    if _attr(node, "pads") is not None:  # Pad-1 and Pad-2: pads is an attribute
+        pads, axes = list(_attr(node, "pads")), []
+    else:
+        pads, axes = _constant_ints(node, 1, constants), _constant_ints(node, 3, constants)
     if pads is None or axes is None:
         _reject(node, "its pads are not constants")
     axes = axes or list(range(len(pads) // 2))

@@ -35,7 +35,7 @@ def folding_plan(nodes, layers, input_names, inputs_vary, constants, ranks):
     ``constants``: constant values by name; ``ranks``: known ranks of values by name (for negative axes).
     """
     plan = FoldingPlan()
-    derived, shape_like = set(input_names), set()
+    derived, shape_like, mixed = set(input_names), set(), set()
     if inputs_vary:
         plan.varying.update(input_names)
     for step, (node, layer) in enumerate(zip(nodes, layers)):
@@ -44,21 +44,27 @@ def folding_plan(nodes, layers, input_names, inputs_vary, constants, ranks):
             continue
         derived.update(node.outputs)
         computed = [name for name in inputs if name in derived]
-        if node.op_type in SHAPE_OPS or all(name in shape_like for name in computed):
+        shape = node.op_type in SHAPE_OPS or all(name in shape_like for name in computed)
+        if shape:
             shape_like.update(node.outputs)
         stateful = hasattr(layer, "reset_state")
+        check = not (stateful or shape)
+        problem = _problem(node, derived - shape_like - mixed, constants, ranks) if check else None
+        across = [name for name in inputs if name in mixed]
         if stateful or any(name in plan.varying for name in inputs):
-            if not stateful:
-                _check(plan, node, derived - shape_like, constants, ranks)
+            if across:
+                problem = f"reads {across[0]!r}, which is computed across the samples of the batch"
+            if problem:
+                plan.problems.append(f"node {node.name!r} ({node.op_type}): {problem}")
             plan.varying_nodes.add(step)
             plan.varying.update(node.outputs)
-    plan.batched_static = derived - shape_like - plan.varying
+        elif problem or across:
+            mixed.update(node.outputs)
+    plan.batched_static = derived - shape_like - mixed - plan.varying
     return plan
 
 
-def _check(plan, node, batched, constants, ranks):
+def _problem(node, batched, constants, ranks):
     folded = [i for i, name in enumerate(node.inputs[: node.declared_inputs]) if name in batched]
     rank = ranks.get(node.inputs[folded[0]]) if folded else None
-    problem = batch_axis_problem(node.proto, folded, rank, constants)
-    if problem:
-        plan.problems.append(f"node {node.name!r} ({node.op_type}): {problem}")
+    return batch_axis_problem(node.proto, folded, rank, constants)

@@ -6,6 +6,7 @@ import torch
 from onnx import numpy_helper
 
 from . import ops  # noqa: F401  (registers the converters)
+from .batch_axis import declared_ranks
 from .errors import RuntimeInputError, UnsupportedOpError
 from .folding import folding_plan
 from .node import OnnxNode, constant_node_value
@@ -73,7 +74,7 @@ class GraphModule(torch.nn.Module):
             raise UnsupportedOpError(problems)
         self.layers = torch.nn.ModuleList(modules)
         self._last_use = _last_uses(self.nodes, self.output_names)
-        ranks = _ranks(graph)
+        ranks = declared_ranks(graph)
         self.folding = {vary: folding_plan(self.nodes, self.layers, self.input_names, vary, constants, ranks)
                         for vary in (False, True)}
         self.time_varying = self.folding[False].varying_nodes
@@ -148,12 +149,6 @@ class GraphModule(torch.nn.Module):
 
 def _qualified(domain, op_type):
     return f"{domain}::{op_type}" if domain else op_type
-
-
-def _ranks(graph):
-    """Ranks of the values whose shape the file declares."""
-    values = list(graph.input) + list(graph.value_info) + list(graph.output)
-    return {v.name: len(v.type.tensor_type.shape.dim) for v in values if v.type.tensor_type.HasField("shape")}
 
 
 def _tile(value, steps):

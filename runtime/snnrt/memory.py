@@ -5,16 +5,17 @@ import torch
 
 @torch.no_grad()
 def peak_bytes_per_sample_step(graph, sample, inputs_vary=False):
-    """Largest sum of live intermediate values (bytes) while the graph runs one step on one sample.
+    """Largest sum of live values (bytes) while the graph runs one step on one sample.
 
     Runs the graph once on ``sample`` (a batch of one) and replays its liveness: a value lives from the node
-    that computes it to its last use. Stateful layers are left with state: reset them afterwards.
+    that computes it to its last use. Temporaries inside an op are not counted, so leave the budget some
+    room. Stateful layers are left with state: reset them afterwards.
     """
     names = [name for node in graph.nodes for name in node.outputs if name]
     _, values = graph.run(sample, capture=names, inputs_vary=inputs_vary)
     sizes = {name: value.numel() * value.element_size() for name, value in values.items()
              if isinstance(value, torch.Tensor)}
-    live, peak = sizes.get(graph.input_names[0], 0), 0
+    live, peak = sample.numel() * sample.element_size(), 0
     for step, node in enumerate(graph.nodes):
         live += sum(sizes.get(name, 0) for name in node.outputs if name)
         peak = max(peak, live)

@@ -221,6 +221,9 @@ def test_spiking_layer_as_output():
      "'by_batch' \\(Reshape\\) reads 'n', computed from the input's batch size"),
     ([helper.make_node("TopK", ["s", "k"], ["output", "i"], "top", axis=1)], {"k": np.array([1])},
      "'top' \\(TopK\\).*does not know"),
+    ([helper.make_node("ReduceMean", ["input"], ["m"], "batch_mean", axes=[0, 1], keepdims=0),
+      helper.make_node("Add", ["s", "m"], ["output"], "add_mean")], {},
+     "'add_mean' \\(Add\\) reads 'm', computed across the batch"),
 ])
 def test_ops_that_would_mix_the_folded_batch_are_rejected(nodes, initializers, message):
     with pytest.raises(UnsupportedModelError, match=message):

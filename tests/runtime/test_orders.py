@@ -7,7 +7,7 @@ convolution or matrix product on a (T * N) batch may sum in another order than o
 import numpy as np
 import pytest
 import torch
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from onnx2snn.bundled import bundled_model
 from onnx2snn.convert import convert
@@ -76,32 +76,49 @@ def test_chunks_over_samples_and_time_agree_exactly(mnist):
     _assert_same_runs(snn.model, x, 8, memory_budget=peak * 10 * 3)
 
 
-def test_poisson_encoding_agrees_exactly(mnist):
+def test_poisson_encoding_agrees_exactly_also_in_chunks(mnist):
     snn = convert(bundled_model("mnist_cnn_relu"), mnist[0])
     _assert_same_runs(snn.model, mnist[1][:8], 10, encoding="poisson")
+    _assert_same_runs(snn.model, mnist[1][:8], 10, encoding="poisson", memory_budget=1)
 
 
-def _if_then_transpose():
-    nodes = [
-        helper.make_node("IFNeuron", ["x"], ["s"], domain="ai.onnx2snn", v_threshold=[1.0], v_init=[0.5],
-                         reset="subtract"),
-        helper.make_node("Transpose", ["s"], ["y"], perm=[1, 0]),
-    ]
-    graph = helper.make_graph(nodes, "if_then_transpose",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, "N"])])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+def _spiking_model(nodes, opset=17, initializers=()):
+    """x (N, 3) -> IFNeuron -> s, then ``nodes`` that end in y."""
+    nodes = [helper.make_node("IFNeuron", ["x"], ["s"], domain="ai.onnx2snn", v_threshold=[1.0], v_init=[0.5],
+                              reset="subtract"), *nodes]
+    graph = helper.make_graph(nodes, "spiking", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in dict(initializers).items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset),
                                                    helper.make_opsetid("ai.onnx2snn", 1)])
 
 
-def test_graph_that_mixes_the_batch_axis_runs_step_by_step():
-    model = _if_then_transpose()
+@pytest.mark.parametrize("case, nodes, opset, initializers", [
+    ("transpose", [helper.make_node("Transpose", ["s"], ["y"], perm=[1, 0])], 17, {}),
+    ("slice-1", [helper.make_node("Slice", ["s"], ["y"], axes=[0], starts=[0], ends=[1])], 9, {}),
+    ("mean over the batch", [helper.make_node("ReduceMean", ["x"], ["m"], axes=[0], keepdims=1),
+                             helper.make_node("Add", ["s", "m"], ["y"])], 17, {}),
+    ("scalar mean", [helper.make_node("ReduceMean", ["x"], ["m"], axes=[0, 1], keepdims=0),
+                     helper.make_node("Add", ["s", "m"], ["y"])], 17, {}),
+])
+def test_graphs_that_mix_the_batch_axis_run_step_by_step(case, nodes, opset, initializers):
+    model = _spiking_model(nodes, opset, initializers)
     network = SpikingNetwork(model, "cpu")
-    assert network.resolve_order() == "step"
-    x = np.full((2, 3), 0.4, np.float32)
-    assert network.run(x, 3).order == "step"
-    with pytest.raises(RuntimeInputError, match="node .*Transpose.*moves the batch axis"):
+    assert network.resolve_order() == "step", case
+    x = np.linspace(0.1, 1.2, 12, dtype=np.float32).reshape(4, 3)
+    result = network.run(x, 3)
+    assert result.order == "step" and result.outputs.shape[0] == 3
+    with pytest.raises(RuntimeInputError, match="layer-by-layer order cannot run"):
         SpikingNetwork(model, "cpu", order="layer").run(x, 3)
+
+
+def test_static_per_sample_values_are_tiled_over_time():
+    nodes = [helper.make_node("Mul", ["x", "two"], ["m"]), helper.make_node("Add", ["s", "m"], ["y"])]
+    model = _spiking_model(nodes, initializers={"two": np.float32(2.0)})
+    x = np.linspace(0.1, 1.2, 12, dtype=np.float32).reshape(4, 3)
+    step = SpikingNetwork(model, "cpu", order="step").run(x, 5)
+    layer = SpikingNetwork(model, "cpu", order="layer").run(x, 5)
+    assert layer.order == "layer" and torch.equal(layer.outputs, step.outputs)
 
 
 def test_early_exit_returns_a_prefix_of_the_full_run(mnist):
