@@ -1,0 +1,250 @@
+"""Simulation speed of onnx2snn against the dense bound and SpikingJelly, side by side in one run.
+
+    python benchmarks/speed.py [--device auto|cpu|cuda] [--repeats 3] [--quick]
+
+Cases: the bundled MNIST CNN (``mnist_cnn_relu``, 128 test images) at T = 8 and 32, and an untrained
+CIFAR VGG-16 (32x32) at T = 16 (batch 16 on CPU, 128 on CUDA). For each case it prints images per second:
+
+- onnx2snn step: the runtime's step-by-step order (whole graph once per step);
+- onnx2snn layer: layer-by-layer order (time folded into the batch), eager IF update;
+- onnx2snn layer fused: the same with the torch.compile'd IF kernel (the default on CUDA; compile time
+  is reported apart and excluded, as every later run reuses the kernel);
+- dense bound: T x one ANN forward pass on the same runtime and device (the ANN that was converted);
+- SpikingJelly: its ann2snn conversion of the same network, stepped T times (single-step mode);
+- ONNX Runtime: the standard-ONNX export of the SNN (onnx2snn export --format onnx), where it exists;
+
+and each time as a ratio to the dense bound, and SpikingJelly's throughput as a ratio to ours. Then the
+conversion time of an untrained ResNet-50 graph (calibration excluded: its clip activations carry their
+thresholds) and the runtime's peak memory in each order (growth of the peak resident size of a fresh
+process during one run on CPU, Linux only; peak allocated memory on CUDA). A time is the best of --repeats rounds after a warm-up run; each round
+runs every method once, so that load changes on a shared machine hit all methods alike.
+"""
+
+import argparse
+import io
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+from models.architectures import MnistCNN, vgg16  # noqa: E402
+from onnx2snn.bundled import bundled_model  # noqa: E402
+from onnx2snn.convert import convert  # noqa: E402
+from onnx2snn.datasets import mnist5k  # noqa: E402
+from snnrt.graph import GraphModule  # noqa: E402
+from snnrt.simulate import SpikingNetwork, pick_device  # noqa: E402
+
+DENSE = "dense bound (T x ANN)"
+ORDERS = {"onnx2snn step": ("step", False), "onnx2snn layer": ("layer", False),
+          "onnx2snn layer fused": ("layer", True)}
+
+
+def _timed(run, device):
+    start = time.perf_counter()
+    run()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def interleaved_best(runs, repeats, device):
+    """Best wall time of each callable over ``repeats`` rounds, after one warm-up call each.
+
+    Rounds visit every method in turn, so that a change of machine load hits them all alike.
+    Returns ({label: best seconds}, {label: warm-up seconds}).
+    """
+    warm_up = {label: _timed(run, device) for label, run in runs.items()}
+    best = {label: float("inf") for label in runs}
+    for _ in range(repeats):
+        for label, run in runs.items():
+            best[label] = min(best[label], _timed(run, device))
+    return best, warm_up
+
+
+def _sj_run(module, calibration, x, timesteps, device):
+    """A callable that runs SpikingJelly's conversion of ``module`` for T steps, or (None, why not)."""
+    try:
+        from peers import spikingjelly_ann2snn as sj
+        from spikingjelly.activation_based import functional
+    except ImportError as exc:
+        return None, f"not installed ({exc.name})"
+    try:
+        snn = sj.convert(module, calibration, sj.SETTINGS["SJ 99.9% ch +½θ"]).to(device)
+    except sj.CannotConvert as exc:
+        return None, str(exc)
+    xb = torch.from_numpy(x).to(device)
+
+    @torch.no_grad()
+    def run():
+        functional.reset_net(snn)
+        total = None
+        for _ in range(timesteps):
+            out = snn(xb)
+            total = out if total is None else total + out
+        return total
+
+    return run, "single-step mode; its converted models have no multi-step mode"
+
+
+def _ort_run(model, x, timesteps, device):
+    try:
+        from onnx2snn.export.standard_onnx import export_standard_onnx, ort_session
+    except ImportError:
+        return None
+    session = ort_session(export_standard_onnx(model, timesteps), "cuda" if device.type == "cuda" else "cpu")
+    feed = {session.get_inputs()[0].name: np.ascontiguousarray(x, np.float32)}
+    return lambda: session.run(None, feed)
+
+
+def case(name, snn, module, calibration, x, timesteps, repeats, device):
+    """One table: images/s of each method for the batch x at ``timesteps`` steps."""
+    runs, notes = {}, {}
+    xt = torch.from_numpy(x).to(device)
+    ann = GraphModule(snn.ann).to(device).eval()
+    runs[DENSE] = torch.no_grad()(lambda: ann(xt))
+    for label, (order, fused) in ORDERS.items():
+        network = SpikingNetwork(snn.model, device, order=order, fused=fused)
+        runs[label] = lambda network=network: network.run(xt, timesteps)
+    runs["SpikingJelly"], notes["SpikingJelly"] = _sj_run(module, calibration, x, timesteps, device)
+    runs["ONNX Runtime (export)"] = _ort_run(snn.model, x, timesteps, device)
+    seconds, warm_up = interleaved_best({k: v for k, v in runs.items() if v is not None}, repeats, device)
+    seconds[DENSE] *= timesteps
+    for label, (_, fused) in ORDERS.items():
+        if fused:
+            notes[label] = f"first run {warm_up[label]:.1f} s: compiles the IF kernel"
+    dense, ours = seconds[DENSE], seconds["onnx2snn layer fused" if device.type == "cuda" else "onnx2snn layer"]
+    print(f"\n{name}, T={timesteps}, batch {len(x)}, {describe(device)}")
+    print("| method | images/s | time / dense bound | time / ours |\n|---|---|---|---|")
+    for label in runs:
+        note = f" ({notes[label]})" if label in notes else ""
+        if label not in seconds:
+            print(f"| {label}{note} | n/a | | |")
+            continue
+        print(f"| {label}{note} | {len(x) / seconds[label]:.1f} | {seconds[label] / dense:.2f}x | "
+              f"{seconds[label] / ours:.2f}x |")
+    return {label: len(x) / s for label, s in seconds.items()}
+
+
+def describe(device):
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU, {torch.get_num_threads()} threads"
+
+
+def mnist_case(timesteps, repeats, device):
+    x_train, _ = mnist5k("train")
+    x_test, _ = mnist5k("test")
+    snn = convert(bundled_model("mnist_cnn_relu"), x_train[:256])
+    from peers.spikingjelly_ann2snn import load_onnx_weights
+    module = MnistCNN("relu", "avg")
+    load_onnx_weights(module, bundled_model("mnist_cnn_relu"), x_test[:8])
+    return [case("bundled MNIST CNN (mnist_cnn_relu)", snn, module, x_train[:256], x_test[:128], t, repeats, device)
+            for t in timesteps]
+
+
+def _export(module, shape):
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.zeros(1, *shape),), buffer, dynamo=False, opset_version=17,
+                          input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    return buffer.getvalue()
+
+
+def vgg_case(batch, repeats, device):
+    torch.manual_seed(0)
+    module = vgg16().eval()
+    data = np.random.default_rng(0).random((batch + 64, 3, 32, 32), dtype=np.float32)
+    snn = convert(_export(module, (3, 32, 32)), data[:64])
+    return case("untrained CIFAR VGG-16", snn, module, data[:64], data[64:], 16, repeats, device)
+
+
+def conversion_time():
+    from resnet50 import resnet50_onnx
+
+    data, params, nodes = resnet50_onnx()
+    start = time.perf_counter()
+    snn = convert(data, threshold="clip")
+    seconds = time.perf_counter() - start
+    print(f"\nconversion of an untrained ResNet-50 ({params / 1e6:.1f} M parameters, {nodes} ONNX nodes, "
+          f"{len(snn.layers)} IF layers), calibration excluded: {seconds:.2f} s")
+    return seconds
+
+
+def memory_child(path, inputs, order, timesteps, device):
+    """Run in a fresh process: extra memory (bytes) of one run of the SNN at ``path`` on the .npy ``inputs``."""
+    device = pick_device(device)
+    x = torch.from_numpy(np.load(inputs)).to(device)
+    network = SpikingNetwork(path, device, order=order)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        network.run(x, timesteps)
+        return torch.cuda.max_memory_allocated(device) - base
+    before = int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize()
+    Path("/proc/self/clear_refs").write_text("5")  # resets the peak resident size (VmHWM) to the current one
+    network.run(x, timesteps)
+    return _peak_resident() - before
+
+
+def _peak_resident():
+    """VmHWM of this process in bytes (Linux): the peak resident size since the last reset."""
+    line = next(li for li in Path("/proc/self/status").read_text().splitlines() if li.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
+def memory_table(timesteps, batch, device):
+    x_train, _ = mnist5k("train")
+    with tempfile.TemporaryDirectory() as folder:
+        path, inputs = Path(folder) / "cnn.snn.onnx", Path(folder) / "x.npy"
+        convert(bundled_model("mnist_cnn_relu"), x_train[:256], output=path)
+        np.save(inputs, mnist5k("test")[0][:batch])
+        print(f"\npeak memory of one run, bundled MNIST CNN, T={timesteps}, batch {batch}, {describe(device)}")
+        print("| order | extra memory (MiB) |\n|---|---|")
+        result = {}
+        for order in ("step", "layer"):
+            out = subprocess.run([sys.executable, __file__, "--memory-child", str(path), str(inputs), order,
+                                  str(timesteps), str(device)], capture_output=True, text=True)
+            if out.returncode:
+                raise RuntimeError(f"memory measurement of the {order} order failed:\n{out.stderr[-3000:]}")
+            result[order] = int(out.stdout.strip()) / 2**20
+            print(f"| {order} | {result[order]:.0f} |")
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="MNIST CNN at T=8 only, no VGG-16 / ResNet-50")
+    parser.add_argument("--json", help="also write every figure to this file")
+    parser.add_argument("--memory-child", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        path, inputs, order, timesteps, device = args.memory_child
+        print(memory_child(path, inputs, order, int(timesteps), device))
+        return
+    device = pick_device(args.device)
+    figures = {"device": describe(device), "mnist_cnn": mnist_case((8,) if args.quick else (8, 32), args.repeats,
+                                                                   device)}
+    if not args.quick:
+        figures["vgg16"] = vgg_case(128 if device.type == "cuda" else 16, args.repeats, device)
+        figures["resnet50_conversion_s"] = conversion_time()
+        figures["memory_mib"] = memory_table(32, 128, device)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
