@@ -16,15 +16,25 @@ class TrainableClip(nn.Module):
     Exports (TorchScript exporter, opset 13) as one ``Clip(x, min, max)`` node whose ``min`` comes from a
     ``Constant`` node (0) and whose ``max`` is a scalar initializer holding λ.
     Train it with an L2 penalty on λ (:func:`threshold_penalty`) so that λ does not grow without bound.
+
+    ``levels = L`` (default None: off) makes it the QCFS quantized clip of Bu et al. (ICLR 2022),
+    ``y = λ·clip(floor(x·L/λ + 1/2)/L, 0, 1)``, with a straight-through gradient for the floor: train with it
+    so that an IF neuron with threshold λ and initial potential λ/2 matches the ANN after few steps, then
+    set it back to None to export the plain clip.
     """
 
     def __init__(self, init=2.0):
         super().__init__()
         self.threshold = nn.Parameter(torch.tensor(float(init)))
         self.register_buffer("zero", torch.zeros(()), persistent=False)
+        self.levels = None
 
     def forward(self, x):
-        return torch.clamp(x, self.zero, self.threshold)
+        if self.levels is None:
+            return torch.clamp(x, self.zero, self.threshold)
+        z = x * (self.levels / self.threshold) + 0.5
+        z = z + (torch.floor(z) - z).detach()  # floor forward, identity backward
+        return self.threshold * torch.clamp(z / self.levels, 0.0, 1.0)
 
     def extra_repr(self):
         return f"threshold={self.threshold.item():.4g}"
@@ -37,6 +47,33 @@ def activation(act):
     if act == "clip":
         return TrainableClip()
     raise ValueError(f"act must be one of {ACTS}, got {act!r}")
+
+
+def set_levels(model, levels):
+    """Set ``levels`` (an int, or None for the plain clip) on every :class:`TrainableClip` of ``model``."""
+    for m in model.modules():
+        if isinstance(m, TrainableClip):
+            m.levels = levels
+
+
+def fold_batchnorm(model):
+    """Fold each BatchNorm2d of the ``nn.Sequential`` ``model`` into the Conv2d just before it, in place.
+
+    The conv gets the eval-mode BatchNorm's scale in its weight and its shift in its bias; the BatchNorm
+    becomes ``nn.Identity``. The model computes what it computed in eval mode and exports to the same graph.
+    """
+    layers = list(model)
+    with torch.no_grad():
+        for i, (conv, bn) in enumerate(zip(layers, layers[1:])):
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                bias = bn.bias - bn.running_mean * scale
+                if conv.bias is not None:
+                    bias = bias + conv.bias * scale
+                conv.weight = nn.Parameter(conv.weight * scale[:, None, None, None])
+                conv.bias = nn.Parameter(bias)
+                model[i + 1] = nn.Identity()
+    return model
 
 
 def threshold_penalty(model):

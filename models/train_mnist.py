@@ -1,8 +1,8 @@
 """Train the small reference models on built-in data, export them to ONNX, record their accuracy.
 
-    python models/train_mnist.py [--only NAME]
+    python models/train_mnist.py [--only NAME] [--out DIR]
 
-Deterministic on CPU. Writes ``models/onnx/<name>.onnx`` and ``models/onnx/accuracy.json``, whose test
+Deterministic on CPU. Writes ``<name>.onnx`` and ``accuracy.json`` (default folder: models/onnx), whose test
 accuracies are measured on the exported files with ONNX Runtime.
 """
 
@@ -20,7 +20,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from models.architectures import DigitsMLP, MnistCNN, threshold_penalty  # noqa: E402
+from models.architectures import DigitsMLP, MnistCNN, fold_batchnorm, set_levels, threshold_penalty  # noqa: E402
 from models.training import OPSET, export_onnx, onnx_accuracy, random_crop  # noqa: E402
 from onnx2snn.datasets import load_builtin  # noqa: E402
 
@@ -31,6 +31,22 @@ THRESHOLD_L2 = 1e-3
 
 
 @dataclass(frozen=True)
+class QCFS:
+    """QCFS training (Bu et al., ICLR 2022), so that the converted SNN (θ = λ, v_init = θ/2) does well from T=1.
+
+    Phase 1 trains the spec's epochs with every TrainableClip quantized to L levels, L drawn per batch from
+    ``levels``. Its BatchNorm statistics average over activations of mixed L, which costs accuracy at L=1
+    (T=1), so phase 2 folds BatchNorm into the convolutions and fine-tunes for ``finetune_epochs`` (cosine
+    schedule from ``finetune_lr``) with L drawn from ``finetune_levels`` (None: the plain clip, as exported).
+    """
+
+    levels: tuple
+    finetune_levels: tuple
+    finetune_epochs: int
+    finetune_lr: float
+
+
+@dataclass(frozen=True)
 class Spec:
     dataset: str
     build: Callable[[], nn.Module]
@@ -38,30 +54,51 @@ class Spec:
     lr: float
     batch_size: int
     shift: int  # random-shift augmentation in pixels (0: none)
+    qcfs: QCFS | None = None
 
 
 SPECS = {
     "mnist_cnn_relu": Spec("mnist5k", lambda: MnistCNN("relu", "avg"), 20, 2e-3, 64, 2),
-    "mnist_cnn_clip": Spec("mnist5k", lambda: MnistCNN("clip", "avg"), 20, 2e-3, 64, 2),
+    "mnist_cnn_clip": Spec("mnist5k", lambda: MnistCNN("clip", "avg"), 20, 2e-3, 64, 2,
+                           QCFS(levels=(1, 2, 4, 8), finetune_levels=(1, 1, 2, 4, 8, None), finetune_epochs=8,
+                                finetune_lr=2e-4)),
     "mnist_cnn_maxpool": Spec("mnist5k", lambda: MnistCNN("relu", "max"), 20, 2e-3, 64, 2),
     "digits_mlp": Spec("digits", DigitsMLP, 50, 2e-3, 32, 0),
 }
 
 
 def train(spec, x, y, x_test, y_test):
-    """Adam with a cosine learning-rate schedule; cross-entropy plus THRESHOLD_L2 * Σλ²."""
+    """Adam with a cosine learning-rate schedule; cross-entropy plus THRESHOLD_L2 * Σλ²; then, with
+    ``spec.qcfs``, the BatchNorm-folded fine-tune. The returned model has the plain clip (for export)."""
     torch.manual_seed(SEED)
     generator = torch.Generator().manual_seed(SEED)
+    level_generator = torch.Generator().manual_seed(SEED)
     model = spec.build()
-    steps = spec.epochs * -(-len(x) // spec.batch_size)
-    optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    data = (x, y, x_test, y_test)
+    qcfs = spec.qcfs
+    fit(model, spec, data, spec.epochs, spec.lr, qcfs.levels if qcfs else (), generator, level_generator)
+    if qcfs:
+        print(f"  fine-tune with BatchNorm folded, L from {qcfs.finetune_levels}", flush=True)
+        fit(fold_batchnorm(model), spec, data, qcfs.finetune_epochs, qcfs.finetune_lr, qcfs.finetune_levels,
+            generator, level_generator)
+    return model
+
+
+def fit(model, spec, data, epochs, lr, levels, generator, level_generator):
+    """Train ``model`` for ``epochs`` (cosine schedule from ``lr``), each batch with every TrainableClip
+    quantized to L levels drawn from ``levels`` (none when empty); report plain-clip test accuracy."""
+    x, y, x_test, y_test = data
+    steps = epochs * -(-len(x) // spec.batch_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    for epoch in range(1, spec.epochs + 1):
+    for epoch in range(1, epochs + 1):
         model.train()
         start, total_loss = time.perf_counter(), 0.0
         order = torch.randperm(len(x), generator=generator)
         for i in range(0, len(x), spec.batch_size):
             index = order[i:i + spec.batch_size]
+            if levels:
+                set_levels(model, levels[torch.randint(len(levels), (), generator=level_generator)])
             xb = random_crop(x[index], spec.shift, generator) if spec.shift else x[index]
             loss = nn.functional.cross_entropy(model(xb), y[index]) + THRESHOLD_L2 * threshold_penalty(model)
             optimizer.zero_grad()
@@ -70,14 +107,14 @@ def train(spec, x, y, x_test, y_test):
             schedule.step()
             total_loss += loss.item() * len(index)
         model.eval()
+        set_levels(model, None)
         with torch.no_grad():
             test_acc = (model(x_test).argmax(1) == y_test).float().mean().item()
         print(f"  epoch {epoch:3d}  loss {total_loss / len(x):.4f}  test acc {test_acc:.4f}"
               f"  ({time.perf_counter() - start:.1f} s)", flush=True)
-    return model
 
 
-def train_and_export(name):
+def train_and_export(name, out_dir):
     """Train model ``name``, export it and return its accuracy.json entry."""
     spec = SPECS[name]
     x, y = (torch.from_numpy(a) for a in load_builtin(spec.dataset, "train"))
@@ -85,7 +122,7 @@ def train_and_export(name):
     print(f"{name}: {len(x)} training samples, {spec.epochs} epochs", flush=True)
     start = time.perf_counter()
     model = train(spec, x, y, torch.from_numpy(x_test), torch.from_numpy(y_test))
-    path = OUT_DIR / f"{name}.onnx"
+    path = out_dir / f"{name}.onnx"
     export_onnx(model, x[:1], path)
     onnx.checker.check_model(str(path))
     accuracy = onnx_accuracy(path, x_test, y_test)
@@ -99,14 +136,15 @@ def train_and_export(name):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=sorted(SPECS), help="retrain this model only")
+    parser.add_argument("--out", type=Path, default=OUT_DIR, help="folder to write to (default: %(default)s)")
     args = parser.parse_args(argv)
     torch.set_num_threads(THREADS)
     torch.use_deterministic_algorithms(True)
-    OUT_DIR.mkdir(exist_ok=True)
-    record = OUT_DIR / "accuracy.json"
+    args.out.mkdir(parents=True, exist_ok=True)
+    record = args.out / "accuracy.json"
     results = json.loads(record.read_text()) if args.only and record.exists() else {}
     for name in [args.only] if args.only else SPECS:
-        results[name] = train_and_export(name)
+        results[name] = train_and_export(name, args.out)
         record.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
 
 

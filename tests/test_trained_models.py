@@ -41,6 +41,12 @@ def test_mnist_cnns_reach_the_ann_and_do_not_decline_with_t(name):
     assert result.snn_accuracy[64] >= result.snn_accuracy[32] - 0.01
 
 
+def test_qcfs_trained_clip_model_is_accurate_from_one_step():
+    result, ann = _mnist_run("mnist_cnn_clip", "half", LONG)
+    assert result.snn_accuracy[1] >= 0.9
+    assert result.snn_accuracy[4] >= ann - 0.01
+
+
 def test_digits_mlp_reaches_ann_accuracy():
     path = bundled_model("digits_mlp")
     x_train, _ = digits("train")

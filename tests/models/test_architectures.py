@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from models import train_cifar
-from models.architectures import (ACTS, CIFAR_ARCHS, DigitsMLP, MnistCNN, TrainableClip, set_levels,
-                                  threshold_penalty)
+from models.architectures import (ACTS, CIFAR_ARCHS, DigitsMLP, MnistCNN, TrainableClip, fold_batchnorm,
+                                  set_levels, threshold_penalty)
 from models.training import export_onnx
 from onnx2snn.datasets import load_builtin
 from onnx2snn.errors import DataError
@@ -94,6 +94,23 @@ def test_trainable_clip_with_levels_is_the_qcfs_quantized_clip_and_exports_plain
     assert torch.equal(clip(x.detach()), torch.tensor([0.0, 0.2, 0.26, 1.0, 2.0]))
     export_onnx(model, torch.zeros(1, 4), tmp_path / "clip.onnx")
     assert sorted(n.op_type for n in onnx.load(str(tmp_path / "clip.onnx")).graph.node) == ["Clip", "Constant", "Gemm"]
+
+
+def test_fold_batchnorm_keeps_the_eval_output_and_removes_every_batchnorm():
+    torch.manual_seed(0)
+    model = MnistCNN("clip", "avg")
+    for bn in (m for m in model if isinstance(m, torch.nn.BatchNorm2d)):
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+        bn.weight.data.uniform_(0.5, 2)
+        bn.bias.data.uniform_(-1, 1)
+    x = torch.rand(4, 1, 28, 28)
+    expected = model.eval()(x)
+    fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert all(m.bias is not None for m in model if isinstance(m, torch.nn.Conv2d))
+    torch.testing.assert_close(model(x), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(model.train()(x), expected, rtol=1e-5, atol=1e-5)  # no batch statistics left
 
 
 def write_fake_cifar(directory, per_batch=8):
