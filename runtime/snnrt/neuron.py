@@ -55,8 +55,9 @@ def if_fire(x, state, params, steps, constant_in_time=False):
 
 
 def count_ones(fired):
-    """Exact number of ones in a 0/1 tensor: float sums per sample (exact below 2**24), then int64."""
+    """Exact number of ones in a 0/1 tensor, as a 0-d int64 tensor (no device sync): float sums per sample
+    (exact below 2**24), then int64."""
     rows = fired.reshape(fired.shape[0], -1) if fired.dim() > 1 else fired.reshape(1, -1)
     if rows.shape[1] >= 2**24:
-        return int(torch.count_nonzero(rows))
-    return int(rows.sum(dim=1).to(torch.int64).sum())
+        return torch.count_nonzero(rows)
+    return rows.sum(dim=1).to(torch.int64).sum()

@@ -143,7 +143,7 @@ class SpikingNetwork:
         return SimulationResult(
             outputs=torch.cat(outputs, dim=1),
             firing_rates={node.name: layer.firing_rate() for node, layer in layers},
-            spike_counts={node.name: layer.spikes for node, layer in layers},
+            spike_counts={node.name: int(layer.spikes) for node, layer in layers},
             op_counts=counter.counts if count_ops else None,
             order=order,
         )

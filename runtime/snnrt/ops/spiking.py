@@ -36,7 +36,8 @@ class SpikingLayer(torch.nn.Module):
         return self.forward_sequence(x, 1)
 
     def _count(self, out, spikes=None):
-        self.spikes += int(torch.count_nonzero(out)) if spikes is None else spikes
+        """Add the spikes of ``out`` (or their given count) to the statistics; counts stay on the device."""
+        self.spikes = self.spikes + (torch.count_nonzero(out) if spikes is None else spikes)
         self.sample_steps += out.shape[0]
         self.neurons = out[0].numel()
 
@@ -44,7 +45,7 @@ class SpikingLayer(torch.nn.Module):
         """Mean spikes per neuron per step per sample since the last reset."""
         if not self.sample_steps:
             return 0.0
-        return self.spikes / (self.sample_steps * self.neurons)
+        return float(self.spikes) / (self.sample_steps * self.neurons)
 
 
 class IFNeuron(SpikingLayer):
