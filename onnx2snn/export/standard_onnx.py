@@ -14,7 +14,7 @@ import onnxruntime as ort
 from onnx import helper, numpy_helper, shape_inference
 
 from snnrt import contract
-from snnrt.batch_axis import batch_axis_problem, declared_ranks
+from snnrt.batch_axis import SHAPE_OPS, batch_axis_problem, declared_ranks
 
 from ..errors import UnsupportedModelError
 from ..normalize.upgrade_opset import TARGET_OPSET, upgrade_opset
@@ -50,7 +50,7 @@ def _classify(graph, ranks, constants):
         read = {kinds[name] for name in _reads(node)}
         if node.domain == contract.DOMAIN or FOLDED in read:
             kind = FOLDED
-        elif SIZE in read or (BATCH in read and node.op_type in ("Shape", "Size")):
+        elif SIZE in read or (BATCH in read and node.op_type in SHAPE_OPS):
             kind = SIZE
         elif MIXED in read or (BATCH in read and _mixes_batch(node, kinds, ranks, constants)):
             kind = MIXED

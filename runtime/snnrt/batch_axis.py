@@ -9,6 +9,7 @@ read axis 0 (or whose effect on it cannot be told from constants) are refused wi
 import numpy as np
 from onnx import helper
 
+SHAPE_OPS = ("Shape", "Size")  # ops that read a value's shape, the batch size included
 PER_SAMPLE = frozenset(
     "Abs Acos Add And AveragePool BatchNormalization Cast CastLike Ceil Celu Clip Cos DepthToSpace Div Dropout "
     "Elu Equal Erf Exp Floor Gelu GlobalAveragePool GlobalLpPool GlobalMaxPool Greater GreaterOrEqual "
@@ -136,7 +137,7 @@ def _check(node, folded, rank, constants):
         _check_reshape(node, constants)
     elif op == "Pad":
         _check_pad(node, rank, constants)
-    elif op in ("Shape", "Size"):
+    elif op in SHAPE_OPS:
         _reject(node, "it reads the batch size")
     else:
         _reject(node, "the export does not know whether it mixes the samples of the batch axis")

@@ -13,10 +13,7 @@ at a time.
 
 from dataclasses import dataclass, field
 
-from .batch_axis import batch_axis_problem
-
-SHAPE_OPS = ("Shape", "Size")
-
+from .batch_axis import SHAPE_OPS, batch_axis_problem
 
 @dataclass
 class FoldingPlan:

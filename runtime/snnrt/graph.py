@@ -77,7 +77,6 @@ class GraphModule(torch.nn.Module):
         ranks = declared_ranks(graph)
         self.folding = {vary: folding_plan(self.nodes, self.layers, self.input_names, vary, constants, ranks)
                         for vary in (False, True)}
-        self.time_varying = self.folding[False].varying_nodes
 
     def forward(self, *inputs):
         outputs, _ = self.run(*inputs)
