@@ -11,7 +11,7 @@ CIFAR VGG-16 (32x32) at T = 16 (batch 16 on CPU, 128 on CUDA). For each case it 
   is reported apart and excluded, as every later run reuses the kernel);
 - dense bound: T x one ANN forward pass on the same runtime and device (the ANN that was converted);
 - SpikingJelly: its ann2snn conversion of the same network, stepped T times (single-step mode);
-- ONNX Runtime: the standard-ONNX export of the SNN (onnx2snn export --format onnx), where it exists;
+- ONNX Runtime: the standard-ONNX export of the SNN (onnx2snn export --format onnx);
 
 and each time as a ratio to the dense bound, and SpikingJelly's throughput as a ratio to ours. Then the
 conversion time of an untrained ResNet-50 graph (calibration excluded: its clip activations carry their
@@ -41,6 +41,7 @@ from models.architectures import MnistCNN, vgg16  # noqa: E402
 from onnx2snn.bundled import bundled_model  # noqa: E402
 from onnx2snn.convert import convert  # noqa: E402
 from onnx2snn.datasets import mnist5k  # noqa: E402
+from onnx2snn.export.standard_onnx import DEFAULT_TIME_LOOP, export_standard_onnx, ort_session  # noqa: E402
 from snnrt.graph import GraphModule  # noqa: E402
 from snnrt.simulate import SpikingNetwork, pick_device  # noqa: E402
 
@@ -96,12 +97,10 @@ def _sj_run(module, calibration, x, timesteps, device):
     return run, "single-step mode; its converted models have no multi-step mode"
 
 
-def _ort_run(model, x, timesteps, device):
-    try:
-        from onnx2snn.export.standard_onnx import export_standard_onnx, ort_session
-    except ImportError:
-        return None
-    session = ort_session(export_standard_onnx(model, timesteps), "cuda" if device.type == "cuda" else "cpu")
+def ort_run(model, x, timesteps, device, time_loop=DEFAULT_TIME_LOOP):
+    """A callable that runs ONNX Runtime on the standard-ONNX export of the SNN ``model`` for the batch x."""
+    session = ort_session(export_standard_onnx(model, timesteps, time_loop=time_loop),
+                          "cuda" if device.type == "cuda" else "cpu")
     feed = {session.get_inputs()[0].name: np.ascontiguousarray(x, np.float32)}
     return lambda: session.run(None, feed)
 
@@ -116,7 +115,7 @@ def case(name, snn, module, calibration, x, timesteps, repeats, device):
         network = SpikingNetwork(snn.model, device, order=order, fused=fused)
         runs[label] = lambda network=network: network.run(xt, timesteps)
     runs["SpikingJelly"], notes["SpikingJelly"] = _sj_run(module, calibration, x, timesteps, device)
-    runs["ONNX Runtime (export)"] = _ort_run(snn.model, x, timesteps, device)
+    runs["ONNX Runtime (export)"] = ort_run(snn.model, x, timesteps, device)
     seconds, warm_up = interleaved_best({k: v for k, v in runs.items() if v is not None}, repeats, device)
     seconds[DENSE] *= timesteps
     for label, (_, fused) in ORDERS.items():
