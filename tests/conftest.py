@@ -5,6 +5,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from snnrt import contract
 
 
 def ort_run(model, x):
@@ -28,6 +29,20 @@ def make_model(nodes, inputs, outputs, initializers=(), opset=17):
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
+
+
+def tiny_snn(nodes, initializers=(), opset=17, output_shape=None, spikes="s"):
+    """An SNN: input (N, 4) -> nodes -> output, where an IFNeuron 'if' (θ = 1, v_init = 0.5) turns 'input'
+    into ``spikes``."""
+    spiking = helper.make_node(contract.IF_OP, ["input"], [spikes], "if", domain=contract.DOMAIN,
+                               v_threshold=[1.0], v_init=[0.5], reset="subtract", channel_axis=1)
+    graph = helper.make_graph(
+        [spiking, *nodes], "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, output_shape)],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in dict(initializers).items()],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset),
+                                                   helper.make_opsetid(contract.DOMAIN, 1)])
 
 
 @pytest.fixture

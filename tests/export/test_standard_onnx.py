@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 from torch import nn
 
 from onnx2snn.bundled import bundled_model
@@ -28,6 +28,7 @@ from onnx2snn.export import standard_onnx
 from onnx2snn.export.standard_onnx import PER_STEP_PREFIX, SPIKE_COUNT_PREFIX, export_standard_onnx, ort_session
 from snnrt import contract
 from snnrt.simulate import SpikingNetwork
+from tests.conftest import tiny_snn
 from tests.exported_models import get_case, sample_input
 
 T = 8
@@ -176,22 +177,9 @@ def test_graph_is_standard_onnx_with_named_outputs():
     assert {p.key: p.value for p in full.metadata_props}["onnx2snn.timesteps"] == str(T)
 
 
-def _tiny_snn(nodes, initializers=(), opset=17, output_shape=None, spikes="s"):
-    """input (N, 4) -> nodes -> output; an IFNeuron 'if' turns 'input' into ``spikes``."""
-    spiking = helper.make_node(contract.IF_OP, ["input"], [spikes], "if", domain=contract.DOMAIN,
-                               v_threshold=[1.0], v_init=[0.5], reset="subtract", channel_axis=1)
-    graph = helper.make_graph(
-        [spiking, *nodes], "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 4])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, output_shape)],
-        [numpy_helper.from_array(np.asarray(v), k) for k, v in dict(initializers).items()],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset),
-                                                   helper.make_opsetid(contract.DOMAIN, 1)])
-
-
 def test_older_opset_is_upgraded():
     weights = np.arange(12, dtype=np.float32).reshape(4, 3) / 8
-    snn = _tiny_snn([helper.make_node("ReduceSum", ["s"], ["r"], "sum", axes=[1], keepdims=1),
+    snn = tiny_snn([helper.make_node("ReduceSum", ["s"], ["r"], "sum", axes=[1], keepdims=1),
                      helper.make_node("MatMul", ["s", "w"], ["y"], "mm"),
                      helper.make_node("Add", ["y", "r"], ["output"], "add")], {"w": weights}, opset=11,
                     output_shape=["batch", 3])
@@ -203,7 +191,7 @@ def test_older_opset_is_upgraded():
 
 
 def test_spiking_layer_as_output():
-    snn = _tiny_snn([], output_shape=["batch", 4], spikes="output")
+    snn = tiny_snn([], output_shape=["batch", 4], spikes="output")
     x = np.linspace(-1, 2, 12, dtype=np.float32).reshape(3, 4)
     outputs = run_exported(export_standard_onnx(snn, 5, spike_counts=True), x)
     result = SpikingNetwork(snn, "cpu").run(torch.from_numpy(x), 5)
@@ -227,7 +215,7 @@ def test_spiking_layer_as_output():
 ])
 def test_ops_that_would_mix_the_folded_batch_are_rejected(nodes, initializers, message):
     with pytest.raises(UnsupportedModelError, match=message):
-        export_standard_onnx(_tiny_snn(nodes, initializers), 4)
+        export_standard_onnx(tiny_snn(nodes, initializers), 4)
 
 
 def test_ann_is_rejected():
@@ -236,7 +224,7 @@ def test_ann_is_rejected():
 
 
 def test_unknown_custom_op_is_rejected():
-    snn = _tiny_snn([helper.make_node("Leaky", ["s"], ["output"], "lif", domain=contract.DOMAIN)])
+    snn = tiny_snn([helper.make_node("Leaky", ["s"], ["output"], "lif", domain=contract.DOMAIN)])
     with pytest.raises(UnsupportedModelError, match="ai.onnx2snn::Leaky"):
         export_standard_onnx(snn, 4)
 

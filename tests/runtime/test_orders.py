@@ -7,7 +7,7 @@ convolution or matrix product on a (T * N) batch may sum in another order than o
 import numpy as np
 import pytest
 import torch
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
 
 from onnx2snn.bundled import bundled_model
 from onnx2snn.convert import convert
@@ -15,6 +15,7 @@ from onnx2snn.datasets import mnist5k
 from snnrt.errors import RuntimeInputError
 from snnrt.simulate import SpikingNetwork
 from tests import exported_models
+from tests.conftest import tiny_snn
 
 CONVERTIBLE = ("vgg_maxpool", "resnet", "densenet_concat", "inception_concat", "mobilenetv2", "squeezenet",
                "shufflenet", "mlp")
@@ -82,30 +83,19 @@ def test_poisson_encoding_agrees_exactly_also_in_chunks(mnist):
     _assert_same_runs(snn.model, mnist[1][:8], 10, encoding="poisson", memory_budget=1)
 
 
-def _spiking_model(nodes, opset=17, initializers=()):
-    """x (N, 3) -> IFNeuron -> s, then ``nodes`` that end in y."""
-    nodes = [helper.make_node("IFNeuron", ["x"], ["s"], domain="ai.onnx2snn", v_threshold=[1.0], v_init=[0.5],
-                              reset="subtract"), *nodes]
-    graph = helper.make_graph(nodes, "spiking", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                              [numpy_helper.from_array(np.asarray(v), k) for k, v in dict(initializers).items()])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset),
-                                                   helper.make_opsetid("ai.onnx2snn", 1)])
-
-
 @pytest.mark.parametrize("case, nodes, opset, initializers", [
-    ("transpose", [helper.make_node("Transpose", ["s"], ["y"], perm=[1, 0])], 17, {}),
-    ("slice-1", [helper.make_node("Slice", ["s"], ["y"], axes=[0], starts=[0], ends=[1])], 9, {}),
-    ("mean over the batch", [helper.make_node("ReduceMean", ["x"], ["m"], axes=[0], keepdims=1),
-                             helper.make_node("Add", ["s", "m"], ["y"])], 17, {}),
-    ("scalar mean", [helper.make_node("ReduceMean", ["x"], ["m"], axes=[0, 1], keepdims=0),
-                     helper.make_node("Add", ["s", "m"], ["y"])], 17, {}),
+    ("transpose", [helper.make_node("Transpose", ["s"], ["output"], perm=[1, 0])], 17, {}),
+    ("slice-1", [helper.make_node("Slice", ["s"], ["output"], axes=[0], starts=[0], ends=[1])], 9, {}),
+    ("mean over the batch", [helper.make_node("ReduceMean", ["input"], ["m"], axes=[0], keepdims=1),
+                             helper.make_node("Add", ["s", "m"], ["output"])], 17, {}),
+    ("scalar mean", [helper.make_node("ReduceMean", ["input"], ["m"], axes=[0, 1], keepdims=0),
+                     helper.make_node("Add", ["s", "m"], ["output"])], 17, {}),
 ])
 def test_graphs_that_mix_the_batch_axis_run_step_by_step(case, nodes, opset, initializers):
-    model = _spiking_model(nodes, opset, initializers)
+    model = tiny_snn(nodes, initializers, opset)
     network = SpikingNetwork(model, "cpu")
     assert network.resolve_order() == "step", case
-    x = np.linspace(0.1, 1.2, 12, dtype=np.float32).reshape(4, 3)
+    x = np.linspace(0.1, 1.2, 12, dtype=np.float32).reshape(3, 4)
     result = network.run(x, 3)
     assert result.order == "step" and result.outputs.shape[0] == 3
     with pytest.raises(RuntimeInputError, match="layer-by-layer order cannot run"):
@@ -113,9 +103,9 @@ def test_graphs_that_mix_the_batch_axis_run_step_by_step(case, nodes, opset, ini
 
 
 def test_static_per_sample_values_are_tiled_over_time():
-    nodes = [helper.make_node("Mul", ["x", "two"], ["m"]), helper.make_node("Add", ["s", "m"], ["y"])]
-    model = _spiking_model(nodes, initializers={"two": np.float32(2.0)})
-    x = np.linspace(0.1, 1.2, 12, dtype=np.float32).reshape(4, 3)
+    nodes = [helper.make_node("Mul", ["input", "two"], ["m"]), helper.make_node("Add", ["s", "m"], ["output"])]
+    model = tiny_snn(nodes, {"two": np.float32(2.0)})
+    x = np.linspace(0.1, 1.2, 12, dtype=np.float32).reshape(3, 4)
     step = SpikingNetwork(model, "cpu", order="step").run(x, 5)
     layer = SpikingNetwork(model, "cpu", order="layer").run(x, 5)
     assert layer.order == "layer" and torch.equal(layer.outputs, step.outputs)
