@@ -18,7 +18,8 @@ class TrainableClip(nn.Module):
     Train it with an L2 penalty on λ (:func:`threshold_penalty`) so that λ does not grow without bound.
 
     ``levels = L`` (default None: off) makes it the QCFS quantized clip of Bu et al. (ICLR 2022),
-    ``y = λ·clip(floor(x·L/λ + 1/2)/L, 0, 1)``, with a straight-through gradient for the floor: train with it
+    ``y = λ·clip(floor(x·L/λ + 1/2)/L, 0, 1)``, computed as ``λ·floor(clip(x/λ, 0, 1)·L + 1/2)/L`` with a
+    straight-through gradient for the floor (so dy/dx = 1 on (0, λ), also where y = 0): train with it
     so that an IF neuron with threshold λ and initial potential λ/2 matches the ANN after few steps, then
     set it back to None to export the plain clip.
     """
@@ -32,9 +33,9 @@ class TrainableClip(nn.Module):
     def forward(self, x):
         if self.levels is None:
             return torch.clamp(x, self.zero, self.threshold)
-        z = x * (self.levels / self.threshold) + 0.5
+        z = torch.clamp(x / self.threshold, 0.0, 1.0) * self.levels + 0.5
         z = z + (torch.floor(z) - z).detach()  # floor forward, identity backward
-        return self.threshold * torch.clamp(z / self.levels, 0.0, 1.0)
+        return self.threshold * (z / self.levels)
 
     def extra_repr(self):
         return f"threshold={self.threshold.item():.4g}"
