@@ -74,6 +74,7 @@ class Threshold:
     values: np.ndarray  # shape (1,) or (channels,)
     source: str
     warning: str = None
+    trained: bool = False  # a bound that training fitted (clip, QCFS), not a statistic of calibration data
 
 
 def _session(model, names):
@@ -128,7 +129,7 @@ def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress
     for site in sites:
         if spec.uses_bound(site):
             bound = np.atleast_1d(np.asarray(site.bound, dtype=np.float32))
-            thresholds[site.name] = Threshold(bound, f"trained bound ({site.replaced})")
+            thresholds[site.name] = Threshold(bound, f"trained bound ({site.replaced})", trained=True)
     pending = [s for s in sites if s.name not in thresholds]
     if not pending:
         return thresholds

@@ -9,7 +9,7 @@ import click
 import numpy as np
 from snnrt.errors import RuntimeInputError
 
-from . import __version__
+from . import __version__, defaults
 from .cli_options import (
     batch_options,
     check_encoding,
@@ -93,11 +93,16 @@ def _format_threshold(values):
               help="One threshold per channel, or one per layer.")
 @click.option("--init", "v_init", default="half", show_default=True,
               help="Initial membrane potential: half (theta/2, Bu et al.), zero, or a fraction of theta.")
+@click.option("--spread", type=click.FloatRange(0.0, 1.0),
+              help="Spread the membrane potentials over each layer's neurons after the first step by this "
+                   "fraction of theta "
+                   f"[default: {defaults.SPREAD} with --init half, else 0].")
 @click.option("--calib-samples", type=click.IntRange(1), help="Use N calibration samples drawn with --seed.")
 @batch_options
 @image_options
 @click.pass_obj
-def convert(obj, model, output, calib, threshold, per_channel, v_init, calib_samples, batch_size, seed, **image):
+def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, calib_samples, batch_size, seed,
+            **image):
     """Convert an ANN into an SNN file (written atomically) and print the per-layer summary.
 
     Calibration runs the ANN in ONNX Runtime on the CPU.
@@ -122,7 +127,8 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, calib_sam
         raise click.BadParameter(str(exc), param_hint="--init") from exc
     check_writable(output)
     x = load_for_model(calib, model, "train", calib_samples, seed, image).x if calib else None
-    snn = run_convert(model, x, spec, v_init, batch_size=batch_size, progress=obj.progress, output=output)
+    snn = run_convert(model, x, spec, v_init, batch_size=batch_size, progress=obj.progress, output=output,
+                      spread=spread)
     click.echo(f"{'site':<32} {'replaced':<16} {'threshold source':<28} threshold")
     for layer in snn.layers:
         click.echo(f"{layer.site:<32} {layer.replaced:<16} {layer.source:<28} {_format_threshold(layer.threshold)}")

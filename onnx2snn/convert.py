@@ -7,7 +7,7 @@ import numpy as np
 from snnrt import contract
 from snnrt.simulate import SpikingNetwork
 
-from . import __version__
+from . import __version__, defaults
 from .calibrate import ThresholdSpec, calibrate
 from .errors import UnsupportedModelError
 from .find_sites import find_sites
@@ -19,18 +19,31 @@ from .save import save_model
 METHOD = "IF neurons, reset by subtraction, initial potential v_init*theta (Bu et al., AAAI 2022)"
 
 
+def _fraction_of_theta(value, what, forms="a fraction"):
+    """``value`` as a float in [0, 1], or a ValueError that names ``what``."""
+    try:
+        fraction = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be {forms} of the threshold, got {value!r}") from exc
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"{what} must be in [0, 1], got {fraction}")
+    return fraction
+
+
 def parse_v_init(value):
     """'half' -> 0.5, 'zero' -> 0.0, or a fraction of the threshold in [0, 1]."""
     named = {"half": 0.5, "zero": 0.0}
     if isinstance(value, str) and value in named:
         return named[value]
-    try:
-        fraction = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"initial potential must be 'half', 'zero' or a fraction, got {value!r}") from exc
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"initial potential fraction must be in [0, 1], got {fraction}")
-    return fraction
+    return _fraction_of_theta(value, "initial potential", "'half', 'zero' or a fraction")
+
+
+def parse_spread(value, v_init_fraction):
+    """The spread of the membrane potentials after the first step, a fraction of the threshold in [0, 1];
+    None: the default for ``v_init_fraction`` (defaults.SPREAD with theta/2, none with any other start)."""
+    if value is None:
+        return defaults.SPREAD if v_init_fraction == 0.5 else 0.0
+    return _fraction_of_theta(value, "spread")
 
 
 @dataclass
@@ -61,15 +74,20 @@ class SnnModel:
 
 
 def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, reset=contract.RESET_SUBTRACT,
-            batch_size=128, progress=False, output=None):
+            batch_size=128, progress=False, output=None,
+            spread=None):
     """Convert an ANN (path, bytes or ModelProto) into an SnnModel; write it to ``output`` when given.
 
     ``calibration``: inputs (N, ...) for the threshold statistics; ``threshold``: a ThresholdSpec or its
     text form ('auto', 'clip', 'max', 'percentile:99.9'); ``v_init``: initial membrane potential as a
-    fraction of theta ('half' = 0.5 as in Bu et al. 2022, 'zero' = classic conversion).
+    fraction of theta ('half' = 0.5 as in Bu et al. 2022, 'zero' = classic conversion); ``spread``:
+    after the first step, spread the membrane potentials of each layer's neurons evenly over this fraction
+    of theta, in [0, 1] (0: none; see snnrt.contract, v_spread); None: defaults.SPREAD with v_init = 1/2,
+    else 0 (so that v_init='zero' is the classic conversion).
     """
     spec = ThresholdSpec.parse(threshold) if isinstance(threshold, str) else threshold
     fraction = parse_v_init(v_init)
+    spread = parse_spread(spread, fraction)
     ann, _ = normalize(load_model(source))
     report = find_sites(ann)
     if report.problems:
@@ -86,11 +104,12 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
         contract.META_THRESHOLD_SOURCE: spec.describe(),
         contract.META_CALIBRATION_SAMPLES: samples,
         contract.META_V_INIT_FRACTION: fraction,
+        contract.META_SPREAD: spread,
         contract.META_VERSION: __version__,
         contract.META_INPUT_ENCODING: "direct",
         contract.META_DROPPED_SOFTMAX: ",".join(report.dropped_output),
     }
-    snn = rewrite(ann, report, thresholds, fraction, reset, metadata)
+    snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread)
     layers = [
         LayerSummary(s.name, s.replaced, thresholds[s.name].source, thresholds[s.name].values,
                      thresholds[s.name].warning)

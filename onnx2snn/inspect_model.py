@@ -66,6 +66,8 @@ def _describe_snn(model):
             theta = np.asarray(attrs[contract.ATTR_THRESHOLD])
             v0 = np.asarray(attrs[contract.ATTR_V_INIT])
             text = f"theta {theta[0]:.4g}, v_init {v0[0]:.4g}" if theta.size == 1 else f"theta per channel ({theta.size})"
+            if attrs.get(contract.ATTR_SPREAD):
+                text += f", v_spread {attrs[contract.ATTR_SPREAD]:.3g} theta"
             lines.append(f"  {node.name}: {node.op_type} {text}")
         else:
             lines.append(f"  {node.name}: {node.op_type}")

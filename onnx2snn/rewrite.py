@@ -1,8 +1,9 @@
 """Rewrite a normalized ANN into an SNN file: each site becomes one IFNeuron node of onnx2snn's domain.
 
 MaxPool nodes fed (directly or not) by spikes become SpikeMaxPool (max pooling of cumulative counts,
-exact at every step; see snnrt.contract). A final Softmax/LogSoftmax/Sigmoid is dropped: the spiking
-output is the output layer's pre-activation averaged over the steps, with the same arg-max.
+exact at every step; see snnrt.contract). The IF layers that feed them get no ``v_spread``: the maximum
+over neurons whose potentials are spread is biased upward at small T. A final Softmax/LogSoftmax/Sigmoid
+is dropped: the spiking output is the output layer's pre-activation averaged over the steps, with the same arg-max.
 """
 
 import numpy as np
@@ -29,6 +30,22 @@ def _downstream(graph, names):
     return reached
 
 
+def _upstream_if_nodes(node):
+    """The IFNeuron nodes whose spikes reach ``node`` without passing through another IFNeuron."""
+    seen, stack, found = set(), list(node.inputs), []
+    while stack:
+        tensor = stack.pop()
+        for producer in tensor.inputs:
+            if id(producer) in seen:
+                continue
+            seen.add(id(producer))
+            if producer.op == contract.IF_OP and producer.domain == contract.DOMAIN:
+                found.append(producer)
+            else:
+                stack.extend(producer.inputs)
+    return found
+
+
 def _input_affine(graph, site, tensor):
     """The IF input: the site's input, or alpha * input + beta where the site needs it (see find_sites)."""
     if site.affine is None or np.allclose(site.affine, (1.0, 0.0), rtol=0, atol=1e-9):
@@ -53,13 +70,17 @@ def _spike_max_pool(node):
     node.op, node.domain = contract.MAXPOOL_OP, contract.DOMAIN
 
 
-def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET_SUBTRACT, metadata=None):
-    """Return the SNN ``onnx.ModelProto``; thresholds maps site name -> Threshold."""
+def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET_SUBTRACT, metadata=None,
+            spread=0.0):
+    """Return the SNN ``onnx.ModelProto``; thresholds maps site name -> Threshold. ``spread`` (the IF
+    attribute v_spread) applies to the sites whose threshold is a calibration statistic: a trained bound
+    (clip, QCFS) was fitted to neurons that all round alike."""
     graph = gs.import_onnx(model)
     by_name = {n.name: n for n in graph.nodes}
     tensors = graph.tensors()
     for site in report.sites:
         theta = thresholds[site.name].values
+        spreads = {} if thresholds[site.name].trained or not spread else {contract.ATTR_SPREAD: float(spread)}
         for name in site.nodes:
             by_name[name].outputs.clear()
         current = _input_affine(graph, site, tensors[site.input])
@@ -72,6 +93,7 @@ def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET
                 contract.ATTR_V_INIT: [float(v) * v_init_fraction for v in theta],
                 contract.ATTR_RESET: reset,
                 contract.ATTR_CHANNEL_AXIS: 1,
+                **spreads,
             },
             inputs=[current],
             outputs=[tensors[site.output]],
@@ -79,6 +101,8 @@ def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET
     for node in _downstream(graph, {s.output for s in report.sites}):
         if node.op in ("MaxPool", "GlobalMaxPool") and node.domain in (None, ""):
             _spike_max_pool(node)
+            for feeding in _upstream_if_nodes(node):
+                feeding.attrs.pop(contract.ATTR_SPREAD, None)
     for name in report.dropped_output:
         node = next(n for n in graph.nodes if n.name == name)
         bypass(graph, node, node.inputs[0])

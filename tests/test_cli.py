@@ -64,6 +64,21 @@ def test_convert_prints_the_layer_summary_and_writes_a_checked_file(tmp_path):
     assert meta["onnx2snn.calibration_samples"] == "300" and float(meta["onnx2snn.v_init_fraction"]) == 0.0
 
 
+@pytest.mark.parametrize("option, spread", [((), "0.75"), (("--spread", "0.2"), "0.2"),
+                                            (("--init", "zero"), "0.0")])
+def test_convert_spreads_initial_potentials_around_half_by_default(tmp_path, option, spread):
+    out = tmp_path / "mlp.snn.onnx"
+    result = _invoke("convert", MLP, "-o", out, "--calib", "digits:train", "--calib-samples", 50, *option)
+    assert result.exit_code == 0, result.output
+    assert {p.key: p.value for p in onnx.load(out).metadata_props}["onnx2snn.spread"] == spread
+
+
+def test_convert_rejects_a_spread_outside_zero_to_one(tmp_path):
+    result = _invoke("convert", MLP, "-o", tmp_path / "x.onnx", "--calib", "digits:train", "--spread", "1.5")
+    assert result.exit_code == 2 and "--spread" in result.output
+    assert not (tmp_path / "x.onnx").exists()
+
+
 def test_eval_json_plot_and_seeded_poisson(snn, tmp_path):
     result = _invoke("eval", snn, "--data", "digits", "--timesteps", "1,4,16", "--ann", MLP, "--json")
     assert result.exit_code == 0, result.output

@@ -148,3 +148,48 @@ def test_max_pool_on_spikes_becomes_spike_max_pool_and_converges():
     error = np.abs(result.outputs[-1].numpy() - reference).mean()
     assert error < 0.05 * np.abs(reference).mean()
     assert torch.isfinite(result.outputs).all()
+
+
+def _spreads(model):
+    """{IF node name: its spread, or None when it has none}."""
+    return {n.name: next((helper.get_attribute_value(a) for a in n.attribute if a.name == contract.ATTR_SPREAD),
+                         None) for n in model.graph.node if n.op_type == contract.IF_OP}
+
+
+def test_potentials_are_spread_where_thresholds_are_statistics():
+    relu_then_clip = [helper.make_node("Relu", ["h"], ["r"], name="relu"),
+                      helper.make_node("Clip", ["r", "zero", "lam"], ["a"], name="clip")]
+    x = RNG.normal(size=(100, 6)).astype(np.float32)
+    ann = _mlp([helper.make_node("Relu", ["h"], ["a"], name="act")], head=None)
+    default = convert(ann, x)
+    assert list(_spreads(default.model).values()) == [pytest.approx(0.75)]
+    meta = {p.key: p.value for p in default.model.metadata_props}
+    assert meta[contract.META_SPREAD] == "0.75"
+    assert list(_spreads(convert(ann, x, spread=0.3).model).values()) == [pytest.approx(0.3)]
+    assert list(_spreads(convert(ann, x, spread=0).model).values()) == [None]
+    assert list(_spreads(convert(ann, x, v_init="zero").model).values()) == [None]
+    clipped = _mlp(relu_then_clip, {"zero": np.float32(0), "lam": np.float32(1.5)}, head=None)
+    assert list(_spreads(convert(clipped, x).model).values()) == [None]  # a trained bound
+    with pytest.raises(ValueError, match="spread must be in"):
+        convert(ann, x, spread=2)
+
+
+def test_layers_feeding_a_max_pool_get_no_spread():
+    rng = np.random.default_rng(5)
+    nodes = [
+        helper.make_node("Conv", ["input", "k"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"], name="pooled"),
+        helper.make_node("Conv", ["r", "k2"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["r2"], name="summed"),
+        helper.make_node("Add", ["r", "r2"], ["s"]),
+        helper.make_node("MaxPool", ["s"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Gemm", ["f", "w"], ["h"], transB=1),
+        helper.make_node("Relu", ["h"], ["out"], name="last"),
+    ]
+    ann = make_model(nodes, [("input", ["N", 1, 6, 6])], [("out", ["N", 3])],
+                     {"k": rng.normal(size=(4, 1, 3, 3)).astype(np.float32),
+                      "k2": rng.normal(size=(4, 4, 3, 3)).astype(np.float32),
+                      "w": rng.normal(size=(3, 36)).astype(np.float32)})
+    snn = convert(ann, rng.normal(size=(16, 1, 6, 6)).astype(np.float32))
+    assert _spreads(snn.model) == {"pooled_if": None, "summed_if": None, "last_if": pytest.approx(0.75)}

@@ -17,21 +17,36 @@ TEST_IMAGES = 300
 
 
 @functools.lru_cache(maxsize=None)
-def _mnist_run(name, v_init, steps):
+def _mnist_run(name, v_init, steps, spread=None):
     path = bundled_model(name)
     x_train, _ = mnist5k("train")
     x_test, y_test = mnist5k("test")
     x_test, y_test = x_test[:TEST_IMAGES], y_test[:TEST_IMAGES]
-    result = evaluate(convert(path, x_train[:500], v_init=v_init).network("cpu"), x_test, y_test, steps)
-    return result, ann_accuracy(path, x_test, y_test)
+    snn = convert(path, x_train[:500], v_init=v_init, spread=spread)
+    return evaluate(snn.network("cpu"), x_test, y_test, steps), ann_accuracy(path, x_test, y_test)
 
 
 def test_half_threshold_start_beats_zero_start_at_low_latency():
-    half, _ = _mnist_run("mnist_cnn_relu", "half", LONG)
+    half, _ = _mnist_run("mnist_cnn_relu", "half", SHORT, 0.0)
     zero, _ = _mnist_run("mnist_cnn_relu", "zero", SHORT)
     for t in (1, 2, 4, 8):
         assert half.snn_accuracy[t] > zero.snn_accuracy[t], f"T={t}"
     assert half.snn_accuracy[1] > 0.8 and zero.snn_accuracy[1] < 0.2
+
+
+def test_spread_after_the_first_step_beats_no_spread_from_two_steps():
+    spread, _ = _mnist_run("mnist_cnn_relu", "half", LONG)
+    common, _ = _mnist_run("mnist_cnn_relu", "half", SHORT, 0.0)
+    assert spread.snn_accuracy[1] == common.snn_accuracy[1]
+    for t in (2, 4, 8):
+        assert spread.snn_accuracy[t] > common.snn_accuracy[t], f"T={t}"
+    assert spread.snn_accuracy[2] > 0.9 and common.snn_accuracy[2] < 0.8
+
+
+def test_max_pooling_cnn_is_near_the_ann_from_eight_steps():
+    result, ann = _mnist_run("mnist_cnn_maxpool", "half", LONG)
+    for t in (8, 32, 64):  # 300 test images, 500 calibration images: the benchmark measures the 1-point target
+        assert result.snn_accuracy[t] >= ann - 0.015, f"T={t}: {result.snn_accuracy}"
 
 
 @pytest.mark.parametrize("name", ["mnist_cnn_relu", "mnist_cnn_clip", "mnist_cnn_maxpool"])

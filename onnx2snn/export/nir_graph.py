@@ -6,7 +6,9 @@ value theta, so theta goes into the weights of the layers that read the spikes. 
 snnTorch's importer needs (one threshold per node); otherwise the thresholds stay in the IF nodes.
 
 NIR cannot hold two parts of onnx2snn's neuron, so they go into each IF node's ``metadata``:
-``v_init`` (the initial membrane potential, theta/2 by default; NIR's IF starts at 0) and ``reset``
+``v_init`` (the initial membrane potential, theta/2 by default; NIR's IF starts at 0),
+``v_shift_after_first_step`` (where the SNN has v_spread: what onnx2snn adds to each neuron's membrane
+after the first step) and ``reset``
 ("subtract"; NIR's IF resets to v_reset). Residual Add becomes two edges into one node (NIR sums the
 edges that enter a node); Concat becomes 1x1 convolutions into the channels of the result. The output
 node carries the last layer's value at each step; onnx2snn reports its mean over the T steps.
@@ -40,7 +42,8 @@ V_INIT_NOTE = (
     "is stored in each IF node's metadata['v_init'], in the node's units. A consumer that ignores it starts "
     "at 0 and computes the classic v0=0 conversion (spike counts rounded down instead of to the nearest), "
     "which needs more time steps for the same accuracy; set the membrane to metadata['v_init'] after "
-    "each reset to compute what onnx2snn computes."
+    "each reset, and add metadata['v_shift_after_first_step'] (where present) to it after the first step, "
+    "to compute what onnx2snn computes."
 )
 RESET_NOTE = (
     "NIR's IF resets to v_reset = 0, but these neurons reset by subtracting the threshold "
@@ -121,12 +124,15 @@ def _if_layer(b, node, attrs, value, unit_threshold):
 
     reset = attrs.get(contract.ATTR_RESET, contract.RESET_SUBTRACT)
     reset = reset.decode() if isinstance(reset, bytes) else reset
-    v_init = per_channel(attrs.get(contract.ATTR_V_INIT, [0.0]), channels)
+    v_init = full(per_channel(attrs.get(contract.ATTR_V_INIT, [0.0]), channels) / units)
+    metadata = {"onnx_node": node.name, "reset": reset, "v_init": v_init.astype(np.float32)}
+    spread = float(attrs.get(contract.ATTR_SPREAD, 0.0))
+    if spread:
+        shift = spread * full(theta / units) * contract.spread_offsets(tuple(shape))
+        metadata["v_shift_after_first_step"] = shift.astype(np.float32)
     layer = nir.IF(r=np.ones(shape, np.float32), v_threshold=full(theta / units).astype(np.float32),
-                   v_reset=np.zeros(shape, np.float32),
-                   metadata={"onnx_node": node.name, "reset": reset,
-                             "v_init": full(v_init / units).astype(np.float32)})
-    return Value(shape, [Part(b.add("if", layer, sources), theta, 0, channels)]), reset, bool(np.any(v_init))
+                   v_reset=np.zeros(shape, np.float32), metadata=metadata)
+    return Value(shape, [Part(b.add("if", layer, sources), theta, 0, channels)]), reset, bool(np.any(v_init) or spread)
 
 
 def _join(node, values):

@@ -70,27 +70,35 @@ def tile(b, x, hint):
     return fold(b, b.op("Expand", [b.op("Unsqueeze", [x, b.const([0])], hint), shape], hint), hint)
 
 
-def _if_parameters(b, node, rank):
-    """Constants theta and v_init, shaped to broadcast along the node's channel axis, and the reset mode."""
+def _if_parameters(b, node, shape):
+    """Constants theta and v_init, shaped to broadcast along the node's channel axis; the shift of v after
+    the first step (v_spread, over the whole neuron shape) or None; the reset mode. ``shape``: the input's
+    declared shape or None."""
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     theta = np.asarray(attrs.get(contract.ATTR_THRESHOLD, []), np.float32)
     v_init = np.asarray(attrs.get(contract.ATTR_V_INIT, []), np.float32)
+    spread = float(attrs.get(contract.ATTR_SPREAD, 0.0))
     reset = attrs.get(contract.ATTR_RESET, contract.RESET_SUBTRACT.encode()).decode()
     if theta.size == 0 or theta.shape != v_init.shape or reset not in contract.RESET_MODES:
         raise UnsupportedModelError(
             f"node {node.name!r} ({contract.IF_OP}) needs {contract.ATTR_THRESHOLD} and {contract.ATTR_V_INIT} of "
             f"the same length and {contract.ATTR_RESET} in {contract.RESET_MODES}; convert the model again"
         )
-    shape = []
+    rank = None if shape is None else len(shape)
+    neurons = None if shape is None or not all(isinstance(d, int) for d in shape[1:]) else tuple(shape[1:])
+    if (theta.size > 1 and rank is None) or (spread and neurons is None):
+        need = f"its input's size ({contract.ATTR_SPREAD})" if spread else "its input rank (per-channel thresholds)"
+        raise UnsupportedModelError(
+            f"node {node.name!r} ({contract.IF_OP}) needs {need}, which the SNN file does not declare; run ONNX "
+            "shape inference on it (onnx.shape_inference.infer_shapes) with a fixed input size and export again"
+        )
+    param_shape = []
     if theta.size > 1:
-        if rank is None:
-            raise UnsupportedModelError(
-                f"node {node.name!r} ({contract.IF_OP}) has per-channel thresholds but its input rank is unknown; "
-                "run ONNX shape inference on the SNN file (onnx.shape_inference.infer_shapes) and export again"
-            )
         axis = attrs.get(contract.ATTR_CHANNEL_AXIS, 1) % rank
-        shape = [theta.size] + [1] * (rank - 1 - axis)
-    return b.const(theta.reshape(shape), np.float32), b.const(v_init.reshape(shape), np.float32), reset
+        param_shape = [theta.size] + [1] * (rank - 1 - axis)
+    theta, v_init = theta.reshape(param_shape), v_init.reshape(param_shape)
+    shift = b.const(spread * theta * contract.spread_offsets(neurons), np.float32) if spread else None
+    return b.const(theta, np.float32), b.const(v_init, np.float32), shift, reset
 
 
 def _if_step(b, v, x, theta, reset, hint, names=None):
@@ -104,8 +112,9 @@ def _if_step(b, v, x, theta, reset, hint, names=None):
     return spikes, b.op("Where", [fired, b.const(0.0, np.float32), v], hint, out=names[3])
 
 
-def _if_unrolled(b, x, static, theta, v_init, reset, hint, out):
+def _if_unrolled(b, x, static, params, hint, out):
     """T copies of the IF step; a static x (N, ...) is read as it is at every step."""
+    theta, v_init, shift, reset = params
     steps = b.timesteps
     if static:
         inputs = [x] * steps
@@ -115,34 +124,50 @@ def _if_unrolled(b, x, static, theta, v_init, reset, hint, out):
     v, spikes = v_init, []
     for t, x_t in enumerate(inputs):
         s, v = _if_step(b, v, x_t, theta, reset, f"{hint}/t{t}")
+        v = b.op("Add", [v, shift], hint) if t == 0 and shift else v
         spikes.append(s)
     if static:
         return b.op("Concat", spikes, hint, out=out, axis=0)
     return fold(b, b.op("Concat", spikes, hint, axis=0), hint, out=out)
 
 
-def _if_scan(b, x, static, theta, v_init, reset, hint, out):
-    """One Scan over the T slices of x (T, N, ...), the membrane as its state; a static x (N, ...) is read
-    from the outer scope at every step (the scan input is then a dummy of T zeros)."""
-    xs = b.const(np.zeros(b.timesteps), np.float32) if static else unfold(b, x, hint)
-    v0 = b.op("Expand", [v_init, b.op("Shape", [x], hint) if static else b.op("Shape", [xs], hint, start=1)], hint)
+def _scan(b, v0, xs, x_static, theta, reset, hint):
+    """Spikes (steps, N, ...) of one Scan over the slices of xs, the membrane (from v0) as its state; with
+    ``x_static`` (N, ...) the step reads it from the outer scope and xs is a dummy that sets the steps."""
     outer = b.nodes
     b.nodes = []
     v_in, x_t = b.fresh(f"{hint}/v_in"), b.fresh(f"{hint}/x_t")
     names = [b.fresh(f"{hint}/{n}") for n in ("v_sum", "fired", "spikes", "v_out")]
-    _if_step(b, v_in, x if static else x_t, theta, reset, hint, names)
+    _if_step(b, v_in, x_static or x_t, theta, reset, hint, names)
     value = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in (v_in, x_t, names[3], names[2])]
     body = helper.make_graph(b.nodes, f"{hint}/step", value[:2], value[2:])
     b.nodes = outer
-    _, spikes = b.op("Scan", [v0, xs], hint, outputs=2, num_scan_inputs=1, body=body)
-    return fold(b, spikes, hint, out=out)
+    return b.op("Scan", [v0, xs], hint, outputs=2, num_scan_inputs=1, body=body)[1]
 
 
-def if_over_time(b, node, x, static, rank, time_loop):
-    """An IFNeuron over T steps on x: (T*N, ...), or (N, ...) when ``static`` (the same at every step)."""
-    theta, v_init, reset = _if_parameters(b, node, rank)
+def _if_scan(b, x, static, params, hint, out):
+    """A Scan over the T slices of x (T, N, ...); a static x (N, ...) is read from the outer scope at every
+    step. With a shift after step 1 (v_spread), step 1 runs before the Scan, which takes the other steps."""
+    theta, v_init, shift, reset = params
+    steps, x_static = b.timesteps, x if static else None
+    xs = b.const(np.zeros(steps), np.float32) if static else unfold(b, x, hint)
+    v0 = b.op("Expand", [v_init, b.op("Shape", [x], hint) if static else b.op("Shape", [xs], hint, start=1)], hint)
+    if not shift:
+        return fold(b, _scan(b, v0, xs, x_static, theta, reset, hint), hint, out=out)
+    first = x if static else b.op("Gather", [xs, b.const(0)], hint, axis=0)
+    s, v = _if_step(b, v0, first, theta, reset, f"{hint}/t0")
+    spikes = [b.op("Unsqueeze", [s, b.const([0])], hint)]
+    if steps > 1:
+        rest = b.op("Slice", [xs, b.const([1]), b.const([steps]), b.const([0])], hint)
+        spikes.append(_scan(b, b.op("Add", [v, shift], hint), rest, x_static, theta, reset, hint))
+    return fold(b, b.op("Concat", spikes, hint, axis=0), hint, out=out)
+
+
+def if_over_time(b, node, x, static, shape, time_loop):
+    """An IFNeuron over T steps on x: (T*N, ...), or (N, ...) when ``static`` (the same at every step);
+    ``shape``: the declared shape of the node's input (None when unknown)."""
     build = _if_unrolled if time_loop == "unrolled" else _if_scan
-    return build(b, x, static, theta, v_init, reset, node.name, node.output[0])
+    return build(b, x, static, _if_parameters(b, node, shape), node.name, node.output[0])
 
 
 def spike_max_pool(b, node, s):

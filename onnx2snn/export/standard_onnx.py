@@ -112,9 +112,16 @@ def _check_foldable(node, folded, rank, constants):
         )
 
 
+def _declared_shapes(graph):
+    """Declared shapes (inputs, value_info, outputs): a list per value, None for a dimension without a size."""
+    values = [*graph.input, *graph.value_info, *graph.output]
+    return {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+            for v in values if v.type.tensor_type.HasField("shape")}
+
+
 def _build(graph, b, time_loop):
     """Add the graph's nodes to b with time folded in after the first spiking layer."""
-    ranks, constants, tiled = declared_ranks(graph), _constants(graph), {}
+    ranks, shapes, constants, tiled = declared_ranks(graph), _declared_shapes(graph), _constants(graph), {}
     kinds, node_kinds = _classify(graph, ranks, constants)
 
     def as_folded(node, name):
@@ -133,7 +140,7 @@ def _build(graph, b, time_loop):
             x = node.input[0]
             if node.op_type == contract.IF_OP:
                 static = kinds[x] == BATCH
-                over_time.if_over_time(b, node, x if static else as_folded(node, x), static, ranks.get(x),
+                over_time.if_over_time(b, node, x if static else as_folded(node, x), static, shapes.get(x),
                                        time_loop)
             else:
                 over_time.spike_max_pool(b, node, as_folded(node, x))

@@ -11,6 +11,17 @@ An SNN file is ordinary ONNX in which every converted activation is one node of 
 with ``v[0] = v_init`` (Bu et al. 2022 use ``v_init = theta / 2``). Spikes carry the value theta, so
 the next layer's weights are used unchanged and the spike rate times theta estimates clip(x, 0, theta).
 
+``v_spread = d`` (optional, default 0) spreads the membrane potentials over the neurons of a sample
+once, at the end of the first step (after its reset)::
+
+    v[1] = v[1] + d * theta * (frac((i + 1) * g) - 1/2)
+
+for the neuron at row-major index i of the non-batch shape (C, H, W, ...), g = (sqrt(5) - 1) / 2
+(:func:`spread_offsets`: evenly spread, the same for every sample). With d = 0 every neuron of a layer
+rounds its input the same way, so the rounding errors add up over the next layer's fan-in instead of
+cancelling; after the shift each neuron rounds at its own point. The first step is left alone, so T = 1
+keeps the plain rounding of v_init = theta / 2.
+
 ``SpikeMaxPool``: max pooling of the cumulative spike trains, emitted as differences::
 
     C[t] = C[t-1] + s[t];   y[t] = maxpool(C[t]) - maxpool(C[t-1])
@@ -18,6 +29,8 @@ the next layer's weights are used unchanged and the spike rate times theta estim
 so the cumulative output equals max pooling of the cumulative input at every t (it converges to the
 ANN's max pooling of the rates), and y[t] only takes the values 0 and theta.
 """
+
+import numpy as np
 
 DOMAIN = "ai.onnx2snn"
 DOMAIN_VERSION = 1
@@ -28,6 +41,7 @@ MAXPOOL_OP = "SpikeMaxPool"
 # IFNeuron attributes
 ATTR_THRESHOLD = "v_threshold"  # floats: one value (per layer) or one per channel
 ATTR_V_INIT = "v_init"  # floats: same length as v_threshold, absolute initial membrane potential
+ATTR_SPREAD = "v_spread"  # float in [0, 1] (optional, default 0): see the module doc
 ATTR_RESET = "reset"  # string: "subtract" or "zero"
 ATTR_CHANNEL_AXIS = "channel_axis"  # int: axis that per-channel values run along (default 1)
 
@@ -41,6 +55,17 @@ META_METHOD = META_PREFIX + "method"
 META_THRESHOLD_SOURCE = META_PREFIX + "threshold_source"
 META_CALIBRATION_SAMPLES = META_PREFIX + "calibration_samples"
 META_V_INIT_FRACTION = META_PREFIX + "v_init_fraction"
+META_SPREAD = META_PREFIX + "spread"
 META_VERSION = META_PREFIX + "version"
 META_DROPPED_SOFTMAX = META_PREFIX + "dropped_output_softmax"
 META_INPUT_ENCODING = META_PREFIX + "input_encoding"
+
+
+GOLDEN = (5**0.5 - 1) / 2
+
+
+def spread_offsets(shape):
+    """The offsets frac((i + 1) * g) - 1/2 in [-1/2, 1/2) of the neurons of ``shape`` (no batch axis), row-major
+    index i, as float32: v_spread * theta times these is added to v after the first step (module doc)."""
+    index = np.arange(1, int(np.prod(shape)) + 1, dtype=np.float64)
+    return (np.mod(index * GOLDEN, 1.0) - 0.5).astype(np.float32).reshape(shape)

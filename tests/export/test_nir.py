@@ -17,6 +17,7 @@ from onnx2snn.convert import convert
 from onnx2snn.datasets import load_builtin
 from onnx2snn.errors import OutputPathError, UnsupportedModelError
 from onnx2snn.export.nir_graph import NirSemanticsWarning, export_nir, write_nir
+from snnrt import contract
 from snnrt.simulate import SpikingNetwork
 from tests.conftest import make_model
 
@@ -40,8 +41,13 @@ def if_nodes(model):
     return [n for n in model.graph.node if n.op_type == "IFNeuron"]
 
 
-def attribute(node, name):
-    return next(helper.get_attribute_value(a) for a in node.attribute if a.name == name)
+def attribute(node, name, default=None):
+    return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
+
+
+def shift_fraction(node, shape):
+    """What the runtime adds to each neuron's membrane after the first step, as a fraction of theta."""
+    return attribute(node, contract.ATTR_SPREAD, 0.0) * contract.spread_offsets(shape)
 
 
 @pytest.fixture(scope="module")
@@ -94,16 +100,30 @@ def digit_images(split):
 
 def snntorch_run(graph, x, steps, honour_v_init=True):
     """The graph in snnTorch: its NIR importer's modules, IF as snn.Leaky(beta=1) with its default
-    (delayed) subtraction reset, which is onnx2snn's IF; returns the anytime means, (steps, N, ...).
+    (delayed) subtraction reset, which is onnx2snn's IF, started at metadata v_init and shifted by
+    v_shift_after_first_step after the first step; returns the anytime means, (steps, N, ...).
 
     snnTorch 1.0.0 maps nir.IF to Leaky(beta=0.9, init_hidden=False) (fixed upstream in #395/#452)."""
     import nirtorch
     import snntorch as snn
     from snntorch import import_nir
 
+    class ShiftedLeaky(snn.Leaky):
+        """Leaky that adds ``shift`` to its second input: the membrane after step 1's reset, shifted."""
+
+        def __init__(self, shift, **options):
+            super().__init__(**options)
+            self.shift, self.calls = shift, 0
+
+        def forward(self, current):
+            self.calls += 1
+            return super().forward(current + self.shift if self.calls == 2 else current)
+
     def if_node(node):
         (threshold,) = np.unique(node.v_threshold)
-        return snn.Leaky(beta=1.0, threshold=float(threshold), init_hidden=True)
+        shift = node.metadata.get("v_shift_after_first_step") if honour_v_init else None
+        shift = torch.zeros(()) if shift is None else torch.from_numpy(np.asarray(shift, np.float32))
+        return ShiftedLeaky(shift, beta=1.0, threshold=float(threshold), init_hidden=True)
 
     node_map = {kind: (lambda n: import_nir._nir_to_snntorch_module(n, init_hidden=True))
                 for kind in (nir.Affine, nir.Conv2d, nir.Flatten)}
@@ -149,6 +169,8 @@ def test_cnn_graph_structure(cnn):
         assert layer.metadata["onnx_node"] == node.name and layer.metadata["reset"] == "subtract"
         assert np.all(layer.v_threshold == 1) and np.all(layer.r == 1) and np.all(layer.v_reset == 0)
         np.testing.assert_allclose(layer.metadata["v_init"], 0.5, rtol=1e-6)
+        shift = layer.metadata.get("v_shift_after_first_step", np.zeros(layer.v_threshold.shape))
+        np.testing.assert_allclose(shift, shift_fraction(node, layer.v_threshold.shape), rtol=1e-6)
     conv0, conv1 = [n for n in cnn.model.graph.node if n.op_type == "Conv"][:2]
     # unit thresholds: conv_0 divided by theta_0 per output channel, conv_1 also times theta_0 per input
     w0, w1 = initializer(cnn.model, conv0.input[1]), initializer(cnn.model, conv1.input[1])
@@ -166,6 +188,8 @@ def test_native_thresholds_stay_per_channel(cnn):
     assert layer.v_threshold.shape == (16, 28, 28)
     np.testing.assert_array_equal(layer.v_threshold, np.broadcast_to(theta[:, None, None], (16, 28, 28)))
     np.testing.assert_allclose(layer.metadata["v_init"][:, 0, 0], theta / 2, rtol=1e-6)
+    np.testing.assert_allclose(layer.metadata["v_shift_after_first_step"], layer.v_threshold * shift_fraction(
+        if_nodes(cnn.model)[0], layer.v_threshold.shape), rtol=1e-6)
     conv1 = [n for n in cnn.model.graph.node if n.op_type == "Conv"][1]
     np.testing.assert_array_equal(graph.nodes["conv_1"].weight,
                                   initializer(cnn.model, conv1.input[1]) * theta[None, :, None, None])

@@ -199,6 +199,22 @@ def test_spiking_layer_as_output():
     np.testing.assert_allclose(outputs["output"], result.outputs[-1].numpy(), rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("time_loop", ["scan", "unrolled"])
+def test_spread_after_the_first_step_is_exported(time_loop):
+    snn = tiny_snn([], output_shape=["batch", 4], spikes="output")
+    snn.graph.node[0].attribute.append(helper.make_attribute(contract.ATTR_SPREAD, 0.75))
+    x = np.linspace(-1, 2, 12, dtype=np.float32).reshape(3, 4)
+    outputs = run_exported(export_standard_onnx(snn, 5, spike_counts=True, time_loop=time_loop), x)
+    result = SpikingNetwork(snn, "cpu").run(torch.from_numpy(x), 5)
+    common = SpikingNetwork(tiny_snn([], output_shape=["batch", 4], spikes="output"), "cpu").run(x, 5)
+    assert not torch.equal(result.outputs, common.outputs)
+    assert outputs[SPIKE_COUNT_PREFIX + "if"] == result.spike_counts["if"]
+    np.testing.assert_allclose(outputs["output"], result.outputs[-1].numpy(), rtol=0, atol=1e-6)
+    snn.graph.input[0].type.tensor_type.shape.dim[1].dim_param = "features"
+    with pytest.raises(UnsupportedModelError, match="'if' \\(IFNeuron\\) needs its input's size"):
+        export_standard_onnx(snn, 5)
+
+
 @pytest.mark.parametrize("nodes, initializers, message", [
     ([helper.make_node("Reshape", ["s", "shape"], ["output"], "fixed_batch")], {"shape": np.array([2, -1])},
      "'fixed_batch' \\(Reshape\\).*fixes the batch size"),

@@ -7,6 +7,7 @@ import torch
 
 from snnrt import fused
 from snnrt.neuron import IFParameters, count_ones, if_fire, if_initial_state
+from snnrt.ops.spiking import IFNeuron
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                                 reason="torch.compile on CPU needs a C compiler")
@@ -34,3 +35,14 @@ def test_constant_input_zero_reset_matches_eager():
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(6, 7, generator=generator)
     _compare(x, IFParameters(torch.tensor(0.8), torch.tensor(0.4), "zero"), 3, constant=True)
+
+
+def test_if_layer_with_spread_matches_eager_when_fused():
+    generator = torch.Generator().manual_seed(2)
+    steps, batch = 5, 3
+    x = torch.randn(steps * batch, 4, 3, 3, generator=generator)
+    layers = [IFNeuron([0.7, 0.9, 1.1, 1.3], [0.35, 0.45, 0.55, 0.65], "subtract", spread=0.75) for _ in range(2)]
+    layers[1].fused = True
+    eager, compiled = (layer.forward_sequence(x, steps) for layer in layers)
+    assert torch.equal(compiled, eager) and eager.count_nonzero() > 0
+    assert torch.equal(layers[1].state.v, layers[0].state.v)

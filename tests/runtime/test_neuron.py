@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from snnrt import contract
 from snnrt.neuron import IFParameters, if_initial_state, if_step
 from snnrt.ops.spiking import IFNeuron, SpikeMaxPool
 from snnrt.ops.pool import max_pool_fn
@@ -74,3 +75,32 @@ def test_spike_max_pool_cumulative_output_is_max_of_cumulative_input(rng):
         total_out += out
         assert torch.allclose(total_out, torch.nn.functional.max_pool2d(total_in, 2), atol=1e-5)
         assert set(torch.round(out.unique() / 0.7).tolist()) <= {0.0, 1.0}
+
+
+def test_spread_offsets_are_a_fixed_even_spread_over_the_neurons():
+    offsets = contract.spread_offsets((16, 28, 28))
+    assert offsets.shape == (16, 28, 28) and offsets.dtype == np.float32
+    assert offsets.min() >= -0.5 and offsets.max() < 0.5
+    assert abs(float(offsets.mean())) < 1e-3
+    assert np.histogram(offsets, bins=10, range=(-0.5, 0.5))[0].min() >= 0.09 * offsets.size
+    assert np.array_equal(offsets, contract.spread_offsets((16, 28, 28)))
+    assert np.array_equal(contract.spread_offsets((4, 3)).ravel(), contract.spread_offsets((12,)))
+
+
+def test_spread_shifts_each_neuron_after_the_first_step_and_still_tracks_the_input():
+    theta = np.array([1.0, 2.0], np.float32)
+    spread, steps = 0.75, 16
+    layer = IFNeuron(theta, theta / 2, "subtract", spread=spread)
+    plain = IFNeuron(theta, theta / 2, "subtract")
+    x = torch.rand(5, 2, 3, 3, generator=torch.Generator().manual_seed(0)) * 2.5
+    first = layer(x)
+    assert torch.equal(first, plain(x))
+    counts = (first + sum(layer(x) for _ in range(steps - 1))) / torch.from_numpy(theta).reshape(1, 2, 1, 1)
+    th = torch.from_numpy(theta).reshape(2, 1, 1)
+    shift = spread * torch.from_numpy(contract.spread_offsets((2, 3, 3))) * th
+    charge = torch.floor((th / 2 + shift + steps * x) / th)
+    expected = torch.maximum(first / th, torch.clamp(charge, 0, steps))
+    assert torch.equal(counts, expected)
+    assert len(torch.unique(shift)) == shift.numel()
+    with pytest.raises(ValueError, match="v_spread must be in"):
+        IFNeuron(theta, theta / 2, "subtract", spread=1.5)

@@ -49,23 +49,38 @@ class SpikingLayer(torch.nn.Module):
 
 
 class IFNeuron(SpikingLayer):
-    """IF neurons with threshold and initial potential per layer or per channel (see snnrt.neuron).
+    """IF neurons with threshold and initial potential per layer or per channel (see snnrt.neuron); with
+    ``spread`` > 0 the potentials are spread over the neurons after the first step (snnrt.contract).
 
     ``fused=True`` computes the update with compiled kernels (snnrt.fused); the results are the same.
     """
 
-    def __init__(self, v_threshold, v_init, reset, channel_axis=1):
+    def __init__(self, v_threshold, v_init, reset, channel_axis=1, spread=0.0):
         if reset not in contract.RESET_MODES:
             raise NotImplementedError(f"reset mode {reset!r}; expected one of {contract.RESET_MODES}")
+        if not 0.0 <= spread <= 1.0:
+            raise ValueError(f"{contract.ATTR_SPREAD} must be in [0, 1], got {spread}")
         super().__init__()
         self.reset = reset
         self.channel_axis = channel_axis
+        self.spread = float(spread)
         self.fused = False
         self.register_buffer("v_threshold", torch.as_tensor(np.asarray(v_threshold, np.float32)))
         self.register_buffer("v_init", torch.as_tensor(np.asarray(v_init, np.float32)))
 
     def reset_membrane(self):
         self.state = None
+
+    def _first_step_then_spread(self, fire, x, batch, steps, params, constant_in_time):
+        """Step 1, the shift of v by spread * theta * offsets (snnrt.contract), then the other steps."""
+        first, state = fire(x if constant_in_time else x[:batch], self.state, params, 1, constant_in_time)
+        offsets = torch.from_numpy(contract.spread_offsets(tuple(x.shape[1:]))).to(state.v.device)
+        self.state = state._replace(v=state.v.add_(self.spread * params.v_threshold * offsets))
+        if steps == 1:
+            return first
+        rest, self.state = fire(x if constant_in_time else x[batch:], self.state, params, steps - 1,
+                                constant_in_time)
+        return torch.cat([first, rest])
 
     def _params(self, x):
         shape = [1] * x.dim()
@@ -75,10 +90,14 @@ class IFNeuron(SpikingLayer):
 
     def forward_sequence(self, x, steps, constant_in_time=False):
         params = self._params(x)
+        fire = fused_if_fire if self.fused else if_fire
         if self.state is None:
             batch = x.shape[0] if constant_in_time else x.shape[0] // steps
             self.state = if_initial_state(x[:batch], params)
-        fire = fused_if_fire if self.fused else if_fire
+            if self.spread:
+                fired = self._first_step_then_spread(fire, x, batch, steps, params, constant_in_time)
+                self._count(fired, count_ones(fired))
+                return fired.mul_(params.v_threshold)
         fired, self.state = fire(x, self.state, params, steps, constant_in_time)
         self._count(fired, count_ones(fired))
         return fired.mul_(params.v_threshold)
@@ -127,6 +146,7 @@ def convert_if_neuron(node):
         v_init,
         node.attr(contract.ATTR_RESET, contract.RESET_SUBTRACT),
         node.attr(contract.ATTR_CHANNEL_AXIS, 1),
+        node.attr(contract.ATTR_SPREAD, 0.0),
     )
 
 
