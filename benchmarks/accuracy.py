@@ -7,12 +7,15 @@
 For every reference model in models/onnx/ (trained by models/train_mnist.py) it prints one table: rows are
 T, columns are the ANN (the ONNX file run by ONNX Runtime on the same test images) and each conversion:
 
-- onnx2snn θ/2:    ``convert(path, calibration)``: thresholds 'auto' (the trained clip bound, else the
-                   converter's default statistic: the rate-coding-optimal 'mse' threshold per channel), initial
-                   potential θ/2 (Bu et al. 2022);
+- onnx2snn θ/2 spread: ``convert(path, calibration)``, the defaults: thresholds 'auto' (the trained clip
+                   bound, else the converter's default statistic: the rate-coding-optimal 'mse' threshold per
+                   channel), initial potential θ/2 (Bu et al. 2022) spread by ±0.375 θ over the neurons of
+                   layers with statistic thresholds that feed no max pool (spread 0.75);
+- onnx2snn θ/2:    the same without the spread: every neuron starts at θ/2 (the paper's method);
 - onnx2snn v0=0:   the same thresholds, initial potential 0 (classic rate conversion);
 - with --variants, onnx2snn θ/2 ch 99.9% (the 99.9th percentile per channel, SpikingJelly's best statistic,
-  for every site, trained clip bounds included) and onnx2snn θ/2 layer ('auto' with one threshold per layer);
+  for every site, trained clip bounds included) and onnx2snn θ/2 layer ('auto' with one threshold per layer),
+  both with the default spread;
 - SpikingJelly settings (benchmarks/peers/spikingjelly_ann2snn.py): RateCodingRecipe channel-wise 99.9%
   with half-threshold neurons, its layer-wise '99.9%' mode, and 'max' mode, on the PyTorch definition
   (models/architectures.py) loaded with the ONNX file's weights.
@@ -54,11 +57,12 @@ MODELS = {
     "digits_mlp": ("digits", DigitsMLP),
 }
 OURS = {
-    "onnx2snn θ/2": dict(threshold="auto", v_init="half"),
+    "onnx2snn θ/2 spread": dict(threshold="auto", v_init="half"),
+    "onnx2snn θ/2": dict(threshold="auto", v_init="half", spread=0.0),
     "onnx2snn v0=0": dict(threshold="auto", v_init="zero"),
 }
-#: with --variants: θ/2 with SpikingJelly's best statistic (the 99.9th percentile per channel; a percentile
-#: source ignores trained clip bounds, as SpikingJelly does), and θ/2 with the default statistic per layer
+#: with --variants (θ/2 and the default spread): SpikingJelly's best statistic (the 99.9th percentile per
+#: channel; a percentile source ignores trained clip bounds, as SpikingJelly does), and 'auto' per layer
 VARIANTS = {
     "onnx2snn θ/2 ch 99.9%": dict(threshold=ThresholdSpec("percentile", 99.9, per_channel=True), v_init="half"),
     "onnx2snn θ/2 layer": dict(threshold=ThresholdSpec("auto", per_channel=False), v_init="half"),
@@ -287,7 +291,7 @@ def main(argv=None):
                 "or pass --no-peers")
             peer = None
     log(f"torch {torch.__version__}, SpikingJelly {peer_version or 'not used'}, T = {args.timesteps}")
-    log(f"onnx2snn thresholds 'auto': {describe(OURS['onnx2snn θ/2'])['threshold']}")
+    log(f"onnx2snn thresholds 'auto': {describe(OURS['onnx2snn θ/2 spread'])['threshold']}")
     start = time.perf_counter()
     report = {"timesteps": args.timesteps, "torch": torch.__version__, "spikingjelly": peer_version,
               "onnx2snn_settings": {label: describe(options) for label, options in {**OURS, **VARIANTS}.items()
