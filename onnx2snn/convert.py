@@ -100,7 +100,7 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress)
     samples = 0 if calibration is None else len(calibration)
     metadata = {
-        contract.META_METHOD: METHOD,
+        contract.META_METHOD: METHOD + (f"; membranes spread by {spread}*theta after step 1" if spread else ""),
         contract.META_THRESHOLD_SOURCE: spec.describe(),
         contract.META_CALIBRATION_SAMPLES: samples,
         contract.META_V_INIT_FRACTION: fraction,

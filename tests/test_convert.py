@@ -165,6 +165,7 @@ def test_potentials_are_spread_where_thresholds_are_statistics():
     assert list(_spreads(default.model).values()) == [pytest.approx(0.75)]
     meta = {p.key: p.value for p in default.model.metadata_props}
     assert meta[contract.META_SPREAD] == "0.75"
+    assert "spread by 0.75*theta after step 1" in meta[contract.META_METHOD]
     assert list(_spreads(convert(ann, x, spread=0.3).model).values()) == [pytest.approx(0.3)]
     assert list(_spreads(convert(ann, x, spread=0).model).values()) == [None]
     assert list(_spreads(convert(ann, x, v_init="zero").model).values()) == [None]
