@@ -1,7 +1,9 @@
 """A fused IF update: torch.compile turns a block of time steps into one kernel (Triton on CUDA, C++ on CPU).
 
 Used automatically on CUDA, on request elsewhere. Time is processed in blocks of ``BLOCK`` steps, carrying
-the membrane between blocks, so that one compiled kernel serves any T and compilation stays short.
+the membrane between blocks; the last T mod BLOCK steps run eagerly (snnrt.neuron.if_fire). So every
+compiled kernel has the same number of steps: one kernel per input layout serves any T, compilation
+stays short, and torch's recompile limit is not reached.
 """
 
 import functools
@@ -9,7 +11,7 @@ import functools
 import torch
 
 from .contract import RESET_SUBTRACT
-from .neuron import IFState
+from .neuron import IFState, if_fire
 
 BLOCK = 8
 
@@ -35,10 +37,15 @@ def fused_if_fire(x, state, params, steps, constant_in_time=False):
     currents = x if constant_in_time else x.reshape(steps, *state.v.shape)
     subtract = params.reset == RESET_SUBTRACT
     v, blocks = state.v, []
-    for start in range(0, steps, BLOCK):
-        count = min(BLOCK, steps - start)
-        block_currents = currents if constant_in_time else currents[start : start + count]
-        fired, v = _compiled()(block_currents, v, params.v_threshold, count, subtract, constant_in_time)
+    whole = steps - steps % BLOCK
+    for start in range(0, whole, BLOCK):
+        block_currents = currents if constant_in_time else currents[start : start + BLOCK]
+        fired, v = _compiled()(block_currents, v, params.v_threshold, BLOCK, subtract, constant_in_time)
         blocks.append(fired)
+    if whole < steps:
+        rest = currents if constant_in_time else currents[whole:].flatten(0, 1)
+        fired, last = if_fire(rest, IFState(v=v), params, steps - whole, constant_in_time)
+        v = last.v
+        blocks.append(fired.reshape(steps - whole, *v.shape))
     fired = blocks[0] if len(blocks) == 1 else torch.cat(blocks)
     return fired.flatten(0, 1), IFState(v=v)

@@ -31,13 +31,15 @@ def test_blocks_of_time_steps_match_eager_per_channel_subtract(monkeypatch):
     _compare(x, IFParameters(theta, theta / 2, "subtract"), steps, constant=False)
 
 
-def test_constant_input_zero_reset_matches_eager():
+def test_constant_input_zero_reset_matches_eager(monkeypatch):
+    monkeypatch.setattr(fused, "BLOCK", 2)
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(6, 7, generator=generator)
     _compare(x, IFParameters(torch.tensor(0.8), torch.tensor(0.4), "zero"), 3, constant=True)
 
 
-def test_if_layer_with_spread_matches_eager_when_fused():
+def test_if_layer_with_spread_matches_eager_when_fused(monkeypatch):
+    monkeypatch.setattr(fused, "BLOCK", 2)
     generator = torch.Generator().manual_seed(2)
     steps, batch = 5, 3
     x = torch.randn(steps * batch, 4, 3, 3, generator=generator)
@@ -46,3 +48,19 @@ def test_if_layer_with_spread_matches_eager_when_fused():
     eager, compiled = (layer.forward_sequence(x, steps) for layer in layers)
     assert torch.equal(compiled, eager) and eager.count_nonzero() > 0
     assert torch.equal(layers[1].state.v, layers[0].state.v)
+
+
+def test_bundled_cnn_runs_fused_like_eager_within_the_recompile_limit():
+    from onnx2snn.bundled import bundled_model
+    from onnx2snn.convert import convert
+    from onnx2snn.datasets import mnist5k
+    from snnrt.simulate import SpikingNetwork
+
+    x_train, _ = mnist5k("train")
+    snn = convert(bundled_model("mnist_cnn_relu"), x_train[:64])
+    x = x_train[64:70]
+    for steps in (8, 11):  # one block; then blocks of 8 and 2 after the eager first step
+        eager = SpikingNetwork(snn.model, "cpu", order="layer").run(x, steps)
+        compiled = SpikingNetwork(snn.model, "cpu", order="layer", fused=True).run(x, steps)
+        assert compiled.spike_counts == eager.spike_counts
+        assert torch.equal(compiled.outputs, eager.outputs)

@@ -72,8 +72,9 @@ class IFNeuron(SpikingLayer):
         self.state = None
 
     def _first_step_then_spread(self, fire, x, batch, steps, params, constant_in_time):
-        """Step 1, the shift of v by spread * theta * offsets (snnrt.contract), then the other steps."""
-        first, state = fire(x if constant_in_time else x[:batch], self.state, params, 1, constant_in_time)
+        """Step 1, the shift of v by spread * theta * offsets (snnrt.contract), then the other steps. Step 1
+        is always eager: a compiled one-step block would be one more kernel variant to compile."""
+        first, state = if_fire(x if constant_in_time else x[:batch], self.state, params, 1, constant_in_time)
         offsets = torch.from_numpy(contract.spread_offsets(tuple(x.shape[1:]))).to(state.v.device)
         self.state = state._replace(v=state.v.add_(self.spread * params.v_threshold * offsets))
         if steps == 1:
