@@ -74,8 +74,7 @@ class SnnModel:
 
 
 def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, reset=contract.RESET_SUBTRACT,
-            batch_size=128, progress=False, output=None,
-            spread=None):
+            batch_size=128, progress=False, output=None, spread=None):
     """Convert an ANN (path, bytes or ModelProto) into an SnnModel; write it to ``output`` when given.
 
     ``calibration``: inputs (N, ...) for the threshold statistics; ``threshold``: a ThresholdSpec or its

@@ -3,7 +3,8 @@
 MaxPool nodes fed (directly or not) by spikes become SpikeMaxPool (max pooling of cumulative counts,
 exact at every step; see snnrt.contract). The IF layers that feed them get no ``v_spread``: the maximum
 over neurons whose potentials are spread is biased upward at small T. A final Softmax/LogSoftmax/Sigmoid
-is dropped: the spiking output is the output layer's pre-activation averaged over the steps, with the same arg-max.
+is dropped: the spiking output is the output layer's pre-activation averaged over the steps, with the
+same arg-max.
 """
 
 import numpy as np

@@ -132,7 +132,8 @@ def _if_layer(b, node, attrs, value, unit_threshold):
         metadata["v_shift_after_first_step"] = shift.astype(np.float32)
     layer = nir.IF(r=np.ones(shape, np.float32), v_threshold=full(theta / units).astype(np.float32),
                    v_reset=np.zeros(shape, np.float32), metadata=metadata)
-    return Value(shape, [Part(b.add("if", layer, sources), theta, 0, channels)]), reset, bool(np.any(v_init) or spread)
+    starts = bool(np.any(v_init) or spread)
+    return Value(shape, [Part(b.add("if", layer, sources), theta, 0, channels)]), reset, starts
 
 
 def _join(node, values):
