@@ -38,8 +38,10 @@ def if_sequence(x, state, params, steps, constant_in_time=False):
     return fired.mul_(params.v_threshold), state
 
 
-def if_fire(x, state, params, steps, constant_in_time=False):
-    """As :func:`if_sequence`, but the spikes are returned as 0/1 (multiply by theta for their value)."""
+def if_fire(x, state, params, steps, constant_in_time=False, shift=None):
+    """As :func:`if_sequence`, but the spikes are returned as 0/1 (multiply by theta for their value).
+    ``shift`` (broadcasting against v) is added to v after the first of these steps (snnrt.contract,
+    v_spread)."""
     v = state.v.clone()
     currents = x if constant_in_time else x.reshape(steps, *v.shape)
     fired = torch.empty((steps, *v.shape), dtype=v.dtype, device=v.device)
@@ -51,6 +53,8 @@ def if_fire(x, state, params, steps, constant_in_time=False):
             v.addcmul_(fired[t], theta, value=-1.0)
         else:
             v.masked_fill_(fired[t].bool(), 0.0)
+        if t == 0 and shift is not None:
+            v.add_(shift)
     return (fired.flatten(0, 1) if v.dim() else fired[0]), IFState(v=v)
 
 

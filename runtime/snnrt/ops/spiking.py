@@ -71,16 +71,20 @@ class IFNeuron(SpikingLayer):
     def reset_membrane(self):
         self.state = None
 
-    def _first_step_then_spread(self, fire, x, batch, steps, params, constant_in_time):
-        """Step 1, the shift of v by spread * theta * offsets (snnrt.contract), then the other steps. Step 1
-        is always eager: a compiled one-step block would be one more kernel variant to compile."""
-        first, state = if_fire(x if constant_in_time else x[:batch], self.state, params, 1, constant_in_time)
-        offsets = torch.from_numpy(contract.spread_offsets(tuple(x.shape[1:]))).to(state.v.device)
-        self.state = state._replace(v=state.v.add_(self.spread * params.v_threshold * offsets))
+    def _shift(self, params, shape):
+        """What v_spread adds to v after the first step, for neurons of ``shape`` (snnrt.contract)."""
+        offsets = torch.from_numpy(contract.spread_offsets(tuple(shape))).to(params.v_threshold.device)
+        return self.spread * params.v_threshold * offsets
+
+    def _shifted_step_then_fused(self, x, batch, steps, params, shift, constant_in_time):
+        """Step 1 and the shift eagerly (a compiled one-step kernel would be one more variant to compile),
+        then the other steps compiled."""
+        first, self.state = if_fire(x if constant_in_time else x[:batch], self.state, params, 1, constant_in_time,
+                                    shift)
         if steps == 1:
             return first
-        rest, self.state = fire(x if constant_in_time else x[batch:], self.state, params, steps - 1,
-                                constant_in_time)
+        rest, self.state = fused_if_fire(x if constant_in_time else x[batch:], self.state, params, steps - 1,
+                                         constant_in_time)
         return torch.cat([first, rest])
 
     def _params(self, x):
@@ -91,15 +95,17 @@ class IFNeuron(SpikingLayer):
 
     def forward_sequence(self, x, steps, constant_in_time=False):
         params = self._params(x)
-        fire = fused_if_fire if self.fused else if_fire
+        batch = x.shape[0] if constant_in_time else x.shape[0] // steps
+        shift = None
         if self.state is None:
-            batch = x.shape[0] if constant_in_time else x.shape[0] // steps
             self.state = if_initial_state(x[:batch], params)
-            if self.spread:
-                fired = self._first_step_then_spread(fire, x, batch, steps, params, constant_in_time)
-                self._count(fired, count_ones(fired))
-                return fired.mul_(params.v_threshold)
-        fired, self.state = fire(x, self.state, params, steps, constant_in_time)
+            shift = self._shift(params, x.shape[1:]) if self.spread else None
+        if shift is not None and self.fused:
+            fired = self._shifted_step_then_fused(x, batch, steps, params, shift, constant_in_time)
+        elif self.fused:
+            fired, self.state = fused_if_fire(x, self.state, params, steps, constant_in_time)
+        else:
+            fired, self.state = if_fire(x, self.state, params, steps, constant_in_time, shift)
         self._count(fired, count_ones(fired))
         return fired.mul_(params.v_threshold)
 
