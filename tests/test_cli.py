@@ -66,7 +66,7 @@ def test_convert_prints_the_layer_summary_and_writes_a_checked_file(tmp_path):
 
 @pytest.mark.parametrize("option, spread", [((), "0.75"), (("--spread", "0.2"), "0.2"),
                                             (("--init", "zero"), "0.0")])
-def test_convert_spreads_initial_potentials_around_half_by_default(tmp_path, option, spread):
+def test_convert_spreads_potentials_by_default_with_the_half_start(tmp_path, option, spread):
     out = tmp_path / "mlp.snn.onnx"
     result = _invoke("convert", MLP, "-o", out, "--calib", "digits:train", "--calib-samples", 50, *option)
     assert result.exit_code == 0, result.output
