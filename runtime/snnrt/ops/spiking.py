@@ -76,17 +76,6 @@ class IFNeuron(SpikingLayer):
         offsets = torch.from_numpy(contract.spread_offsets(tuple(shape))).to(params.v_threshold.device)
         return self.spread * params.v_threshold * offsets
 
-    def _shifted_step_then_fused(self, x, batch, steps, params, shift, constant_in_time):
-        """Step 1 and the shift eagerly (a compiled one-step kernel would be one more variant to compile),
-        then the other steps compiled."""
-        first, self.state = if_fire(x if constant_in_time else x[:batch], self.state, params, 1, constant_in_time,
-                                    shift)
-        if steps == 1:
-            return first
-        rest, self.state = fused_if_fire(x if constant_in_time else x[batch:], self.state, params, steps - 1,
-                                         constant_in_time)
-        return torch.cat([first, rest])
-
     def _params(self, x):
         shape = [1] * x.dim()
         if self.v_threshold.numel() > 1:
@@ -95,17 +84,13 @@ class IFNeuron(SpikingLayer):
 
     def forward_sequence(self, x, steps, constant_in_time=False):
         params = self._params(x)
-        batch = x.shape[0] if constant_in_time else x.shape[0] // steps
         shift = None
         if self.state is None:
+            batch = x.shape[0] if constant_in_time else x.shape[0] // steps
             self.state = if_initial_state(x[:batch], params)
             shift = self._shift(params, x.shape[1:]) if self.spread else None
-        if shift is not None and self.fused:
-            fired = self._shifted_step_then_fused(x, batch, steps, params, shift, constant_in_time)
-        elif self.fused:
-            fired, self.state = fused_if_fire(x, self.state, params, steps, constant_in_time)
-        else:
-            fired, self.state = if_fire(x, self.state, params, steps, constant_in_time, shift)
+        fire = fused_if_fire if self.fused else if_fire
+        fired, self.state = fire(x, self.state, params, steps, constant_in_time, shift)
         self._count(fired, count_ones(fired))
         return fired.mul_(params.v_threshold)
 
