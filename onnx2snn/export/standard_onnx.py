@@ -14,7 +14,7 @@ import onnxruntime as ort
 from onnx import helper, numpy_helper, shape_inference
 
 from snnrt import contract
-from snnrt.batch_axis import SHAPE_OPS, batch_axis_problem, declared_ranks
+from snnrt.batch_axis import SHAPE_OPS, batch_axis_problem, declared_shapes
 
 from ..errors import UnsupportedModelError
 from ..normalize.upgrade_opset import TARGET_OPSET, upgrade_opset
@@ -112,16 +112,10 @@ def _check_foldable(node, folded, rank, constants):
         )
 
 
-def _declared_shapes(graph):
-    """Declared shapes (inputs, value_info, outputs): a list per value, None for a dimension without a size."""
-    values = [*graph.input, *graph.value_info, *graph.output]
-    return {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
-            for v in values if v.type.tensor_type.HasField("shape")}
-
-
 def _build(graph, b, time_loop):
     """Add the graph's nodes to b with time folded in after the first spiking layer."""
-    ranks, shapes, constants, tiled = declared_ranks(graph), _declared_shapes(graph), _constants(graph), {}
+    shapes, constants, tiled = declared_shapes(graph), _constants(graph), {}
+    ranks = {name: len(shape) for name, shape in shapes.items()}
     kinds, node_kinds = _classify(graph, ranks, constants)
 
     def as_folded(node, name):

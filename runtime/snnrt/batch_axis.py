@@ -25,10 +25,17 @@ AXES_OPS = frozenset({"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
                       "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Slice", "Squeeze", "Unsqueeze"})
 
 
+def declared_shapes(graph):
+    """Shapes of the values whose shape a GraphProto declares (inputs, value_info, outputs): a list per value,
+    None for a dimension without a fixed size."""
+    values = [*graph.input, *graph.value_info, *graph.output]
+    return {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+            for v in values if v.type.tensor_type.HasField("shape")}
+
+
 def declared_ranks(graph):
     """Ranks of the values whose shape a GraphProto declares (inputs, value_info, outputs)."""
-    values = [*graph.input, *graph.value_info, *graph.output]
-    return {v.name: len(v.type.tensor_type.shape.dim) for v in values if v.type.tensor_type.HasField("shape")}
+    return {name: len(shape) for name, shape in declared_shapes(graph).items()}
 
 
 def _attr(node, name, default=None):
