@@ -1,6 +1,6 @@
 """Simulation speed of onnx2snn against the dense bound and SpikingJelly, side by side in one run.
 
-    python benchmarks/speed.py [--device auto|cpu|cuda] [--repeats 3] [--quick]
+    python benchmarks/speed.py [--device auto|cpu|cuda] [--repeats 3] [--quick] [--memory-budget MIB]
 
 Cases: the bundled MNIST CNN (``mnist_cnn_relu``, 128 test images) at T = 8 and 32, and an untrained
 CIFAR VGG-16 (32x32) at T = 16 (batch 16 on CPU, 128 on CUDA). For each case it prints images per second:
@@ -18,6 +18,8 @@ conversion time of an untrained ResNet-50 graph (calibration excluded: its clip 
 thresholds) and the runtime's peak memory in each order (growth of the peak resident size of a fresh
 process during one run on CPU, Linux only; peak allocated memory on CUDA). A time is the best of --repeats rounds after a warm-up run; each round
 runs every method once, so that load changes on a shared machine hit all methods alike.
+``--memory-budget`` sets the runtime's chunk budget (SpikingNetwork memory_budget) for the throughput
+tables; without it the runtime's default applies (64 MiB on CPU, a quarter of free GPU memory).
 """
 
 import argparse
@@ -105,14 +107,14 @@ def ort_run(model, x, timesteps, device, time_loop=DEFAULT_TIME_LOOP):
     return lambda: session.run(None, feed)
 
 
-def case(name, snn, module, calibration, x, timesteps, repeats, device):
+def case(name, snn, module, calibration, x, timesteps, repeats, device, budget):
     """One table: images/s of each method for the batch x at ``timesteps`` steps."""
     runs, notes = {}, {}
     xt = torch.from_numpy(x).to(device)
     ann = GraphModule(snn.ann).to(device).eval()
     runs[DENSE] = torch.no_grad()(lambda: ann(xt))
     for label, (order, fused) in ORDERS.items():
-        network = SpikingNetwork(snn.model, device, order=order, fused=fused)
+        network = SpikingNetwork(snn.model, device, order=order, fused=fused, memory_budget=budget)
         runs[label] = lambda network=network: network.run(xt, timesteps)
     runs["SpikingJelly"], notes["SpikingJelly"] = _sj_run(module, calibration, x, timesteps, device)
     runs["ONNX Runtime (export)"] = ort_run(snn.model, x, timesteps, device)
@@ -140,14 +142,15 @@ def describe(device):
     return f"CPU, {torch.get_num_threads()} threads"
 
 
-def mnist_case(timesteps, repeats, device):
+def mnist_case(timesteps, repeats, device, budget):
     x_train, _ = mnist5k("train")
     x_test, _ = mnist5k("test")
     snn = convert(bundled_model("mnist_cnn_relu"), x_train[:256])
     from peers.spikingjelly_ann2snn import load_onnx_weights
     module = MnistCNN("relu", "avg")
     load_onnx_weights(module, bundled_model("mnist_cnn_relu"), x_test[:8])
-    return [case("bundled MNIST CNN (mnist_cnn_relu)", snn, module, x_train[:256], x_test[:128], t, repeats, device)
+    return [case("bundled MNIST CNN (mnist_cnn_relu)", snn, module, x_train[:256], x_test[:128], t, repeats, device,
+                 budget)
             for t in timesteps]
 
 
@@ -161,12 +164,12 @@ def _export(module, shape):
     return buffer.getvalue()
 
 
-def vgg_case(batch, repeats, device):
+def vgg_case(batch, repeats, device, budget):
     torch.manual_seed(0)
     module = vgg16().eval()
     data = np.random.default_rng(0).random((batch + 64, 3, 32, 32), dtype=np.float32)
     snn = convert(_export(module, (3, 32, 32)), data[:64])
-    return case("untrained CIFAR VGG-16", snn, module, data[:64], data[64:], 16, repeats, device)
+    return case("untrained CIFAR VGG-16", snn, module, data[:64], data[64:], 16, repeats, device, budget)
 
 
 def conversion_time():
@@ -228,6 +231,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="MNIST CNN at T=8 only, no VGG-16 / ResNet-50")
     parser.add_argument("--json", help="also write every figure to this file")
+    parser.add_argument("--memory-budget", type=int, metavar="MIB",
+                        help="the runtime's chunk budget in MiB for the throughput tables (default: its own)")
     parser.add_argument("--memory-child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -235,10 +240,11 @@ def main():
         print(memory_child(path, inputs, order, int(timesteps), device))
         return
     device = pick_device(args.device)
-    figures = {"device": describe(device), "mnist_cnn": mnist_case((8,) if args.quick else (8, 32), args.repeats,
-                                                                   device)}
+    budget = args.memory_budget << 20 if args.memory_budget else None
+    figures = {"device": describe(device), "memory_budget_mib": args.memory_budget,
+               "mnist_cnn": mnist_case((8,) if args.quick else (8, 32), args.repeats, device, budget)}
     if not args.quick:
-        figures["vgg16"] = vgg_case(128 if device.type == "cuda" else 16, args.repeats, device)
+        figures["vgg16"] = vgg_case(128 if device.type == "cuda" else 16, args.repeats, device, budget)
         figures["resnet50_conversion_s"] = conversion_time()
         figures["memory_mib"] = memory_table(32, 128, device)
     if args.json:

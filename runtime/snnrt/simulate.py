@@ -27,8 +27,8 @@ from .stats import OpCounter
 
 ENCODINGS = ("direct", "poisson")
 ORDERS = ("auto", "step", "layer")
-# On CPU, chunks that fit in a few caches' worth of memory run faster per image than large ones (measured by
-# benchmarks/speed.py's cases: MNIST CNN T=32 batch 128, 66 images/s with 1 GiB, 106 with 64 MiB; VGG-16 level)
+# On CPU, small chunks run faster per image than large ones: `benchmarks/speed.py --memory-budget 1024` against
+# the default shows it (MNIST CNN at T=32: the layer order 0.93x SpikingJelly with 1 GiB, 1.75x with 64 MiB)
 CPU_MEMORY_BUDGET = 64 << 20
 
 
