@@ -225,13 +225,20 @@ def memory_table(timesteps, batch, device):
     return result
 
 
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number of MiB, got {text}")
+    return value
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="MNIST CNN at T=8 only, no VGG-16 / ResNet-50")
     parser.add_argument("--json", help="also write every figure to this file")
-    parser.add_argument("--memory-budget", type=int, metavar="MIB",
+    parser.add_argument("--memory-budget", type=_positive_int, metavar="MIB",
                         help="the runtime's chunk budget in MiB for the throughput tables (default: its own)")
     parser.add_argument("--memory-child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
