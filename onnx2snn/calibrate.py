@@ -77,7 +77,8 @@ class Threshold:
     trained: bool = False  # a bound that training fitted (clip, QCFS), not a statistic of calibration data
 
 
-def _session(model, names):
+def ann_session(model, names):
+    """An ONNX Runtime CPU session of ``model`` that also outputs the tensors ``names``."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
     present = {o.name for o in model.graph.output}
     for name in names:
@@ -138,7 +139,7 @@ def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress
             f"{len(pending)} activation(s) have no trained bound, so calibration data is needed; give --calib"
         )
     data = np.asarray(data, dtype=np.float32)
-    session = _session(model, [s.output for s in pending])
+    session = ann_session(model, [s.output for s in pending])
     input_name = session.get_inputs()[0].name
     check_input_shape(session.get_inputs()[0].shape, data.shape, "calibration data")
     histograms = {}

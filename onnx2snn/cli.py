@@ -15,6 +15,7 @@ from .cli_options import (
     check_encoding,
     image_options,
     load_for_model,
+    parse_timesteps,
     simulation_options,
     timesteps_option,
 )
@@ -98,11 +99,18 @@ def _format_threshold(values):
                    "fraction of theta "
                    f"[default: {defaults.SPREAD} with --init half, else 0].")
 @click.option("--calib-samples", type=click.IntRange(1), help="Use N calibration samples drawn with --seed.")
+@click.option("--tune", is_flag=True,
+              help="Then scale each layer's calibrated thresholds so that the SNN follows the ANN on calibration "
+                   "data (simulates the SNN 6 times per layer; see onnx2snn.tune).")
+@click.option("--tune-timesteps", default=",".join(map(str, defaults.TUNE_TIMESTEPS)), show_default=True,
+              callback=parse_timesteps, help="With --tune: the time steps T whose outputs should follow the ANN.")
+@click.option("--tune-samples", default=defaults.TUNE_SAMPLES, show_default=True, type=click.IntRange(1),
+              help="With --tune: calibration samples simulated (evenly spaced over --calib).")
 @batch_options
 @image_options
 @click.pass_obj
-def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, calib_samples, batch_size, seed,
-            **image):
+def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, calib_samples, tune, tune_timesteps,
+            tune_samples, batch_size, seed, **image):
     """Convert an ANN into an SNN file (written atomically) and print the per-layer summary.
 
     Calibration runs the ANN in ONNX Runtime on the CPU.
@@ -128,14 +136,16 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
     check_writable(output)
     x = load_for_model(calib, model, "train", calib_samples, seed, image).x if calib else None
     snn = run_convert(model, x, spec, v_init, batch_size=batch_size, progress=obj.progress, output=output,
-                      spread=spread)
-    click.echo(f"{'site':<32} {'replaced':<16} {'threshold source':<28} threshold")
+                      spread=spread, tune=tune, tune_timesteps=tune_timesteps, tune_samples=tune_samples)
+    click.echo(f"{'site':<32} {'replaced':<16} {'threshold source':<34} threshold")
     for layer in snn.layers:
-        click.echo(f"{layer.site:<32} {layer.replaced:<16} {layer.source:<28} {_format_threshold(layer.threshold)}")
+        click.echo(f"{layer.site:<32} {layer.replaced:<16} {layer.source:<34} {_format_threshold(layer.threshold)}")
         if layer.warning:
             click.echo(f"warning: {layer.warning}", err=True)
     if snn.dropped_output:
         click.echo(f"dropped from the spiking output (arg-max unchanged): {', '.join(snn.dropped_output)}")
+    if tune:
+        click.echo(f"tuning: {snn.tuning}")
     click.echo(f"wrote {output} ({len(snn.layers)} IF layers)")
 
 

@@ -6,7 +6,7 @@ import numpy as np
 from .images import LAYOUTS, Preprocess
 
 
-def _timesteps(ctx, param, text):
+def parse_timesteps(ctx, param, text):
     try:
         values = sorted({int(v) for v in text.split(",") if v.strip()})
     except ValueError as exc:
@@ -47,7 +47,7 @@ def _device(ctx, param, value):
 
 
 def timesteps_option(default):
-    return click.option("--timesteps", default=default, show_default=True, callback=_timesteps,
+    return click.option("--timesteps", default=default, show_default=True, callback=parse_timesteps,
                         help="Comma-separated time steps T; one run to the largest gives them all.")
 
 

@@ -1,6 +1,6 @@
 """The Python API: one call from an ONNX ANN plus calibration data to an SNN model and file."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -13,8 +13,9 @@ from .errors import UnsupportedModelError
 from .find_sites import find_sites
 from .load import load_model
 from .normalize import normalize
-from .rewrite import rewrite
+from .rewrite import if_node_name, rewrite
 from .save import save_model
+from .tune import check_tuning, tune_thresholds
 
 METHOD = "IF neurons, reset by subtraction, initial potential v_init*theta (Bu et al., AAAI 2022)"
 
@@ -63,6 +64,7 @@ class SnnModel:
     ann: object
     layers: list
     dropped_output: list
+    tuning: str = None  # what threshold tuning did (convert(tune=True)), as in the metadata
 
     def save(self, path):
         """Write the SNN file atomically (a failure leaves no partial file)."""
@@ -73,8 +75,18 @@ class SnnModel:
         return SpikingNetwork(self.model, device, order)
 
 
+def snn_output_in_ann(ann, dropped):
+    """The ANN tensor that the SNN's output stands for: its first output, before the dropped final nodes."""
+    producers = {out: node for node in ann.graph.node for out in node.output}
+    name = ann.graph.output[0].name
+    while name in producers and producers[name].name in dropped:
+        name = producers[name].input[0]
+    return name
+
+
 def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, reset=contract.RESET_SUBTRACT,
-            batch_size=128, progress=False, output=None, spread=None):
+            batch_size=128, progress=False, output=None, spread=None, tune=False,
+            tune_timesteps=defaults.TUNE_TIMESTEPS, tune_samples=defaults.TUNE_SAMPLES):
     """Convert an ANN (path, bytes or ModelProto) into an SnnModel; write it to ``output`` when given.
 
     ``calibration``: inputs (N, ...) for the threshold statistics; ``threshold``: a ThresholdSpec or its
@@ -82,11 +94,15 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     fraction of theta ('half' = 0.5 as in Bu et al. 2022, 'zero' = classic conversion); ``spread``:
     after the first step, spread the membrane potentials of each layer's neurons evenly over this fraction
     of theta, in [0, 1] (0: none; see snnrt.contract, v_spread); None: defaults.SPREAD with v_init = 1/2,
-    else 0 (so that v_init='zero' is the classic conversion).
+    else 0 (so that v_init='zero' is the classic conversion). ``tune``: then scale the thresholds of the
+    layers whose threshold is a calibration statistic by simulating the SNN on ``tune_samples`` calibration
+    inputs over ``tune_timesteps`` (onnx2snn.tune: one SNN run per layer and factor tried).
     """
     spec = ThresholdSpec.parse(threshold) if isinstance(threshold, str) else threshold
     fraction = parse_v_init(v_init)
     spread = parse_spread(spread, fraction)
+    if tune:
+        tune_timesteps, tune_samples = check_tuning(tune_timesteps, tune_samples)
     ann, _ = normalize(load_model(source))
     report = find_sites(ann)
     if report.problems:
@@ -108,13 +124,28 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
         contract.META_INPUT_ENCODING: "direct",
         contract.META_DROPPED_SOFTMAX: ",".join(report.dropped_output),
     }
+    tunable = [site for site in report.sites if not thresholds[site.name].trained] if tune else []
+    if tune and not tunable:
+        metadata[contract.META_TUNING] = "nothing to tune: every threshold is a trained bound"
     snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread)
+    if tunable:
+        tuning = tune_thresholds(snn, ann, snn_output_in_ann(ann, report.dropped_output),
+                                 [if_node_name(site) for site in tunable], calibration, tune_timesteps, tune_samples,
+                                 progress=progress)
+        for site in tunable:
+            scale = tuning.scales[if_node_name(site)]
+            before = thresholds[site.name]
+            thresholds[site.name] = replace(before, values=(before.values * scale).astype(np.float32),
+                                            source=f"{before.source} x{scale:g} (tuned)")
+        metadata[contract.META_METHOD] += "; thresholds tuned by simulation"
+        metadata[contract.META_TUNING] = tuning.describe()
+        snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread)
     layers = [
         LayerSummary(s.name, s.replaced, thresholds[s.name].source, thresholds[s.name].values,
                      thresholds[s.name].warning)
         for s in report.sites
     ]
-    result = SnnModel(snn, ann, layers, report.dropped_output)
+    result = SnnModel(snn, ann, layers, report.dropped_output, metadata.get(contract.META_TUNING))
     if output is not None:
         result.save(output)
     return result

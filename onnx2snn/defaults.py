@@ -5,3 +5,8 @@ import the converter to show them)."""
 # (snnrt.contract: v_spread), used with the default start theta/2. Measured on the bundled
 # MNIST CNNs with benchmarks/accuracy.py.
 SPREAD = 0.75
+
+# Threshold tuning (onnx2snn.tune): the time steps whose outputs should follow the ANN's, and the number of
+# calibration samples simulated.
+TUNE_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
+TUNE_SAMPLES = 256

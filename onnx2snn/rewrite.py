@@ -17,6 +17,11 @@ from .errors import UnsupportedModelError
 from .normalize.graph_edits import bypass
 
 
+def if_node_name(site):
+    """The name of the IFNeuron node that replaces ``site``."""
+    return f"{site.name}_if"
+
+
 def _downstream(graph, names):
     """Nodes reachable from the tensors ``names``."""
     seen, stack = set(), [t for t in graph.tensors().values() if t.name in names]
@@ -87,7 +92,7 @@ def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET
         current = _input_affine(graph, site, tensors[site.input])
         graph.layer(
             op=contract.IF_OP,
-            name=f"{site.name}_if",
+            name=if_node_name(site),
             domain=contract.DOMAIN,
             attrs={
                 contract.ATTR_THRESHOLD: [float(v) for v in theta],
