@@ -11,7 +11,10 @@ T, columns are the ANN (the ONNX file run by ONNX Runtime on the same test image
                    bound, else the converter's default statistic: the rate-coding-optimal 'mse' threshold per
                    channel), initial potential θ/2 (Bu et al. 2022) spread by ±0.375 θ over the neurons of
                    layers with statistic thresholds that feed no max pool (spread 0.75);
-- onnx2snn θ/2:    the same without the spread: every neuron starts at θ/2 (the paper's method);
+- onnx2snn tuned:  the defaults plus ``tune=True``: each statistic threshold scaled by the factor that makes the
+                   SNN's outputs follow the ANN's best on 256 of the calibration images at T = 1..64
+                   (onnx2snn.tune; the conversion time includes it);
+- onnx2snn θ/2:    the defaults without the spread: every neuron starts at θ/2 (the paper's method);
 - onnx2snn v0=0:   the same thresholds, initial potential 0 (classic rate conversion);
 - with --variants, onnx2snn θ/2 ch 99.9% (the 99.9th percentile per channel, SpikingJelly's best statistic,
   for every site, trained clip bounds included) and onnx2snn θ/2 layer ('auto' with one threshold per layer),
@@ -58,6 +61,7 @@ MODELS = {
 }
 OURS = {
     "onnx2snn θ/2 spread": dict(threshold="auto", v_init="half"),
+    "onnx2snn tuned": dict(threshold="auto", v_init="half", tune=True),
     "onnx2snn θ/2": dict(threshold="auto", v_init="half", spread=0.0),
     "onnx2snn v0=0": dict(threshold="auto", v_init="zero"),
 }
