@@ -9,6 +9,9 @@ the factor (1 included) with the smallest error::
 
     mean over T in timesteps of  mean((SNN output averaged over steps 1..T - ANN output)^2) / var(ANN output)
 
+The arithmetic mean over T favours the smallest T, whose errors are the largest; a geometric mean (the same weight
+for a relative gain at every T) gave lower accuracy averaged over T = 1..64 on both bundled ReLU CNNs.
+
 The initial potentials and the spread are fractions of theta, so they scale with it. One pass over the
 layers costs one simulation plus len(SCALES) per layer, each of max(timesteps) steps on ``samples`` inputs.
 """
