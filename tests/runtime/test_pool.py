@@ -1,5 +1,6 @@
 """MaxPool, AveragePool, GlobalAveragePool and GlobalMaxPool against onnxruntime."""
 
+import numpy as np
 import pytest
 from tests.runtime.helpers import check, randn
 from onnx import helper
@@ -55,6 +56,22 @@ def test_max_pool_1d(attrs):
                                        ("AveragePool", {"count_include_pad": 1})])
 def test_pool_ceil_mode_edge_windows(x_shape, attrs, op, extra):
     check(helper.make_node(op, ["x"], ["y"], ceil_mode=1, **attrs, **extra), {"x": randn(*x_shape)}, opset=19)
+
+
+@pytest.mark.parametrize(
+    "x_shape, kernel",
+    [((2, 3, 8), [2]), ((2, 3, 6, 6), [2, 2]), ((2, 3, 6, 6), [3, 3]), ((1, 2, 4, 9), [2, 3]),
+     ((1, 2, 4, 6, 6), [2, 3, 2])],
+)
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+@pytest.mark.parametrize("ceil_mode", [0, 1])
+def test_windows_that_tile_the_input(x_shape, kernel, op, ceil_mode):
+    """Windows as large as their stride over sizes they divide: the runtime adds or takes the maximum of strided
+    slices instead of calling torch's pooling (snnrt.ops.pool._tile_reduce)."""
+    x = randn(*x_shape)
+    x.reshape(-1)[[0, 5]] = [-np.inf, np.inf]
+    check(helper.make_node(op, ["x"], ["y"], kernel_shape=kernel, strides=kernel, ceil_mode=ceil_mode), {"x": x},
+          opset=19)
 
 
 def test_max_pool_opset_1():
