@@ -101,11 +101,14 @@ def _format_threshold(values):
 @click.option("--calib-samples", type=click.IntRange(1), help="Use N calibration samples drawn with --seed.")
 @click.option("--tune", is_flag=True,
               help="Then scale each layer's calibrated thresholds so that the SNN follows the ANN on calibration "
-                   "data (simulates the SNN 6 times per layer; see onnx2snn.tune).")
-@click.option("--tune-timesteps", default=",".join(map(str, defaults.TUNE_TIMESTEPS)), show_default=True,
-              callback=parse_timesteps, help="With --tune: the time steps T whose outputs should follow the ANN.")
-@click.option("--tune-samples", default=defaults.TUNE_SAMPLES, show_default=True, type=click.IntRange(1),
-              help="With --tune: calibration samples simulated (evenly spaced over --calib).")
+                   f"data (simulates the SNN {len(defaults.TUNE_SCALES)} times per layer, on CUDA when torch sees "
+                   "it; see onnx2snn.tune).")
+@click.option("--tune-timesteps", callback=parse_timesteps,
+              help="With --tune: the time steps T whose outputs should follow the ANN "
+                   f"[default: {','.join(map(str, defaults.TUNE_TIMESTEPS))}].")
+@click.option("--tune-samples", type=click.IntRange(1),
+              help=f"With --tune: calibration samples simulated, evenly spaced over --calib [default: "
+                   f"{defaults.TUNE_SAMPLES}].")
 @batch_options
 @image_options
 @click.pass_obj
@@ -133,10 +136,14 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
         parse_v_init(v_init)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--init") from exc
+    for given, name in ((tune_timesteps, "--tune-timesteps"), (tune_samples, "--tune-samples")):
+        if given is not None and not tune:
+            raise click.UsageError(f"{name} applies only with --tune")
     check_writable(output)
     x = load_for_model(calib, model, "train", calib_samples, seed, image).x if calib else None
     snn = run_convert(model, x, spec, v_init, batch_size=batch_size, progress=obj.progress, output=output,
-                      spread=spread, tune=tune, tune_timesteps=tune_timesteps, tune_samples=tune_samples)
+                      spread=spread, tune=tune, tune_timesteps=tune_timesteps or defaults.TUNE_TIMESTEPS,
+                      tune_samples=tune_samples or defaults.TUNE_SAMPLES)
     click.echo(f"{'site':<32} {'replaced':<16} {'threshold source':<34} threshold")
     for layer in snn.layers:
         click.echo(f"{layer.site:<32} {layer.replaced:<16} {layer.source:<34} {_format_threshold(layer.threshold)}")

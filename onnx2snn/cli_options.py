@@ -7,6 +7,8 @@ from .images import LAYOUTS, Preprocess
 
 
 def parse_timesteps(ctx, param, text):
+    if text is None:
+        return None
     try:
         values = sorted({int(v) for v in text.split(",") if v.strip()})
     except ValueError as exc:

@@ -75,15 +75,6 @@ class SnnModel:
         return SpikingNetwork(self.model, device, order)
 
 
-def snn_output_in_ann(ann, dropped):
-    """The ANN tensor that the SNN's output stands for: its first output, before the dropped final nodes."""
-    producers = {out: node for node in ann.graph.node for out in node.output}
-    name = ann.graph.output[0].name
-    while name in producers and producers[name].name in dropped:
-        name = producers[name].input[0]
-    return name
-
-
 def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, reset=contract.RESET_SUBTRACT,
             batch_size=128, progress=False, output=None, spread=None, tune=False,
             tune_timesteps=defaults.TUNE_TIMESTEPS, tune_samples=defaults.TUNE_SAMPLES):
@@ -95,8 +86,9 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     after the first step, spread the membrane potentials of each layer's neurons evenly over this fraction
     of theta, in [0, 1] (0: none; see snnrt.contract, v_spread); None: defaults.SPREAD with v_init = 1/2,
     else 0 (so that v_init='zero' is the classic conversion). ``tune``: then scale the thresholds of the
-    layers whose threshold is a calibration statistic by simulating the SNN on ``tune_samples`` calibration
-    inputs over ``tune_timesteps`` (onnx2snn.tune: one SNN run per layer and factor tried).
+    layers whose threshold is a calibration statistic by simulating the SNN (on CUDA when torch sees it) on
+    ``tune_samples`` calibration inputs over ``tune_timesteps`` (onnx2snn.tune: one SNN run per layer and
+    factor tried).
     """
     spec = ThresholdSpec.parse(threshold) if isinstance(threshold, str) else threshold
     fraction = parse_v_init(v_init)
@@ -129,14 +121,14 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
         metadata[contract.META_TUNING] = "nothing to tune: every threshold is a trained bound"
     snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread)
     if tunable:
-        tuning = tune_thresholds(snn, ann, snn_output_in_ann(ann, report.dropped_output),
-                                 [if_node_name(site) for site in tunable], calibration, tune_timesteps, tune_samples,
-                                 progress=progress)
+        tuning = tune_thresholds(snn, ann, report.dropped_output, [if_node_name(site) for site in tunable],
+                                 calibration, fraction, tune_timesteps, tune_samples, batch_size, progress)
         for site in tunable:
             scale = tuning.scales[if_node_name(site)]
             before = thresholds[site.name]
+            warning = before.warning and f"{before.warning} (before tuning; x{scale:g} after)"
             thresholds[site.name] = replace(before, values=(before.values * scale).astype(np.float32),
-                                            source=f"{before.source} x{scale:g} (tuned)")
+                                            source=f"{before.source} x{scale:g} (tuned)", warning=warning)
         metadata[contract.META_METHOD] += "; thresholds tuned by simulation"
         metadata[contract.META_TUNING] = tuning.describe()
         snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread)

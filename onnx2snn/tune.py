@@ -4,7 +4,8 @@ A statistic (mse, max, percentile) picks each layer's thresholds from that layer
 see how the layer's rounding and clipping errors travel through the layers after it. Tuning runs the converted
 SNN itself, on calibration inputs and with the ANN's outputs as the reference (no labels).
 
-For each tuned IF layer in graph order, it tries the layer's thresholds times each factor in SCALES and keeps
+For each tuned IF layer in graph order, it tries the layer's thresholds times each factor in TUNE_SCALES
+(onnx2snn.defaults) and keeps
 the factor (1 included) with the smallest error::
 
     mean over T in timesteps of  mean((SNN output averaged over steps 1..T - ANN output)^2) / var(ANN output)
@@ -13,10 +14,12 @@ The arithmetic mean over T favours the smallest T, whose errors are the largest;
 for a relative gain at every T) gave lower accuracy averaged over T = 1..64 on both bundled ReLU CNNs.
 
 The initial potentials and the spread are fractions of theta, so they scale with it. One pass over the
-layers costs one simulation plus len(SCALES) per layer, each of max(timesteps) steps on ``samples`` inputs.
+layers costs one simulation plus len(TUNE_SCALES) per layer, each of max(timesteps) steps on ``samples``
+inputs, on CUDA when torch sees it.
 """
 
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -25,10 +28,8 @@ from tqdm.auto import tqdm
 from snnrt.simulate import SpikingNetwork
 
 from .calibrate import ann_session
-from .defaults import TUNE_SAMPLES, TUNE_TIMESTEPS
+from .defaults import TUNE_SAMPLES, TUNE_SCALES, TUNE_TIMESTEPS
 from .errors import CalibrationError
-
-SCALES = (0.7, 0.85, 1.2, 1.45, 1.75, 2.1)
 
 
 @dataclass
@@ -50,56 +51,79 @@ def evenly_spaced(count, samples):
     return np.unique(np.linspace(0, count - 1, min(samples, count)).round().astype(np.int64))
 
 
+def _whole(value):
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
 def check_tuning(timesteps, samples):
-    """Validated (sorted timesteps, samples); ValueError naming the bad argument."""
-    steps = tuple(sorted({int(t) for t in timesteps}))
-    if not steps or steps[0] < 1:
-        raise ValueError(f"tuning time steps must be positive integers, got {list(timesteps)}")
-    if int(samples) < 1:
-        raise ValueError(f"tuning samples must be at least 1, got {samples}")
-    return steps, int(samples)
+    """(sorted distinct time steps, samples) from ``tune_timesteps`` (an int or a sequence of ints) and
+    ``tune_samples``; a ValueError that names the argument otherwise."""
+    steps = [timesteps] if _whole(timesteps) else timesteps
+    if not isinstance(steps, (list, tuple)) or not steps or not all(_whole(t) and t >= 1 for t in steps):
+        raise ValueError(f"tune_timesteps must be a positive integer or a list of them, got {timesteps!r}")
+    if not _whole(samples) or samples < 1:
+        raise ValueError(f"tune_samples must be a positive integer, got {samples!r}")
+    return tuple(sorted({int(t) for t in steps})), int(samples)
 
 
-def tune_thresholds(snn, ann, reference_output, layers, data, timesteps=TUNE_TIMESTEPS, samples=TUNE_SAMPLES,
-                    device="auto", progress=False):
+def snn_output_in_ann(ann, dropped):
+    """The ANN tensor that the SNN's output stands for: its first output, before the dropped final nodes."""
+    producers = {out: node for node in ann.graph.node for out in node.output}
+    name = ann.graph.output[0].name
+    while name in producers and producers[name].name in dropped:
+        name = producers[name].input[0]
+    return name
+
+
+def _ann_outputs(ann, name, x, batch_size):
+    session = ann_session(ann, [name])
+    feed = session.get_inputs()[0].name
+    return np.concatenate([session.run([name], {feed: x[i : i + batch_size]})[0]
+                           for i in range(0, len(x), batch_size)])
+
+
+def _set(layer, theta, fraction):
+    """Threshold and initial potential of an IF layer, rounded as onnx2snn.rewrite writes them."""
+    layer.v_threshold.copy_(theta)
+    layer.v_init.copy_((theta.double() * fraction).float())
+
+
+def tune_thresholds(snn, ann, dropped, layers, data, v_init_fraction, timesteps=TUNE_TIMESTEPS,
+                    samples=TUNE_SAMPLES, batch_size=128, progress=False):
     """Tune the thresholds of the IF nodes named ``layers`` of the SNN ModelProto ``snn`` (module doc).
 
-    ``ann``: the clean ANN it was converted from; ``reference_output``: the ANN tensor that the SNN's output
-    stands for (before a dropped Softmax). ``data``: calibration inputs (N, ...). Returns a TuningResult; the
-    caller writes the scaled thresholds into the SNN.
+    ``ann``: the clean ANN it was converted from, with ``dropped`` the names of its final nodes that the SNN
+    leaves out (a Softmax); ``data``: calibration inputs (N, ...); ``v_init_fraction``: the initial potential
+    as a fraction of theta. Returns a TuningResult; the caller writes the scaled thresholds into the SNN.
     """
     timesteps, samples = check_tuning(timesteps, samples)
     if data is None or len(data) == 0:
         raise CalibrationError("threshold tuning needs calibration data; give --calib")
     x = np.ascontiguousarray(np.asarray(data, np.float32)[evenly_spaced(len(data), samples)])
-    session = ann_session(ann, [reference_output])
-    reference = torch.from_numpy(session.run([reference_output], {session.get_inputs()[0].name: x})[0])
-    network = SpikingNetwork(snn, device)
+    network = SpikingNetwork(snn)
+    reference = torch.from_numpy(_ann_outputs(ann, snn_output_in_ann(ann, dropped), x, batch_size))
     reference = reference.to(network.device).reshape(len(x), -1)
-    variance = float(reference.var()) or 1.0
+    variance = float(reference.var(unbiased=False)) or 1.0
     neurons = {node.name: layer for node, layer in network.graph.stateful_layers()}
 
     def error():
         outputs = network.run(x, timesteps[-1]).outputs.reshape(timesteps[-1], len(x), -1)
         return float(sum(((outputs[t - 1] - reference) ** 2).mean() for t in timesteps)) / len(timesteps) / variance
 
-    bar = tqdm(total=1 + len(layers) * len(SCALES), desc="tuning thresholds", unit="run", disable=not progress,
-               leave=False)
-    best = before = error()
-    bar.update()
     scales = {}
-    for name in layers:
-        layer = neurons[name]
-        theta, v_init = layer.v_threshold.clone(), layer.v_init.clone()
-        errors = {1.0: best}
-        for scale in SCALES:
-            layer.v_threshold.copy_(theta * scale)
-            layer.v_init.copy_(v_init * scale)
-            errors[scale] = error()
-            bar.update()
-        scales[name] = min(errors, key=errors.get)
-        best = errors[scales[name]]
-        layer.v_threshold.copy_(theta * scales[name])
-        layer.v_init.copy_(v_init * scales[name])
-    bar.close()
+    with tqdm(total=1 + len(layers) * len(TUNE_SCALES), desc="tuning thresholds", unit="run",
+              disable=not progress, leave=False) as bar:
+        best = before = error()
+        bar.update()
+        for name in layers:
+            layer = neurons[name]
+            theta = layer.v_threshold.clone()
+            errors = {1.0: best}
+            for scale in TUNE_SCALES:
+                _set(layer, theta * scale, v_init_fraction)
+                errors[scale] = error()
+                bar.update()
+            scales[name] = min(errors, key=errors.get)
+            best = errors[scales[name]]
+            _set(layer, theta * scales[name], v_init_fraction)
     return TuningResult(scales, before, best, len(x), timesteps)

@@ -73,23 +73,30 @@ def test_convert_spreads_potentials_by_default_with_the_half_start(tmp_path, opt
     assert {p.key: p.value for p in onnx.load(out).metadata_props}["onnx2snn.spread"] == spread
 
 
+def _if_thresholds(path):
+    return [list(a.floats) for n in onnx.load(path).graph.node for a in n.attribute if a.name == "v_threshold"]
+
+
 def test_convert_tunes_thresholds_on_request(tmp_path):
-    out = tmp_path / "mlp.snn.onnx"
-    result = _invoke("convert", MLP, "-o", out, "--calib", "digits:train", "--calib-samples", 100, "--tune",
-                     "--tune-timesteps", "1,2,4", "--tune-samples", 32)
+    plain, tuned = tmp_path / "plain.snn.onnx", tmp_path / "tuned.snn.onnx"
+    common = ("--calib", "digits:train", "--calib-samples", 100)
+    assert _invoke("convert", MLP, "-o", plain, *common).exit_code == 0
+    result = _invoke("convert", MLP, "-o", tuned, *common, "--tune", "--tune-timesteps", "1,2,4", "--tune-samples", 32)
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.output.splitlines() if line.startswith("/")]
     assert len(rows) == 2 and all(row[6] == "(tuned)" for row in rows)
+    for row, before, after in zip(rows, _if_thresholds(plain), _if_thresholds(tuned)):
+        np.testing.assert_allclose(after, np.float32(before) * np.float32(row[5][1:]), rtol=1e-6)
     tuning = next(line for line in result.output.splitlines() if line.startswith("tuning: "))
     assert "32 calibration samples, T=1,2,4" in tuning
-    assert {p.key: p.value for p in onnx.load(out).metadata_props}["onnx2snn.threshold_tuning"] == tuning[8:]
+    assert {p.key: p.value for p in onnx.load(tuned).metadata_props}["onnx2snn.threshold_tuning"] == tuning[8:]
 
 
-def test_convert_rejects_bad_tuning_time_steps(tmp_path):
-    result = _invoke("convert", MLP, "-o", tmp_path / "x.onnx", "--calib", "digits:train", "--tune",
-                     "--tune-timesteps", "0,4")
-    assert result.exit_code == 2 and "--tune-timesteps" in result.output
-    assert not (tmp_path / "x.onnx").exists()
+@pytest.mark.parametrize("options, name", [(("--tune", "--tune-timesteps", "0,4"), "--tune-timesteps"),
+                                           (("--tune-samples", 32), "--tune-samples")])
+def test_convert_rejects_bad_tuning_options(tmp_path, options, name):
+    result = _invoke("convert", MLP, "-o", tmp_path / "x.onnx", "--calib", "digits:train", *options)
+    assert result.exit_code == 2 and name in result.output
 
 
 def test_convert_rejects_a_spread_outside_zero_to_one(tmp_path):

@@ -9,33 +9,54 @@ from onnx import helper
 
 from onnx2snn.bundled import bundled_model
 from onnx2snn.calibrate import ann_session
-from onnx2snn.convert import convert, snn_output_in_ann
+from onnx2snn.convert import convert
 from onnx2snn.datasets import mnist5k
-from onnx2snn.tune import SCALES, evenly_spaced, tune_thresholds
+from onnx2snn.defaults import TUNE_SCALES
+from onnx2snn.tune import evenly_spaced, snn_output_in_ann, tune_thresholds
 from snnrt import contract
 from snnrt.simulate import SpikingNetwork
-from tests.conftest import ort_run
-from tests.test_convert import _mlp, _qcfs_mlp
+from tests.conftest import make_model, ort_run
+from tests.test_convert import W1, W2, _mlp, _qcfs_mlp
 
 RNG = np.random.default_rng(11)
 X = RNG.normal(size=(64, 6)).astype(np.float32)
 STEPS = (1, 2, 4, 8)
+W_MID = RNG.normal(size=(16, 16)).astype(np.float32) / 4
 
 
 def _relu_mlp():
     return _mlp([helper.make_node("Relu", ["h"], ["a"], name="act")])
 
 
-def _thresholds(model):
-    return {n.name: np.array(next(a.floats for a in n.attribute if a.name == contract.ATTR_THRESHOLD))
+def _relu_then_clip_mlp():
+    """fc1 -> Relu (statistic threshold) -> fc -> Clip(0, 1.5) (trained bound) -> fc2 -> Softmax."""
+    nodes = [helper.make_node("Gemm", ["input", "w1"], ["h"], name="fc1", transB=1),
+             helper.make_node("Relu", ["h"], ["a"], name="act"),
+             helper.make_node("Gemm", ["a", "wm"], ["h2"], name="fc", transB=1),
+             helper.make_node("Clip", ["h2", "zero", "lam"], ["c"], name="clip"),
+             helper.make_node("Gemm", ["c", "w2"], ["logits"], name="fc2", transB=1),
+             helper.make_node("Softmax", ["logits"], ["out"], name="head")]
+    weights = {"w1": W1, "wm": W_MID, "w2": W2,
+               "zero": np.float32(0), "lam": np.float32(1.5)}
+    return make_model(nodes, [("input", ["N", 6])], [("out", ["N", 4])], weights)
+
+
+def _attr(model, name):
+    """{IF node: its attribute ``name`` as float32}."""
+    return {n.name: np.array(next(a.floats for a in n.attribute if a.name == name), np.float32)
             for n in model.graph.node if n.op_type == contract.IF_OP}
+
+
+def _thresholds(model):
+    return _attr(model, contract.ATTR_THRESHOLD)
 
 
 def _error(model, x, reference, steps):
     """The tuning error (onnx2snn.tune) computed here from the anytime outputs of a fresh network."""
     outputs = SpikingNetwork(model, "cpu").run(x, max(steps)).outputs
     reference = torch.as_tensor(reference)
-    return sum(float(((outputs[t - 1] - reference) ** 2).mean()) for t in steps) / len(steps) / float(reference.var())
+    variance = float(reference.var(unbiased=False))
+    return sum(float(((outputs[t - 1] - reference) ** 2).mean()) for t in steps) / len(steps) / variance
 
 
 def _logits(ann, x):
@@ -52,8 +73,8 @@ def test_the_reference_is_the_output_before_a_dropped_softmax():
 def test_tuning_lowers_the_error_and_convert_writes_what_it_found():
     plain = convert(_relu_mlp(), X, threshold="max")
     ann_logits = _logits(plain.ann, X)
-    result = tune_thresholds(plain.model, plain.ann, "logits", ["act_if"], X, STEPS, len(X))
-    assert result.error_after < result.error_before and result.scales["act_if"] in SCALES
+    result = tune_thresholds(plain.model, plain.ann, plain.dropped_output, ["act_if"], X, 0.5, STEPS, len(X))
+    assert result.error_after < result.error_before and result.scales["act_if"] in TUNE_SCALES
     before = _error(plain.model, X, ann_logits, STEPS)
     assert result.error_before == pytest.approx(before, rel=1e-5)
 
@@ -69,17 +90,37 @@ def test_tuning_lowers_the_error_and_convert_writes_what_it_found():
     onnx.checker.check_model(tuned.model)
 
 
-def test_trained_bounds_are_left_alone():
+def test_trained_bounds_are_left_alone_and_v_init_keeps_its_fraction():
+    plain = convert(_relu_then_clip_mlp(), X, v_init=0.3)
+    result = tune_thresholds(plain.model, plain.ann, plain.dropped_output, ["act_if"], X, 0.3, STEPS, len(X))
+    tuned = convert(_relu_then_clip_mlp(), X, v_init=0.3, tune=True, tune_timesteps=STEPS, tune_samples=len(X))
+    theta, v_init = _thresholds(tuned.model), _attr(tuned.model, contract.ATTR_V_INIT)
+    assert theta["clip_if"] == _thresholds(plain.model)["clip_if"] == np.float32(1.5)
+    assert v_init["clip_if"] == _attr(plain.model, contract.ATTR_V_INIT)["clip_if"]
+    assert [layer.source.endswith("(tuned)") for layer in tuned.layers] == [True, False]
+    np.testing.assert_array_equal(theta["act_if"], _thresholds(plain.model)["act_if"] * result.scales["act_if"])
+    np.testing.assert_array_equal(v_init["act_if"], (theta["act_if"].astype(np.float64) * 0.3).astype(np.float32))
+    assert _error(tuned.model, X, _logits(plain.ann, X), STEPS) == pytest.approx(result.error_after, rel=1e-6)
+
+
+def test_a_model_with_only_trained_bounds_has_nothing_to_tune():
     snn = convert(_qcfs_mlp(1.5, 4), tune=True)
     assert snn.tuning == "nothing to tune: every threshold is a trained bound"
     assert snn.layers[0].source.startswith("trained bound")
 
 
-@pytest.mark.parametrize("options, message", [(dict(tune_timesteps=(0, 4)), "time steps"),
-                                              (dict(tune_samples=0), "samples")])
+@pytest.mark.parametrize("options, message", [
+    (dict(tune_timesteps=(0, 4)), "tune_timesteps"), (dict(tune_timesteps="16"), "tune_timesteps"),
+    (dict(tune_timesteps=(2.5,)), "tune_timesteps"), (dict(tune_timesteps=True), "tune_timesteps"),
+    (dict(tune_samples=0), "tune_samples"), (dict(tune_samples=1.9), "tune_samples"),
+])
 def test_bad_tuning_arguments_are_named(options, message):
     with pytest.raises(ValueError, match=message):
         convert(_relu_mlp(), X, tune=True, **options)
+
+
+def test_one_tuning_time_step_may_be_given_as_an_int():
+    assert "T=4:" in convert(_relu_mlp(), X, tune=True, tune_timesteps=4, tune_samples=8).tuning
 
 
 def test_evenly_spaced_indices_cover_the_data():
