@@ -5,8 +5,7 @@ see how the layer's rounding and clipping errors travel through the layers after
 SNN itself, on calibration inputs and with the ANN's outputs as the reference (no labels).
 
 For each tuned IF layer in graph order, it tries the layer's thresholds times each factor in TUNE_SCALES
-(onnx2snn.defaults) and keeps
-the factor (1 included) with the smallest error::
+(onnx2snn.defaults) and keeps the factor (1 included) with the smallest error::
 
     mean over T in timesteps of  mean((SNN output averaged over steps 1..T - ANN output)^2) / var(ANN output)
 
