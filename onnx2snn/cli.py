@@ -144,9 +144,10 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
     snn = run_convert(model, x, spec, v_init, batch_size=batch_size, progress=obj.progress, output=output,
                       spread=spread, tune=tune, tune_timesteps=tune_timesteps or defaults.TUNE_TIMESTEPS,
                       tune_samples=tune_samples or defaults.TUNE_SAMPLES)
-    click.echo(f"{'site':<32} {'replaced':<16} {'threshold source':<34} threshold")
+    click.echo(f"{'site':<32} {'replaced':<16} {'threshold source':<34} {'spread':<6} threshold")
     for layer in snn.layers:
-        click.echo(f"{layer.site:<32} {layer.replaced:<16} {layer.source:<34} {_format_threshold(layer.threshold)}")
+        click.echo(f"{layer.site:<32} {layer.replaced:<16} {layer.source:<34} {layer.spread:<6g} "
+                   f"{_format_threshold(layer.threshold)}")
         if layer.warning:
             click.echo(f"warning: {layer.warning}", err=True)
     if snn.dropped_output:

@@ -53,6 +53,7 @@ class LayerSummary:
     replaced: str
     source: str
     threshold: np.ndarray
+    spread: float = 0.0  # the layer's v_spread (0: every neuron starts at v_init)
     warning: str = None
 
 
@@ -87,11 +88,12 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     of theta, in [0, 1] (0: none; see snnrt.contract, v_spread); None: defaults.SPREAD with v_init = 1/2,
     else 0 (so that v_init='zero' is the classic conversion). ``tune``: then scale the thresholds of the
     layers whose threshold is a calibration statistic by simulating the SNN (on CUDA when torch sees it) on
-    ``tune_samples`` calibration inputs over ``tune_timesteps`` (onnx2snn.tune: one SNN run per layer and
-    factor tried).
+    ``tune_samples`` calibration inputs over ``tune_timesteps``, and pick those layers' spreads too unless
+    ``spread`` is given (onnx2snn.tune: one SNN run per layer and factor or spread tried).
     """
     spec = ThresholdSpec.parse(threshold) if isinstance(threshold, str) else threshold
     fraction = parse_v_init(v_init)
+    tune_spreads = spread is None
     spread = parse_spread(spread, fraction)
     if tune:
         tune_timesteps, tune_samples = check_tuning(tune_timesteps, tune_samples)
@@ -107,7 +109,7 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress)
     samples = 0 if calibration is None else len(calibration)
     metadata = {
-        contract.META_METHOD: METHOD + (f"; membranes spread by {spread}*theta after step 1" if spread else ""),
+        contract.META_METHOD: METHOD + _spread_text(spread),
         contract.META_THRESHOLD_SOURCE: spec.describe(),
         contract.META_CALIBRATION_SAMPLES: samples,
         contract.META_V_INIT_FRACTION: fraction,
@@ -122,22 +124,40 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread)
     if tunable:
         tuning = tune_thresholds(snn, ann, report.dropped_output, [if_node_name(site) for site in tunable],
-                                 calibration, fraction, tune_timesteps, tune_samples, batch_size, progress)
+                                 calibration, fraction, tune_timesteps, tune_samples, batch_size, progress,
+                                 tune_spreads)
         for site in tunable:
             scale = tuning.scales[if_node_name(site)]
             before = thresholds[site.name]
             warning = before.warning and f"{before.warning} (before tuning; x{scale:g} after)"
             thresholds[site.name] = replace(before, values=(before.values * scale).astype(np.float32),
                                             source=f"{before.source} x{scale:g} (tuned)", warning=warning)
-        metadata[contract.META_METHOD] += "; thresholds tuned by simulation"
+        if tuning.spreads:
+            spread = {site.name: tuning.spreads.get(if_node_name(site), spread) for site in report.sites}
+            metadata[contract.META_SPREAD] = "per layer: the v_spread of each IF node"
+        metadata[contract.META_METHOD] = METHOD + _spread_text(spread) + "; thresholds tuned by simulation"
         metadata[contract.META_TUNING] = tuning.describe()
         snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread)
+    written = _spreads(snn)
     layers = [
         LayerSummary(s.name, s.replaced, thresholds[s.name].source, thresholds[s.name].values,
-                     thresholds[s.name].warning)
+                     written.get(if_node_name(s), 0.0), thresholds[s.name].warning)
         for s in report.sites
     ]
     result = SnnModel(snn, ann, layers, report.dropped_output, metadata.get(contract.META_TUNING))
     if output is not None:
         result.save(output)
     return result
+
+
+def _spread_text(spread):
+    """The method's words for ``spread``: a number, or a mapping site name -> number picked by tuning."""
+    if isinstance(spread, dict):
+        return "; membranes spread after step 1 by a fraction of theta picked per layer by simulation"
+    return f"; membranes spread by {spread}*theta after step 1" if spread else ""
+
+
+def _spreads(snn):
+    """{IF node name: its v_spread} for the IF nodes of ``snn`` that have one."""
+    return {node.name: attr.f for node in snn.graph.node if node.op_type == contract.IF_OP
+            for attr in node.attribute if attr.name == contract.ATTR_SPREAD}

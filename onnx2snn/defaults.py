@@ -6,8 +6,10 @@ import the converter to show them)."""
 # MNIST CNNs with benchmarks/accuracy.py.
 SPREAD = 0.75
 
-# Threshold tuning (onnx2snn.tune): the time steps whose outputs should follow the ANN's, the number of
-# calibration samples simulated, and the factors tried on each layer's thresholds besides 1.
+# Tuning (onnx2snn.tune): the time steps whose outputs should follow the ANN's, the number of calibration
+# samples simulated, the factors tried on each layer's thresholds besides 1, and the spreads tried on the
+# layers that have one besides their own.
 TUNE_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
 TUNE_SAMPLES = 256
 TUNE_SCALES = (0.7, 0.85, 1.2, 1.45, 1.75, 2.1)
+TUNE_SPREADS = (0.0, 0.5, 0.75, 1.0)

@@ -79,14 +79,16 @@ def _spike_max_pool(node):
 def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET_SUBTRACT, metadata=None,
             spread=0.0):
     """Return the SNN ``onnx.ModelProto``; thresholds maps site name -> Threshold. ``spread`` (the IF
-    attribute v_spread) applies to the sites whose threshold is a calibration statistic: a trained bound
-    (clip, QCFS) was fitted to neurons that all round alike."""
+    attribute v_spread; a number, or a mapping site name -> number for tuned spreads) applies to the sites
+    whose threshold is a calibration statistic: a trained bound (clip, QCFS) was fitted to neurons that all
+    round alike."""
     graph = gs.import_onnx(model)
     by_name = {n.name: n for n in graph.nodes}
     tensors = graph.tensors()
     for site in report.sites:
         theta = thresholds[site.name].values
-        spreads = {} if thresholds[site.name].trained or not spread else {contract.ATTR_SPREAD: float(spread)}
+        site_spread = spread.get(site.name, 0.0) if isinstance(spread, dict) else spread
+        spreads = {} if thresholds[site.name].trained or not site_spread else {contract.ATTR_SPREAD: float(site_spread)}
         for name in site.nodes:
             by_name[name].outputs.clear()
         current = _input_affine(graph, site, tensors[site.input])

@@ -1,4 +1,5 @@
-"""Threshold tuning by simulation: scale each IF layer's thresholds so that the SNN follows the ANN.
+"""Tuning by simulation: scale each IF layer's thresholds, and pick its membrane spread, so that the SNN
+follows the ANN.
 
 A statistic (mse, max, percentile) picks each layer's thresholds from that layer's activations alone. It cannot
 see how the layer's rounding and clipping errors travel through the layers after it. Tuning runs the converted
@@ -9,12 +10,17 @@ For each tuned IF layer in graph order, it tries the layer's thresholds times ea
 
     mean over T in timesteps of  mean((SNN output averaged over steps 1..T - ANN output)^2) / var(ANN output)
 
+then, on layers that carry a spread (v_spread, snnrt.contract) and when the caller asks, tries the other spreads
+in TUNE_SPREADS at the chosen factor and keeps the best (the layer's own included). The spread dithers the
+neurons' rounding, and how much of it helps differs from layer to layer (on the bundled ReLU CNN the picked
+spreads gain most at T = 2 and 4: benchmarks/accuracy.py).
+
 The arithmetic mean over T favours the smallest T, whose errors are the largest; a geometric mean (the same weight
 for a relative gain at every T) gave lower accuracy averaged over T = 1..64 on both bundled ReLU CNNs.
 
-The initial potentials and the spread are fractions of theta, so they scale with it. One pass over the
-layers costs one simulation plus len(TUNE_SCALES) per layer, each of max(timesteps) steps on ``samples``
-inputs, on CUDA when torch sees it.
+The initial potentials and the spread are fractions of theta, so they scale with it. One pass over the layers
+costs one simulation plus len(TUNE_SCALES) per layer and up to len(TUNE_SPREADS) - 1 per layer with a spread,
+each of max(timesteps) steps on ``samples`` inputs, on CUDA when torch sees it.
 """
 
 from dataclasses import dataclass
@@ -27,13 +33,14 @@ from tqdm.auto import tqdm
 from snnrt.simulate import SpikingNetwork
 
 from .calibrate import ann_session
-from .defaults import TUNE_SAMPLES, TUNE_SCALES, TUNE_TIMESTEPS
+from .defaults import TUNE_SAMPLES, TUNE_SCALES, TUNE_SPREADS, TUNE_TIMESTEPS
 from .errors import CalibrationError
 
 
 @dataclass
 class TuningResult:
     scales: dict  # IF node name -> factor its thresholds were multiplied by
+    spreads: dict  # IF node name -> its v_spread, for the layers whose spread was tuned
     error_before: float
     error_after: float
     samples: int
@@ -41,7 +48,8 @@ class TuningResult:
 
     def describe(self):
         steps = ",".join(str(t) for t in self.timesteps)
-        return (f"thresholds scaled per layer by simulation on {self.samples} calibration samples, T={steps}: "
+        what = "thresholds scaled" + (" and membrane spreads picked" if self.spreads else "")
+        return (f"{what} per layer by simulation on {self.samples} calibration samples, T={steps}: "
                 f"output error {self.error_before:.4g} -> {self.error_after:.4g} of the ANN output variance")
 
 
@@ -87,13 +95,18 @@ def _set(layer, theta, fraction):
     layer.v_init.copy_((theta.double() * fraction).float())
 
 
+def _spreads_to_try(layer):
+    return [spread for spread in TUNE_SPREADS if spread != layer.spread]
+
+
 def tune_thresholds(snn, ann, dropped, layers, data, v_init_fraction, timesteps=TUNE_TIMESTEPS,
-                    samples=TUNE_SAMPLES, batch_size=128, progress=False):
-    """Tune the thresholds of the IF nodes named ``layers`` of the SNN ModelProto ``snn`` (module doc).
+                    samples=TUNE_SAMPLES, batch_size=128, progress=False, tune_spreads=False):
+    """Tune the thresholds of the IF nodes named ``layers`` of the SNN ModelProto ``snn`` (module doc), and
+    with ``tune_spreads`` the spreads of those among them that have one.
 
     ``ann``: the clean ANN it was converted from, with ``dropped`` the names of its final nodes that the SNN
     leaves out (a Softmax); ``data``: calibration inputs (N, ...); ``v_init_fraction``: the initial potential
-    as a fraction of theta. Returns a TuningResult; the caller writes the scaled thresholds into the SNN.
+    as a fraction of theta. Returns a TuningResult; the caller writes the thresholds and spreads into the SNN.
     """
     timesteps, samples = check_tuning(timesteps, samples)
     if data is None or len(data) == 0:
@@ -109,9 +122,10 @@ def tune_thresholds(snn, ann, dropped, layers, data, v_init_fraction, timesteps=
         outputs = network.run(x, timesteps[-1]).outputs.reshape(timesteps[-1], len(x), -1)
         return float(sum(((outputs[t - 1] - reference) ** 2).mean() for t in timesteps)) / len(timesteps) / variance
 
-    scales = {}
-    with tqdm(total=1 + len(layers) * len(TUNE_SCALES), desc="tuning thresholds", unit="run",
-              disable=not progress, leave=False) as bar:
+    spread_layers = [name for name in layers if tune_spreads and neurons[name].spread]
+    runs = 1 + len(layers) * len(TUNE_SCALES) + sum(len(_spreads_to_try(neurons[name])) for name in spread_layers)
+    scales, spreads = {}, {}
+    with tqdm(total=runs, desc="tuning thresholds", unit="run", disable=not progress, leave=False) as bar:
         best = before = error()
         bar.update()
         for name in layers:
@@ -125,4 +139,12 @@ def tune_thresholds(snn, ann, dropped, layers, data, v_init_fraction, timesteps=
             scales[name] = min(errors, key=errors.get)
             best = errors[scales[name]]
             _set(layer, theta * scales[name], v_init_fraction)
-    return TuningResult(scales, before, best, len(x), timesteps)
+            if name in spread_layers:
+                errors = {layer.spread: best}
+                for spread in _spreads_to_try(layer):
+                    layer.spread = spread
+                    errors[spread] = error()
+                    bar.update()
+                spreads[name] = layer.spread = min(errors, key=errors.get)
+                best = errors[spreads[name]]
+    return TuningResult(scales, spreads, before, best, len(x), timesteps)

@@ -13,6 +13,7 @@ from onnx import helper
 from PIL import Image
 
 from onnx2snn import __version__
+from onnx2snn.defaults import TUNE_SPREADS
 from onnx2snn.bundled import bundled_model
 from onnx2snn.cli import main
 from onnx2snn.datasets import digits
@@ -56,8 +57,9 @@ def test_convert_prints_the_layer_summary_and_writes_a_checked_file(tmp_path):
                      "--threshold", "percentile:99.9", "--per-layer", "--init", "zero", "--batch-size", 64)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].split() == ["site", "replaced", "threshold", "source", "threshold"]
+    assert lines[0].split() == ["site", "replaced", "threshold", "source", "spread", "threshold"]
     assert lines[1].split()[:4] == ["/1/Relu", "Relu", "percentile", "99.9"] and "wrote" in lines[-1]
+    assert lines[1][lines[0].index("spread"):].split()[0] == "0"
     model = onnx.load(out)
     onnx.checker.check_model(model)
     meta = {p.key: p.value for p in model.metadata_props}
@@ -84,7 +86,10 @@ def test_convert_tunes_thresholds_on_request(tmp_path):
     result = _invoke("convert", MLP, "-o", tuned, *common, "--tune", "--tune-timesteps", "1,2,4", "--tune-samples", 32)
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.output.splitlines() if line.startswith("/")]
-    assert len(rows) == 2 and all(row[6] == "(tuned)" for row in rows)
+    assert len(rows) == 2 and all(row[6] == "(tuned)" and float(row[7]) in TUNE_SPREADS for row in rows)
+    spreads = [next((a.f for a in n.attribute if a.name == "v_spread"), 0.0) for n in onnx.load(tuned).graph.node
+               if n.op_type == "IFNeuron"]
+    assert [float(row[7]) for row in rows] == spreads
     for row, before, after in zip(rows, _if_thresholds(plain), _if_thresholds(tuned)):
         np.testing.assert_allclose(after, np.float32(before) * np.float32(row[5][1:]), rtol=1e-6)
     tuning = next(line for line in result.output.splitlines() if line.startswith("tuning: "))

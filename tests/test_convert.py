@@ -192,5 +192,9 @@ def test_layers_feeding_a_max_pool_get_no_spread():
                      {"k": rng.normal(size=(4, 1, 3, 3)).astype(np.float32),
                       "k2": rng.normal(size=(4, 4, 3, 3)).astype(np.float32),
                       "w": rng.normal(size=(3, 36)).astype(np.float32)})
-    snn = convert(ann, rng.normal(size=(16, 1, 6, 6)).astype(np.float32))
+    x = rng.normal(size=(16, 1, 6, 6)).astype(np.float32)
+    snn = convert(ann, x)
     assert _spreads(snn.model) == {"pooled_if": None, "summed_if": None, "last_if": pytest.approx(0.75)}
+    tuned = convert(ann, x, tune=True, tune_timesteps=(1, 2, 4), tune_samples=16)
+    assert "spreads picked" in tuned.tuning
+    assert [_spreads(tuned.model)[name] for name in ("pooled_if", "summed_if")] == [None, None]
