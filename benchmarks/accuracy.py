@@ -11,9 +11,10 @@ T, columns are the ANN (the ONNX file run by ONNX Runtime on the same test image
                    bound, else the converter's default statistic: the rate-coding-optimal 'mse' threshold per
                    channel), initial potential θ/2 (Bu et al. 2022) spread by ±0.375 θ over the neurons of
                    layers with statistic thresholds that feed no max pool (spread 0.75);
-- onnx2snn tuned:  the defaults plus ``tune=True``: each statistic threshold scaled by the factor that makes the
-                   SNN's outputs follow the ANN's best on 256 of the calibration images at T = 1..64
-                   (onnx2snn.tune; the conversion time includes it);
+- onnx2snn tuned:  the defaults plus ``tune=True``: each statistic threshold scaled by the factor, and each spread
+                   layer's v_spread set to the value of (0, 0.5, 0.75, 1), that make the SNN's outputs follow
+                   the ANN's best on 256 of the calibration images at T = 1..64 (onnx2snn.tune; the conversion
+                   time includes it);
 - onnx2snn θ/2:    the defaults without the spread: every neuron starts at θ/2 (the paper's method);
 - onnx2snn v0=0:   the same thresholds, initial potential 0 (classic rate conversion);
 - with --variants, onnx2snn θ/2 ch 99.9% (the 99.9th percentile per channel, SpikingJelly's best statistic,

@@ -97,11 +97,11 @@ def _format_threshold(values):
 @click.option("--spread", type=click.FloatRange(0.0, 1.0),
               help="Spread the membrane potentials over each layer's neurons after the first step by this "
                    "fraction of theta "
-                   f"[default: {defaults.SPREAD} with --init half, else 0].")
+                   f"[default: {defaults.SPREAD} with --init half, else 0; --tune then picks it per layer].")
 @click.option("--calib-samples", type=click.IntRange(1), help="Use N calibration samples drawn with --seed.")
 @click.option("--tune", is_flag=True,
-              help="Then scale each layer's calibrated thresholds, and pick its spread unless --spread is given, "
-                   "so that the SNN follows the ANN on calibration data (simulates the SNN "
+              help="Then scale each layer's calibrated thresholds, and pick the spread of each layer that has "
+                   "one unless --spread is given, so that the SNN follows the ANN on calibration data (simulates the SNN "
                    f"{len(defaults.TUNE_SCALES)} times per layer and {len(defaults.TUNE_SPREADS) - 1} more per "
                    "layer with a spread, on CUDA when torch sees it; see onnx2snn.tune).")
 @click.option("--tune-timesteps", callback=parse_timesteps,

@@ -53,7 +53,7 @@ class LayerSummary:
     replaced: str
     source: str
     threshold: np.ndarray
-    spread: float = 0.0  # the layer's v_spread (0: every neuron starts at v_init)
+    spread: float = 0.0  # the layer's v_spread (0: no spread after the first step)
     warning: str = None
 
 
@@ -88,8 +88,8 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     of theta, in [0, 1] (0: none; see snnrt.contract, v_spread); None: defaults.SPREAD with v_init = 1/2,
     else 0 (so that v_init='zero' is the classic conversion). ``tune``: then scale the thresholds of the
     layers whose threshold is a calibration statistic by simulating the SNN (on CUDA when torch sees it) on
-    ``tune_samples`` calibration inputs over ``tune_timesteps``, and pick those layers' spreads too unless
-    ``spread`` is given (onnx2snn.tune: one SNN run per layer and factor or spread tried).
+    ``tune_samples`` calibration inputs over ``tune_timesteps``, and pick the spreads of those that have one
+    unless ``spread`` is given (onnx2snn.tune: one SNN run per layer and factor or spread tried).
     """
     spec = ThresholdSpec.parse(threshold) if isinstance(threshold, str) else threshold
     fraction = parse_v_init(v_init)
@@ -134,7 +134,7 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
                                             source=f"{before.source} x{scale:g} (tuned)", warning=warning)
         if tuning.spreads:
             spread = {site.name: tuning.spreads.get(if_node_name(site), spread) for site in report.sites}
-            metadata[contract.META_SPREAD] = "per layer: the v_spread of each IF node"
+            metadata[contract.META_SPREAD] = "per layer: the v_spread of each IF node (0 where it has none)"
         metadata[contract.META_METHOD] = METHOD + _spread_text(spread) + "; thresholds tuned by simulation"
         metadata[contract.META_TUNING] = tuning.describe()
         snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread)
@@ -153,7 +153,8 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
 def _spread_text(spread):
     """The method's words for ``spread``: a number, or a mapping site name -> number picked by tuning."""
     if isinstance(spread, dict):
-        return "; membranes spread after step 1 by a fraction of theta picked per layer by simulation"
+        return ("; membranes spread after step 1 by a fraction of theta picked per layer by simulation "
+                "(the IF nodes' v_spread; 0 where absent)")
     return f"; membranes spread by {spread}*theta after step 1" if spread else ""
 
 

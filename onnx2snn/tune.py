@@ -125,7 +125,7 @@ def tune_thresholds(snn, ann, dropped, layers, data, v_init_fraction, timesteps=
     spread_layers = [name for name in layers if tune_spreads and neurons[name].spread]
     runs = 1 + len(layers) * len(TUNE_SCALES) + sum(len(_spreads_to_try(neurons[name])) for name in spread_layers)
     scales, spreads = {}, {}
-    with tqdm(total=runs, desc="tuning thresholds", unit="run", disable=not progress, leave=False) as bar:
+    with tqdm(total=runs, desc="tuning", unit="run", disable=not progress, leave=False) as bar:
         best = before = error()
         bar.update()
         for name in layers:

@@ -9,10 +9,10 @@ from onnx import helper
 
 from onnx2snn.bundled import bundled_model
 from onnx2snn.calibrate import ann_session
+from onnx2snn.convert import _spreads as written_spreads
 from onnx2snn.convert import convert
 from onnx2snn.datasets import mnist5k
-from onnx2snn.convert import _spreads
-from onnx2snn.defaults import TUNE_SCALES, TUNE_SPREADS
+from onnx2snn.defaults import SPREAD, TUNE_SCALES, TUNE_SPREADS
 from onnx2snn.tune import evenly_spaced, snn_output_in_ann, tune_thresholds
 from snnrt import contract
 from snnrt.simulate import SpikingNetwork
@@ -87,7 +87,8 @@ def test_tuning_lowers_the_error_and_convert_writes_what_it_found():
                                rtol=1e-6)
     assert _error(tuned.model, X, ann_logits, STEPS) == pytest.approx(result.error_after, rel=1e-5)
     assert tuned.layers[0].source == f"max per channel x{scale:g} (tuned)"
-    assert tuned.layers[0].spread == _spreads(tuned.model).get("act_if", 0.0) == result.spreads["act_if"]
+    # the tuned spread is written (none when it is 0); on this MLP it is not the default one
+    assert written_spreads(tuned.model).get("act_if", 0.0) == result.spreads["act_if"] != SPREAD
     meta = {p.key: p.value for p in tuned.model.metadata_props}
     assert meta[contract.META_TUNING] == tuned.tuning == result.describe()
     assert "spreads picked" in tuned.tuning and meta[contract.META_SPREAD].startswith("per layer")
@@ -95,9 +96,13 @@ def test_tuning_lowers_the_error_and_convert_writes_what_it_found():
     onnx.checker.check_model(tuned.model)
 
 
+def test_the_default_spread_is_one_of_the_tuned_spreads():
+    assert SPREAD in TUNE_SPREADS  # the CLI help and README count the others as "3 more" runs per layer
+
+
 def test_a_given_spread_is_kept():
     tuned = convert(_relu_mlp(), X, threshold="max", spread=0.3, tune=True, tune_timesteps=STEPS, tune_samples=16)
-    assert _spreads(tuned.model) == {"act_if": np.float32(0.3)} and "spreads" not in tuned.tuning
+    assert written_spreads(tuned.model) == {"act_if": np.float32(0.3)} and "spreads" not in tuned.tuning
     meta = {p.key: p.value for p in tuned.model.metadata_props}
     assert meta[contract.META_SPREAD] == "0.3" and "spread by 0.3*theta" in meta[contract.META_METHOD]
 
