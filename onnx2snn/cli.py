@@ -101,9 +101,10 @@ def _format_threshold(values):
 @click.option("--calib-samples", type=click.IntRange(1), help="Use N calibration samples drawn with --seed.")
 @click.option("--tune", is_flag=True,
               help="Then scale each layer's calibrated thresholds, and pick the spread of each layer that has "
-                   "one unless --spread is given, so that the SNN follows the ANN on calibration data (simulates the SNN "
-                   f"{len(defaults.TUNE_SCALES)} times per layer and {len(defaults.TUNE_SPREADS) - 1} more per "
-                   "layer with a spread, on CUDA when torch sees it; see onnx2snn.tune).")
+                   "one unless --spread is given, so that the SNN follows the ANN on calibration data "
+                   f"(simulates the SNN {len(defaults.TUNE_SCALES)} times per layer and "
+                   f"{len(defaults.TUNE_SPREADS) - 1} more per layer with a spread, on CUDA when torch sees it; "
+                   "see onnx2snn.tune).")
 @click.option("--tune-timesteps", callback=parse_timesteps,
               help="With --tune: the time steps T whose outputs should follow the ANN "
                    f"[default: {','.join(map(str, defaults.TUNE_TIMESTEPS))}].")
