@@ -48,6 +48,7 @@ from snnrt.graph import GraphModule  # noqa: E402
 from snnrt.simulate import SpikingNetwork, pick_device  # noqa: E402
 
 DENSE = "dense bound (T x ANN)"
+ORT = "ONNX Runtime (export)"
 ORDERS = {"onnx2snn step": ("step", False), "onnx2snn layer": ("layer", False),
           "onnx2snn layer fused": ("layer", True)}
 
@@ -107,6 +108,14 @@ def ort_run(model, x, timesteps, device, time_loop=DEFAULT_TIME_LOOP):
     return lambda: session.run(None, feed)
 
 
+def _ort_case(model, x, timesteps, device):
+    """(ort_run's callable, None), or (None, why not) where onnxruntime lacks the device's provider."""
+    try:
+        return ort_run(model, x, timesteps, device), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
 def case(name, snn, module, calibration, x, timesteps, repeats, device, budget):
     """One table: images/s of each method for the batch x at ``timesteps`` steps."""
     runs, notes = {}, {}
@@ -117,7 +126,9 @@ def case(name, snn, module, calibration, x, timesteps, repeats, device, budget):
         network = SpikingNetwork(snn.model, device, order=order, fused=fused, memory_budget=budget)
         runs[label] = lambda network=network: network.run(xt, timesteps)
     runs["SpikingJelly"], notes["SpikingJelly"] = _sj_run(module, calibration, x, timesteps, device)
-    runs["ONNX Runtime (export)"] = ort_run(snn.model, x, timesteps, device)
+    runs[ORT], why = _ort_case(snn.model, x, timesteps, device)
+    if why:
+        notes[ORT] = why
     seconds, warm_up = interleaved_best({k: v for k, v in runs.items() if v is not None}, repeats, device)
     seconds[DENSE] *= timesteps
     for label, (_, fused) in ORDERS.items():
