@@ -7,8 +7,8 @@
 #   there:   bash benchmarks/gpu_check.sh        (device run, carry [".wheels"]; about 6 minutes)
 #
 # Writes gpu.txt, speed_cuda.txt, speed_cuda.json and tests.txt under $OUT (default /tmp/gpu_check).
-# The image's onnxruntime is the CPU build and onnxruntime-gpu's wheel is too large to carry, so speed.py's
-# ONNX Runtime row says n/a there (it names the missing CUDAExecutionProvider).
+# The image lists onnxruntime, not onnxruntime-gpu, whose wheel is too large to carry: where onnxruntime has no
+# CUDAExecutionProvider, speed.py's ONNX Runtime row says n/a and why.
 # DEVICE=cpu runs the same steps on the CPU (to try the script on a machine without a GPU).
 set -uo pipefail
 cd "$(dirname "$0")/.."
