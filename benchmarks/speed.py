@@ -13,7 +13,8 @@ CIFAR VGG-16 (32x32) at T = 16 (batch 16 on CPU, 128 on CUDA). For each case it 
 - SpikingJelly: its ann2snn conversion of the same network, stepped T times (single-step mode);
 - ONNX Runtime: the standard-ONNX export of the SNN (onnx2snn export --format onnx);
 
-and each time as a ratio to the dense bound, and SpikingJelly's throughput as a ratio to ours. Then the
+and each time as a ratio to the dense bound, and SpikingJelly's throughput as a ratio to ours. On CUDA the torch
+methods, SpikingJelly included, compute in full float32 (no TF32: snnrt.precision), as the runtime does. Then the
 conversion time of an untrained ResNet-50 graph (calibration excluded: its clip activations carry their
 thresholds) and the runtime's peak memory in each order (growth of the peak resident size of a fresh
 process during one run on CPU, Linux only; peak allocated memory on CUDA). A time is the best of --repeats rounds after a warm-up run; each round
@@ -45,6 +46,7 @@ from onnx2snn.convert import convert  # noqa: E402
 from onnx2snn.datasets import mnist5k  # noqa: E402
 from onnx2snn.export.standard_onnx import DEFAULT_TIME_LOOP, export_standard_onnx, ort_session  # noqa: E402
 from snnrt.graph import GraphModule  # noqa: E402
+from snnrt.precision import full_float32  # noqa: E402
 from snnrt.simulate import SpikingNetwork, pick_device  # noqa: E402
 
 DENSE = "dense bound (T x ANN)"
@@ -92,9 +94,10 @@ def _sj_run(module, calibration, x, timesteps, device):
     def run():
         functional.reset_net(snn)
         total = None
-        for _ in range(timesteps):
-            out = snn(xb)
-            total = out if total is None else total + out
+        with full_float32(device):  # the numerics of our runtime (snnrt.precision), not TF32
+            for _ in range(timesteps):
+                out = snn(xb)
+                total = out if total is None else total + out
         return total
 
     return run, "single-step mode; its converted models have no multi-step mode"

@@ -10,6 +10,7 @@ from .batch_axis import declared_ranks
 from .errors import RuntimeInputError, UnsupportedOpError
 from .folding import folding_plan
 from .node import OnnxNode, constant_node_value
+from .precision import full_float32
 from .registry import ONNX_DOMAIN, REGISTRY
 
 
@@ -90,7 +91,8 @@ class GraphModule(torch.nn.Module):
         inputs are already laid out so (Poisson spikes), otherwise they are the same at every step.
         With a ``static_cache`` dict, nodes that do not depend on any stateful layer keep their outputs
         there and reuse them on the next call: valid while the inputs stay the same (direct encoding).
-        ``outer`` holds the enclosing scope's values that a subgraph reads.
+        ``outer`` holds the enclosing scope's values that a subgraph reads. On CUDA the graph computes in
+        full float32 (snnrt.precision: no TF32).
         """
         if len(inputs) != len(self.input_names):
             raise RuntimeInputError(
@@ -99,6 +101,11 @@ class GraphModule(torch.nn.Module):
         plan = self.folding[inputs_vary]
         if steps > 1 and plan.problems:
             raise RuntimeInputError("this graph cannot run several time steps at once: " + "; ".join(plan.problems))
+        device = next((x.device for x in inputs if isinstance(x, torch.Tensor)), None)
+        with full_float32(device):
+            return self._run(inputs, capture, static_cache, outer, steps, plan)
+
+    def _run(self, inputs, capture, static_cache, outer, steps, plan):
         env = dict(outer or {})
         env.update(zip(self.input_names, inputs))
         keep = set(capture) | set(self.output_names)
