@@ -4,7 +4,8 @@
 # benchmarks/speed.py, then run the test suite with CUDA visible (the runtime's default device).
 #
 #   here:    bash benchmarks/gpu_wheels.sh
-#   there:   bash benchmarks/gpu_check.sh        (device run, carry [".wheels"]; about 6 minutes)
+#   there:   bash benchmarks/gpu_check.sh        (device run, carry [".wheels"]; not yet run on a GPU: with
+#                                                 DEVICE=cpu it took 4 minutes on 2 cores)
 #
 # Writes gpu.txt, speed_cuda.txt, speed_cuda.json and tests.txt under $OUT (default /tmp/gpu_check).
 # The image lists onnxruntime, not onnxruntime-gpu, whose wheel is too large to carry: where onnxruntime has no

@@ -2,8 +2,8 @@
 
 torch lets cuDNN convolutions use TF32 by default (``torch.backends.cudnn.allow_tf32``), which keeps only 10
 bits of each float32 mantissa. An SNN is sensitive to that: a current that lands near a threshold fires or not
-depending on its last bits, so the spikes would move away from the CPU's, from ONNX Runtime's on the exported
-file, and between the two execution orders. The runtime therefore computes in full float32 and gives the
+depending on its last bits, so the spikes would move away from the CPU's (and from ONNX Runtime's on the CPU
+with the exported file), and between the two execution orders. The runtime therefore computes in full float32 and gives the
 caller's settings back afterwards.
 """
 
