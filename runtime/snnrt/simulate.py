@@ -28,7 +28,10 @@ from .stats import OpCounter
 ENCODINGS = ("direct", "poisson")
 ORDERS = ("auto", "step", "layer")
 # On CPU, small chunks run faster per image than large ones: `benchmarks/speed.py --memory-budget 1024` against
-# the default shows it (MNIST CNN at T=32: the layer order 0.93x SpikingJelly with 1 GiB, 1.75x with 64 MiB)
+# the default shows it (MNIST CNN at T=32: the layer order 0.93x SpikingJelly with 1 GiB, 1.75x with 64 MiB).
+# Much of it is page faults: glibc gives large freed blocks back to the OS, so every chunk faults its buffers
+# in again; with glibc told to keep them (MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ in the environment)
+# larger chunks were faster, but a library should not change its host's allocator
 CPU_MEMORY_BUDGET = 64 << 20
 
 
