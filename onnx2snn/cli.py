@@ -77,6 +77,13 @@ def main(ctx, debug, quiet):
     ctx.obj = Context(debug, quiet)
 
 
+def _format_start(fractions):
+    """Initial potentials as fractions of theta: one value, or the range over channels (no spaces)."""
+    fractions = np.asarray(fractions)
+    low, high = float(fractions.min()), float(fractions.max())
+    return f"{low:.3g}" if low == high else f"{low:.2f}..{high:.2f}"
+
+
 def _format_threshold(values):
     values = np.asarray(values)
     if values.size == 1:
@@ -100,9 +107,10 @@ def _format_threshold(values):
                    f"[default: {defaults.SPREAD} with --init half, else 0; --tune then picks it per layer].")
 @click.option("--calib-samples", type=click.IntRange(1), help="Use N calibration samples drawn with --seed.")
 @click.option("--tune", is_flag=True,
-              help="Then scale each layer's calibrated thresholds, and pick the spread of each layer that has "
-                   "one unless --spread is given, so that the SNN follows the ANN on calibration data "
-                   f"(simulates the SNN {len(defaults.TUNE_SCALES)} times per layer and "
+              help="Then scale each layer's calibrated thresholds, pick the spread of each layer that has "
+                   "one unless --spread is given, and calibrate each layer's initial potentials per channel "
+                   "(from --init), so that the SNN follows the ANN on calibration data "
+                   f"(simulates the SNN {len(defaults.TUNE_SCALES) + 2} times per layer and "
                    f"{len(defaults.TUNE_SPREADS) - 1} more per layer with a spread, on CUDA when torch sees it; "
                    "see onnx2snn.tune).")
 @click.option("--tune-timesteps", callback=parse_timesteps,
@@ -146,10 +154,10 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
     snn = run_convert(model, x, spec, v_init, batch_size=batch_size, progress=obj.progress, output=output,
                       spread=spread, tune=tune, tune_timesteps=tune_timesteps or defaults.TUNE_TIMESTEPS,
                       tune_samples=tune_samples or defaults.TUNE_SAMPLES)
-    click.echo(f"{'site':<32} {'replaced':<16} {'threshold source':<34} {'spread':<6} threshold")
+    click.echo(f"{'site':<32} {'replaced':<16} {'threshold source':<34} {'spread':<6} {'start':<10} threshold")
     for layer in snn.layers:
         click.echo(f"{layer.site:<32} {layer.replaced:<16} {layer.source:<34} {layer.spread:<6g} "
-                   f"{_format_threshold(layer.threshold)}")
+                   f"{_format_start(layer.start):<10} {_format_threshold(layer.threshold)}")
         if layer.warning:
             click.echo(f"warning: {layer.warning}", err=True)
     if snn.dropped_output:

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, replace
 
 import numpy as np
+import onnx
 
 from snnrt import contract
 from snnrt.simulate import SpikingNetwork
@@ -55,6 +56,7 @@ class LayerSummary:
     threshold: np.ndarray
     spread: float = 0.0  # the layer's v_spread (0: no spread after the first step)
     warning: str = None
+    start: np.ndarray = None  # the layer's initial potentials as fractions of its thresholds (one or per channel)
 
 
 @dataclass
@@ -89,7 +91,8 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     else 0 (so that v_init='zero' is the classic conversion). ``tune``: then scale the thresholds of the
     layers whose threshold is a calibration statistic by simulating the SNN (on CUDA when torch sees it) on
     ``tune_samples`` calibration inputs over ``tune_timesteps``, and pick the spreads of those that have one
-    unless ``spread`` is given (onnx2snn.tune: one SNN run per layer and factor or spread tried).
+    unless ``spread`` is given, and calibrate their initial potentials per channel starting from ``v_init``
+    (onnx2snn.tune, onnx2snn.potentials: one SNN run per layer and factor or spread tried, two for the starts).
     """
     spec = ThresholdSpec.parse(threshold) if isinstance(threshold, str) else threshold
     fraction = parse_v_init(v_init)
@@ -125,7 +128,7 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     if tunable:
         tuning = tune_thresholds(snn, ann, report.dropped_output, [if_node_name(site) for site in tunable],
                                  calibration, fraction, tune_timesteps, tune_samples, batch_size, progress,
-                                 tune_spreads)
+                                 tune_spreads, calibrate_starts=True)
         for site in tunable:
             scale = tuning.scales[if_node_name(site)]
             before = thresholds[site.name]
@@ -135,13 +138,21 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
         if tuning.spreads:
             spread = {site.name: tuning.spreads.get(if_node_name(site), spread) for site in report.sites}
             metadata[contract.META_SPREAD] = "per layer: the v_spread of each IF node (0 where it has none)"
-        metadata[contract.META_METHOD] = METHOD + _spread_text(spread) + "; thresholds tuned by simulation"
+        starts = {site.name: tuning.starts[if_node_name(site)] for site in tunable
+                  if if_node_name(site) in tuning.starts}
+        if starts:
+            metadata[contract.META_V_INIT_FRACTION] = (f"per channel: the v_init of each IF node ({fraction} of theta, "
+                                                       "then calibrated by tuning where the layer was tuned)")
+        metadata[contract.META_METHOD] = (METHOD + _spread_text(spread) + "; thresholds tuned"
+                                          + ", initial potentials calibrated per channel" * bool(starts)
+                                          + " by simulation")
         metadata[contract.META_TUNING] = tuning.describe()
-        snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread)
-    written = _spreads(snn)
+        snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread, starts)
+    written = _if_attributes(snn)
     layers = [
         LayerSummary(s.name, s.replaced, thresholds[s.name].source, thresholds[s.name].values,
-                     written.get(if_node_name(s), 0.0), thresholds[s.name].warning)
+                     written[if_node_name(s)].get(contract.ATTR_SPREAD, 0.0), thresholds[s.name].warning,
+                     _start_fraction(written[if_node_name(s)]))
         for s in report.sites
     ]
     result = SnnModel(snn, ann, layers, report.dropped_output, metadata.get(contract.META_TUNING))
@@ -158,7 +169,14 @@ def _spread_text(spread):
     return f"; membranes spread by {spread}*theta after step 1" if spread else ""
 
 
-def _spreads(snn):
-    """{IF node name: its v_spread} for the IF nodes of ``snn`` that have one."""
-    return {node.name: attr.f for node in snn.graph.node if node.op_type == contract.IF_OP
-            for attr in node.attribute if attr.name == contract.ATTR_SPREAD}
+def _if_attributes(snn):
+    """{IF node name: {attribute name: value}} for the IF nodes of ``snn``."""
+    return {node.name: {attr.name: onnx.helper.get_attribute_value(attr) for attr in node.attribute}
+            for node in snn.graph.node if node.op_type == contract.IF_OP}
+
+
+def _start_fraction(attributes):
+    """An IF node's initial potentials as fractions of its thresholds (0 where a threshold is 0)."""
+    theta = np.asarray(attributes[contract.ATTR_THRESHOLD], np.float64)
+    v_init = np.asarray(attributes[contract.ATTR_V_INIT], np.float64)
+    return np.divide(v_init, theta, out=np.zeros_like(v_init), where=theta != 0)

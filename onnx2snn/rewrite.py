@@ -77,16 +77,20 @@ def _spike_max_pool(node):
 
 
 def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET_SUBTRACT, metadata=None,
-            spread=0.0):
+            spread=0.0, starts=None):
     """Return the SNN ``onnx.ModelProto``; thresholds maps site name -> Threshold. ``spread`` (the IF
     attribute v_spread; a number, or a mapping site name -> number for tuned spreads) applies to the sites
     whose threshold is a calibration statistic: a trained bound (clip, QCFS) was fitted to neurons that all
-    round alike."""
+    round alike. ``starts`` maps site name -> initial potentials per channel (calibrated by tuning) that
+    replace v_init_fraction * theta there; the thresholds are then written per channel as well."""
     graph = gs.import_onnx(model)
     by_name = {n.name: n for n in graph.nodes}
     tensors = graph.tensors()
     for site in report.sites:
         theta = thresholds[site.name].values
+        start = (starts or {}).get(site.name)
+        v_init = theta.astype(np.float64) * v_init_fraction if start is None else start
+        theta = np.broadcast_to(theta, np.shape(v_init))
         site_spread = spread.get(site.name, 0.0) if isinstance(spread, dict) else spread
         spreads = {} if thresholds[site.name].trained or not site_spread else {contract.ATTR_SPREAD: float(site_spread)}
         for name in site.nodes:
@@ -98,7 +102,7 @@ def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET
             domain=contract.DOMAIN,
             attrs={
                 contract.ATTR_THRESHOLD: [float(v) for v in theta],
-                contract.ATTR_V_INIT: [float(v) * v_init_fraction for v in theta],
+                contract.ATTR_V_INIT: [float(v) for v in v_init],
                 contract.ATTR_RESET: reset,
                 contract.ATTR_CHANNEL_AXIS: 1,
                 **spreads,

@@ -1,5 +1,5 @@
-"""Tuning by simulation: scale each IF layer's thresholds, and pick its membrane spread, so that the SNN
-follows the ANN.
+"""Tuning by simulation: scale each IF layer's thresholds, pick its membrane spread and calibrate its initial
+potentials per channel, so that the SNN follows the ANN.
 
 A statistic (mse, max, percentile) picks each layer's thresholds from that layer's activations alone. It cannot
 see how the layer's rounding and clipping errors travel through the layers after it. Tuning runs the converted
@@ -13,14 +13,17 @@ For each tuned IF layer in graph order, it tries the layer's thresholds times ea
 then, on layers that carry a spread (v_spread, snnrt.contract) and when the caller asks, tries the other spreads
 in TUNE_SPREADS at the chosen factor and keeps the best (the layer's own included). The spread dithers the
 neurons' rounding, and how much of it helps differs from layer to layer (on the bundled ReLU CNN the picked
-spreads gain most at T = 2 and 4: benchmarks/accuracy.py).
+spreads gain most at T = 2 and 4: benchmarks/accuracy.py). Last, when the caller asks, it shifts the layer's
+initial potentials channel by channel so that the layer's mean output follows the ANN's at the tuned T's
+(onnx2snn.potentials), and keeps them where that lowers the error. The later layers are then tuned on the
+calibrated ones. On the bundled ReLU CNN the starts gain most at T = 1 and 2.
 
 The arithmetic mean over T favours the smallest T, whose errors are the largest; a geometric mean (the same weight
 for a relative gain at every T) gave lower accuracy averaged over T = 1..64 on both bundled ReLU CNNs.
 
 The initial potentials and the spread are fractions of theta, so they scale with it. One pass over the layers
-costs one simulation plus len(TUNE_SCALES) per layer and up to len(TUNE_SPREADS) - 1 per layer with a spread,
-each of max(timesteps) steps on ``samples`` inputs, on CUDA when torch sees it.
+costs one simulation plus len(TUNE_SCALES) per layer, up to len(TUNE_SPREADS) - 1 per layer with a spread and
+two per layer for the starts, each of max(timesteps) steps on ``samples`` inputs, on CUDA when torch sees it.
 """
 
 from dataclasses import dataclass
@@ -35,12 +38,14 @@ from snnrt.simulate import SpikingNetwork
 from .calibrate import ann_session
 from .defaults import TUNE_SAMPLES, TUNE_SCALES, TUNE_SPREADS, TUNE_TIMESTEPS
 from .errors import CalibrationError
+from .potentials import ann_channel_means, shifted_start
 
 
 @dataclass
 class TuningResult:
     scales: dict  # IF node name -> factor its thresholds were multiplied by
     spreads: dict  # IF node name -> its v_spread, for the layers whose spread was tuned
+    starts: dict  # IF node name -> its initial potentials per channel, for the layers whose were calibrated
     error_before: float
     error_after: float
     samples: int
@@ -48,8 +53,10 @@ class TuningResult:
 
     def describe(self):
         steps = ",".join(str(t) for t in self.timesteps)
-        what = "thresholds scaled" + (" and membrane spreads picked" if self.spreads else "")
-        return (f"{what} per layer by simulation on {self.samples} calibration samples, T={steps}: "
+        done = (["thresholds scaled"] + ["membrane spreads picked"] * bool(self.spreads)
+                + ["initial potentials calibrated per channel"] * bool(self.starts))
+        what = " and ".join([", ".join(done[:-1]), done[-1]]) if len(done) > 1 else done[0]
+        return (f"{what}, layer by layer, by simulation on {self.samples} calibration samples, T={steps}: "
                 f"output error {self.error_before:.4g} -> {self.error_after:.4g} of the ANN output variance")
 
 
@@ -100,13 +107,16 @@ def _spreads_to_try(layer):
 
 
 def tune_thresholds(snn, ann, dropped, layers, data, v_init_fraction, timesteps=TUNE_TIMESTEPS,
-                    samples=TUNE_SAMPLES, batch_size=128, progress=False, tune_spreads=False):
-    """Tune the thresholds of the IF nodes named ``layers`` of the SNN ModelProto ``snn`` (module doc), and
-    with ``tune_spreads`` the spreads of those among them that have one.
+                    samples=TUNE_SAMPLES, batch_size=128, progress=False, tune_spreads=False,
+                    calibrate_starts=False):
+    """Tune the thresholds of the IF nodes named ``layers`` of the SNN ModelProto ``snn`` (module doc), with
+    ``tune_spreads`` the spreads of those among them that have one, and with ``calibrate_starts`` their
+    initial potentials per channel (onnx2snn.potentials).
 
     ``ann``: the clean ANN it was converted from, with ``dropped`` the names of its final nodes that the SNN
     leaves out (a Softmax); ``data``: calibration inputs (N, ...); ``v_init_fraction``: the initial potential
-    as a fraction of theta. Returns a TuningResult; the caller writes the thresholds and spreads into the SNN.
+    as a fraction of theta. Returns a TuningResult; the caller writes the thresholds, spreads and starts into
+    the SNN.
     """
     timesteps, samples = check_tuning(timesteps, samples)
     if data is None or len(data) == 0:
@@ -117,14 +127,19 @@ def tune_thresholds(snn, ann, dropped, layers, data, v_init_fraction, timesteps=
     reference = reference.to(network.device).reshape(len(x), -1)
     variance = float(reference.var(unbiased=False)) or 1.0
     neurons = {node.name: layer for node, layer in network.graph.stateful_layers()}
+    outputs = {node.name: node.outputs[0] for node, _ in network.graph.stateful_layers()}
+    means = ann_channel_means(ann, [outputs[name] for name in layers], x, batch_size) if calibrate_starts else {}
 
-    def error():
-        outputs = network.run(x, timesteps[-1]).outputs.reshape(timesteps[-1], len(x), -1)
-        return float(sum(((outputs[t - 1] - reference) ** 2).mean() for t in timesteps)) / len(timesteps) / variance
+    def error(rates=False):
+        result = network.run(x, timesteps[-1], channel_rates=rates)
+        out = result.outputs.reshape(timesteps[-1], len(x), -1)
+        value = float(sum(((out[t - 1] - reference) ** 2).mean() for t in timesteps)) / len(timesteps) / variance
+        return (value, result.channel_rates) if rates else value
 
     spread_layers = [name for name in layers if tune_spreads and neurons[name].spread]
-    runs = 1 + len(layers) * len(TUNE_SCALES) + sum(len(_spreads_to_try(neurons[name])) for name in spread_layers)
-    scales, spreads = {}, {}
+    runs = (1 + len(layers) * (len(TUNE_SCALES) + 2 * calibrate_starts)
+            + sum(len(_spreads_to_try(neurons[name])) for name in spread_layers))
+    scales, spreads, starts = {}, {}, {}
     with tqdm(total=runs, desc="tuning", unit="run", disable=not progress, leave=False) as bar:
         best = before = error()
         bar.update()
@@ -147,4 +162,14 @@ def tune_thresholds(snn, ann, dropped, layers, data, v_init_fraction, timesteps=
                     bar.update()
                 spreads[name] = layer.spread = min(errors, key=errors.get)
                 best = errors[spreads[name]]
-    return TuningResult(scales, spreads, before, best, len(x), timesteps)
+            if calibrate_starts:
+                _, rates = error(rates=True)
+                current = layer.v_threshold, layer.v_init
+                layer.v_threshold, layer.v_init = shifted_start(*current, means[outputs[name]], rates[name], timesteps)
+                shifted = error()
+                bar.update(2)
+                if shifted < best:
+                    best, starts[name] = shifted, layer.v_init.cpu().numpy()
+                else:
+                    layer.v_threshold, layer.v_init = current
+    return TuningResult(scales, spreads, starts, before, best, len(x), timesteps)

@@ -57,9 +57,9 @@ def test_convert_prints_the_layer_summary_and_writes_a_checked_file(tmp_path):
                      "--threshold", "percentile:99.9", "--per-layer", "--init", "zero", "--batch-size", 64)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].split() == ["site", "replaced", "threshold", "source", "spread", "threshold"]
+    assert lines[0].split() == ["site", "replaced", "threshold", "source", "spread", "start", "threshold"]
     assert lines[1].split()[:4] == ["/1/Relu", "Relu", "percentile", "99.9"] and "wrote" in lines[-1]
-    assert lines[1][lines[0].index("spread"):].split()[0] == "0"
+    assert lines[1][lines[0].index("spread"):].split()[:2] == ["0", "0"]
     model = onnx.load(out)
     onnx.checker.check_model(model)
     meta = {p.key: p.value for p in model.metadata_props}
@@ -90,6 +90,10 @@ def test_convert_tunes_thresholds_on_request(tmp_path):
     spreads = [next((a.f for a in n.attribute if a.name == "v_spread"), 0.0) for n in onnx.load(tuned).graph.node
                if n.op_type == "IFNeuron"]
     assert [float(row[7]) for row in rows] == spreads
+    for row, node in zip(rows, [n for n in onnx.load(tuned).graph.node if n.op_type == "IFNeuron"]):
+        attrs = {a.name: np.array(a.floats) for a in node.attribute if a.name in ("v_threshold", "v_init")}
+        fractions = attrs["v_init"] / attrs["v_threshold"]  # calibrated per channel, or theta/2 where not kept
+        assert row[8] == (f"{fractions.min():.2f}..{fractions.max():.2f}" if np.ptp(fractions) else "0.5")
     for row, before, after in zip(rows, _if_thresholds(plain), _if_thresholds(tuned)):
         np.testing.assert_allclose(after, np.float32(before) * np.float32(row[5][1:]), rtol=1e-6)
     tuning = next(line for line in result.output.splitlines() if line.startswith("tuning: "))

@@ -61,6 +61,7 @@ class SimulationResult:
     spike_counts: dict
     op_counts: object
     order: str = "step"
+    channel_rates: dict = None  # run(channel_rates=True): IF node name -> (steps, channels) firing rates
 
     def predictions(self):
         """Arg-max class after every step, shape (T, N)."""
@@ -116,10 +117,13 @@ class SpikingNetwork:
         return max(1, self.memory_budget // peak), 1
 
     @torch.no_grad()
-    def run(self, x, timesteps, encoding="direct", seed=None, count_ops=False, order=None, stop_when_stable=None):
+    def run(self, x, timesteps, encoding="direct", seed=None, count_ops=False, order=None, stop_when_stable=None,
+            channel_rates=False):
         """Simulate ``timesteps`` steps on the batch x (analog input fed at every step, or Poisson spikes).
 
         ``stop_when_stable=k`` (step order) stops once every prediction has stayed the same for k steps.
+        ``channel_rates``: also record each IF layer's firing rate per channel at every step (the mean over
+        samples and positions), as ``result.channel_rates``.
         """
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
@@ -138,19 +142,22 @@ class SpikingNetwork:
         self.reset()
         counter = OpCounter(self.graph, inputs_vary=encoding == "poisson")
         outputs = []
-        with counter if count_ops else contextlib.nullcontext():
+        layers = self.graph.stateful_layers()
+        recorders = [(node, layer) for node, layer in layers if hasattr(layer, "record_channels")]
+        with counter if count_ops else contextlib.nullcontext(), _recording(recorders, channel_rates):
             for start in range(0, len(x), samples):
                 outputs.append(self._run_chunk(x[start : start + samples], timesteps, steps, encoding, generator,
                                                counter, stop_when_stable))
         if count_ops:
             counter.finish(len(x))
-        layers = self.graph.stateful_layers()
         return SimulationResult(
             outputs=torch.cat(outputs, dim=1),
             firing_rates={node.name: layer.firing_rate() for node, layer in layers},
             spike_counts={node.name: int(layer.spikes) for node, layer in layers},
             op_counts=counter.counts if count_ops else None,
             order=order,
+            channel_rates={node.name: _per_neuron(layer, len(x)) for node, layer in recorders} if channel_rates
+            else None,
         )
 
     def _run_chunk(self, x, timesteps, steps, encoding, generator, counter, stop_when_stable):
@@ -180,6 +187,25 @@ class SpikingNetwork:
             if stop_when_stable and _stable(anytime, stop_when_stable):
                 break
         return torch.stack(anytime)
+
+
+@contextlib.contextmanager
+def _recording(layers, on):
+    """Per-channel spike counting in the IF ``layers`` while the block runs, when ``on``."""
+    for _, layer in layers:
+        layer.record_channels = on
+    try:
+        yield
+    finally:
+        for _, layer in layers:
+            layer.record_channels = False
+
+
+def _per_neuron(layer, samples):
+    """An IF layer's per-channel spike counts by step as firing rates: spikes per neuron, sample and step (None
+    for a layer that did not run)."""
+    counts = layer.channel_counts
+    return None if counts is None else (counts / (samples * layer.neurons / counts.shape[1])).float()
 
 
 def _stable(anytime, steps):

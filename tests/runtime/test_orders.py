@@ -22,15 +22,19 @@ CONVERTIBLE = ("vgg_maxpool", "resnet", "densenet_concat", "inception_concat", "
 
 
 def _assert_same_runs(model, x, timesteps, encoding="direct", **layer_options):
-    step = SpikingNetwork(model, "cpu", order="step").run(x, timesteps, encoding=encoding, seed=3, count_ops=True)
+    step = SpikingNetwork(model, "cpu", order="step").run(x, timesteps, encoding=encoding, seed=3, count_ops=True,
+                                                           channel_rates=True)
     layer = SpikingNetwork(model, "cpu", order="layer", **layer_options).run(
-        x, timesteps, encoding=encoding, seed=3, count_ops=True)
+        x, timesteps, encoding=encoding, seed=3, count_ops=True, channel_rates=True)
     assert (step.order, layer.order) == ("step", "layer")
     assert layer.spike_counts == step.spike_counts
     assert sum(step.spike_counts.values()) > 0
     scale = max(1.0, float(step.outputs.abs().max()))
     assert float((layer.outputs - step.outputs).abs().max()) <= 1e-6 * scale
     assert layer.firing_rates == step.firing_rates
+    for name, rates in step.channel_rates.items():  # per channel and step: the same, and they add up
+        assert rates.shape[0] == timesteps and torch.equal(layer.channel_rates[name], rates)
+        assert float(rates.mean()) == pytest.approx(step.firing_rates[name], rel=1e-5, abs=1e-9)
     assert layer.op_counts.sops_by_step == pytest.approx(step.op_counts.sops_by_step, rel=1e-12)
     assert layer.op_counts.ann_macs == step.op_counts.ann_macs
     return step

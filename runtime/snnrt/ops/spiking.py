@@ -65,11 +65,33 @@ class IFNeuron(SpikingLayer):
         self.channel_axis = channel_axis
         self.spread = float(spread)
         self.fused = False
+        self.record_channels = False
         self.register_buffer("v_threshold", torch.as_tensor(np.asarray(v_threshold, np.float32)))
         self.register_buffer("v_init", torch.as_tensor(np.asarray(v_init, np.float32)))
 
+    def reset_state(self):
+        super().reset_state()
+        self.channel_counts = None
+
     def reset_membrane(self):
         self.state = None
+        self.step = 0
+
+    def _record(self, fired, steps):
+        """Add each channel's spikes at each step (summed over samples and positions) to ``channel_counts``, a
+        (steps, channels) tensor; a new chunk of samples (reset_membrane) starts again at step 0."""
+        per_step = fired.reshape(steps, -1, *fired.shape[1:])
+        if per_step.dim() > 2:
+            per_step = per_step.movedim(self.channel_axis % fired.dim() + 1, -1)
+        counts = per_step.reshape(steps, -1, per_step.shape[-1] if fired.dim() > 1 else 1).sum(1).double()
+        end = self.step + steps
+        if self.channel_counts is None or len(self.channel_counts) < end:
+            grown = counts.new_zeros((end, counts.shape[1]))
+            if self.channel_counts is not None:
+                grown[: len(self.channel_counts)] = self.channel_counts
+            self.channel_counts = grown
+        self.channel_counts[self.step : end] += counts
+        self.step = end
 
     def _shift(self, params, shape):
         """What v_spread adds to v after the first step, for neurons of ``shape`` (snnrt.contract)."""
@@ -92,6 +114,8 @@ class IFNeuron(SpikingLayer):
         fire = fused_if_fire if self.fused else if_fire
         fired, self.state = fire(x, self.state, params, steps, constant_in_time, shift)
         self._count(fired, count_ones(fired))
+        if self.record_channels:
+            self._record(fired, steps)
         return fired.mul_(params.v_threshold)
 
 
