@@ -77,13 +77,6 @@ def main(ctx, debug, quiet):
     ctx.obj = Context(debug, quiet)
 
 
-def _format_start(fractions):
-    """Initial potentials as fractions of theta: one value, or the range over channels (no spaces)."""
-    fractions = np.asarray(fractions)
-    low, high = float(fractions.min()), float(fractions.max())
-    return f"{low:.3g}" if low == high else f"{low:.2f}..{high:.2f}"
-
-
 def _format_threshold(values):
     values = np.asarray(values)
     if values.size == 1:
@@ -136,6 +129,7 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
     from .calibrate import ThresholdSpec
     from .convert import convert as run_convert
     from .convert import parse_v_init
+    from .inspect_model import start_text
     from .save import check_writable
 
     try:
@@ -157,7 +151,7 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
     click.echo(f"{'site':<32} {'replaced':<16} {'threshold source':<34} {'spread':<6} {'start':<10} threshold")
     for layer in snn.layers:
         click.echo(f"{layer.site:<32} {layer.replaced:<16} {layer.source:<34} {layer.spread:<6g} "
-                   f"{_format_start(layer.start):<10} {_format_threshold(layer.threshold)}")
+                   f"{start_text(layer.start):<10} {_format_threshold(layer.threshold)}")
         if layer.warning:
             click.echo(f"warning: {layer.warning}", err=True)
     if snn.dropped_output:

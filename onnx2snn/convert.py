@@ -152,7 +152,8 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     layers = [
         LayerSummary(s.name, s.replaced, thresholds[s.name].source, thresholds[s.name].values,
                      written[if_node_name(s)].get(contract.ATTR_SPREAD, 0.0), thresholds[s.name].warning,
-                     _start_fraction(written[if_node_name(s)]))
+                     contract.start_fractions(written[if_node_name(s)][contract.ATTR_THRESHOLD],
+                                              written[if_node_name(s)][contract.ATTR_V_INIT]))
         for s in report.sites
     ]
     result = SnnModel(snn, ann, layers, report.dropped_output, metadata.get(contract.META_TUNING))
@@ -173,10 +174,3 @@ def _if_attributes(snn):
     """{IF node name: {attribute name: value}} for the IF nodes of ``snn``."""
     return {node.name: {attr.name: onnx.helper.get_attribute_value(attr) for attr in node.attribute}
             for node in snn.graph.node if node.op_type == contract.IF_OP}
-
-
-def _start_fraction(attributes):
-    """An IF node's initial potentials as fractions of its thresholds (0 where a threshold is 0)."""
-    theta = np.asarray(attributes[contract.ATTR_THRESHOLD], np.float64)
-    v_init = np.asarray(attributes[contract.ATTR_V_INIT], np.float64)
-    return np.divide(v_init, theta, out=np.zeros_like(v_init), where=theta != 0)

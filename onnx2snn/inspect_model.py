@@ -53,6 +53,12 @@ def describe(path):
     return "\n".join(lines)
 
 
+def start_text(fractions):
+    """Initial potentials as fractions of theta: one value, or the range over channels (no spaces)."""
+    low, high = float(np.min(fractions)), float(np.max(fractions))
+    return f"{low:.3g}" if low == high else f"{low:.2f}..{high:.2f}"
+
+
 def _describe_snn(model):
     lines = []
     macs = _macs(model)
@@ -63,9 +69,10 @@ def _describe_snn(model):
             continue
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         if node.op_type == contract.IF_OP:
-            theta = np.asarray(attrs[contract.ATTR_THRESHOLD])
-            v0 = np.asarray(attrs[contract.ATTR_V_INIT])
-            text = f"theta {theta[0]:.4g}, v_init {v0[0]:.4g}" if theta.size == 1 else f"theta per channel ({theta.size})"
+            theta = np.asarray(attrs[contract.ATTR_THRESHOLD], np.float64)
+            v0 = np.asarray(attrs[contract.ATTR_V_INIT], np.float64)
+            text = (f"theta {theta[0]:.4g}, v_init {v0[0]:.4g}" if theta.size == 1 else
+                    f"theta per channel ({theta.size}), v_init {start_text(contract.start_fractions(theta, v0))} theta")
             if attrs.get(contract.ATTR_SPREAD):
                 text += f", v_spread {attrs[contract.ATTR_SPREAD]:.3g} theta"
             lines.append(f"  {node.name}: {node.op_type} {text}")

@@ -94,6 +94,8 @@ def test_convert_tunes_thresholds_on_request(tmp_path):
         attrs = {a.name: np.array(a.floats) for a in node.attribute if a.name in ("v_threshold", "v_init")}
         fractions = attrs["v_init"] / attrs["v_threshold"]  # calibrated per channel, or theta/2 where not kept
         assert row[8] == (f"{fractions.min():.2f}..{fractions.max():.2f}" if np.ptp(fractions) else "0.5")
+    inspected = [line for line in _invoke("inspect", tuned).output.splitlines() if "IFNeuron" in line]
+    assert [line.split("v_init ")[1].split()[0] for line in inspected] == [row[8] for row in rows]
     for row, before, after in zip(rows, _if_thresholds(plain), _if_thresholds(tuned)):
         np.testing.assert_allclose(after, np.float32(before) * np.float32(row[5][1:]), rtol=1e-6)
     tuning = next(line for line in result.output.splitlines() if line.startswith("tuning: "))

@@ -70,3 +70,9 @@ def spread_offsets(shape):
     index i, as float32: v_spread * theta times these is added to v after the first step (module doc)."""
     index = np.arange(1, int(np.prod(shape)) + 1, dtype=np.float64)
     return (np.mod(index * GOLDEN, 1.0) - 0.5).astype(np.float32).reshape(shape)
+
+
+def start_fractions(theta, v_init):
+    """An IF node's initial potentials as fractions of its thresholds (0 where a threshold is 0), float64."""
+    theta, v_init = np.asarray(theta, np.float64), np.asarray(v_init, np.float64)
+    return np.divide(v_init, theta, out=np.zeros(np.broadcast(theta, v_init).shape), where=theta != 0)
