@@ -83,7 +83,7 @@ class IFNeuron(SpikingLayer):
         per_step = fired.reshape(steps, -1, *fired.shape[1:])
         if per_step.dim() > 2:
             per_step = per_step.movedim(self.channel_axis % fired.dim() + 1, -1)
-        counts = per_step.reshape(steps, -1, per_step.shape[-1] if fired.dim() > 1 else 1).sum(1).double()
+        counts = per_step.reshape(steps, -1, per_step.shape[-1] if fired.dim() > 1 else 1).sum(1, dtype=torch.float64)
         end = self.step + steps
         if self.channel_counts is None or len(self.channel_counts) < end:
             grown = counts.new_zeros((end, counts.shape[1]))
