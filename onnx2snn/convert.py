@@ -142,20 +142,14 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
                   if if_node_name(site) in tuning.starts}
         if starts:
             metadata[contract.META_V_INIT_FRACTION] = (f"per channel: the v_init of each IF node ({fraction} of theta, "
-                                                       "then calibrated by tuning where the layer was tuned)")
+                                                       "then calibrated by tuning where that lowered its error)")
         metadata[contract.META_METHOD] = (METHOD + _spread_text(spread) + "; thresholds tuned"
                                           + ", initial potentials calibrated per channel" * bool(starts)
                                           + " by simulation")
         metadata[contract.META_TUNING] = tuning.describe()
         snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread, starts)
     written = _if_attributes(snn)
-    layers = [
-        LayerSummary(s.name, s.replaced, thresholds[s.name].source, thresholds[s.name].values,
-                     written[if_node_name(s)].get(contract.ATTR_SPREAD, 0.0), thresholds[s.name].warning,
-                     contract.start_fractions(written[if_node_name(s)][contract.ATTR_THRESHOLD],
-                                              written[if_node_name(s)][contract.ATTR_V_INIT]))
-        for s in report.sites
-    ]
+    layers = [_summary(s, thresholds[s.name], written[if_node_name(s)]) for s in report.sites]
     result = SnnModel(snn, ann, layers, report.dropped_output, metadata.get(contract.META_TUNING))
     if output is not None:
         result.save(output)
@@ -168,6 +162,13 @@ def _spread_text(spread):
         return ("; membranes spread after step 1 by a fraction of theta picked per layer by simulation "
                 "(the IF nodes' v_spread; 0 where absent)")
     return f"; membranes spread by {spread}*theta after step 1" if spread else ""
+
+
+def _summary(site, threshold, attributes):
+    """The LayerSummary of ``site`` from its Threshold and the attributes written on its IF node."""
+    theta = np.asarray(attributes[contract.ATTR_THRESHOLD], np.float32)
+    return LayerSummary(site.name, site.replaced, threshold.source, theta, attributes.get(contract.ATTR_SPREAD, 0.0),
+                        threshold.warning, contract.start_fractions(theta, attributes[contract.ATTR_V_INIT]))
 
 
 def _if_attributes(snn):

@@ -54,9 +54,10 @@ def describe(path):
 
 
 def start_text(fractions):
-    """Initial potentials as fractions of theta: one value, or the range over channels (no spaces)."""
+    """Initial potentials as fractions of theta: one value (float32 rounding aside), or the range over channels
+    (no spaces)."""
     low, high = float(np.min(fractions)), float(np.max(fractions))
-    return f"{low:.3g}" if low == high else f"{low:.2f}..{high:.2f}"
+    return f"{low:.3g}" if np.isclose(low, high, rtol=1e-5, atol=1e-7) else f"{low:.2f}..{high:.2f}"
 
 
 def _describe_snn(model):
@@ -71,8 +72,10 @@ def _describe_snn(model):
         if node.op_type == contract.IF_OP:
             theta = np.asarray(attrs[contract.ATTR_THRESHOLD], np.float64)
             v0 = np.asarray(attrs[contract.ATTR_V_INIT], np.float64)
-            text = (f"theta {theta[0]:.4g}, v_init {v0[0]:.4g}" if theta.size == 1 else
-                    f"theta per channel ({theta.size}), v_init {start_text(contract.start_fractions(theta, v0))} theta")
+            shared = np.ptp(theta) == 0
+            text = (f"theta {theta[0]:.4g}" + (f" on {theta.size} channels" if theta.size > 1 else "") if shared
+                    else f"theta per channel ({theta.size})")
+            text += f", v_init {start_text(contract.start_fractions(theta, v0))} theta"
             if attrs.get(contract.ATTR_SPREAD):
                 text += f", v_spread {attrs[contract.ATTR_SPREAD]:.3g} theta"
             lines.append(f"  {node.name}: {node.op_type} {text}")

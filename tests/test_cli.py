@@ -75,6 +75,19 @@ def test_convert_spreads_potentials_by_default_with_the_half_start(tmp_path, opt
     assert {p.key: p.value for p in onnx.load(out).metadata_props}["onnx2snn.spread"] == spread
 
 
+@pytest.mark.parametrize("option, start", [(("--init", "0.3"), "0.3"), (("--per-layer",), "0.5")])
+def test_convert_and_inspect_show_the_start_as_a_fraction_of_theta(tmp_path, option, start):
+    out = tmp_path / "mlp.snn.onnx"
+    result = _invoke("convert", MLP, "-o", out, "--calib", "digits:train", "--calib-samples", 50, *option)
+    lines = result.output.splitlines()
+    column = lines[0].index("start")
+    starts = [line[column:].split()[0] for line in lines if line.startswith("/")]
+    assert starts == [start, start]  # one value: float32 rounding of 0.3 * theta aside
+    inspected = [line for line in _invoke("inspect", out).output.splitlines() if "IFNeuron" in line]
+    assert all(f"v_init {start} theta" in line for line in inspected) and len(inspected) == 2
+    assert ("per channel" in inspected[0]) == (option != ("--per-layer",))
+
+
 def _if_thresholds(path):
     return [list(a.floats) for n in onnx.load(path).graph.node for a in n.attribute if a.name == "v_threshold"]
 
@@ -93,7 +106,8 @@ def test_convert_tunes_thresholds_on_request(tmp_path):
     for row, node in zip(rows, [n for n in onnx.load(tuned).graph.node if n.op_type == "IFNeuron"]):
         attrs = {a.name: np.array(a.floats) for a in node.attribute if a.name in ("v_threshold", "v_init")}
         fractions = attrs["v_init"] / attrs["v_threshold"]  # calibrated per channel, or theta/2 where not kept
-        assert row[8] == (f"{fractions.min():.2f}..{fractions.max():.2f}" if np.ptp(fractions) else "0.5")
+        assert row[8] == ("0.5" if np.allclose(fractions, 0.5) else f"{fractions.min():.2f}..{fractions.max():.2f}")
+    assert any(".." in row[8] for row in rows)  # on this MLP the starts of a layer are kept
     inspected = [line for line in _invoke("inspect", tuned).output.splitlines() if "IFNeuron" in line]
     assert [line.split("v_init ")[1].split()[0] for line in inspected] == [row[8] for row in rows]
     for row, before, after in zip(rows, _if_thresholds(plain), _if_thresholds(tuned)):
