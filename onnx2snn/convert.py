@@ -18,7 +18,12 @@ from .rewrite import if_node_name, rewrite
 from .save import save_model
 from .tune import check_tuning, tune_thresholds
 
-METHOD = "IF neurons, reset by subtraction, initial potential v_init*theta (Bu et al., AAAI 2022)"
+RESET_WORDS = {contract.RESET_SUBTRACT: "reset by subtraction", contract.RESET_ZERO: "reset to zero"}
+
+
+def _method(reset):
+    """The metadata's method, before the spread and tuning are added."""
+    return f"IF neurons, {RESET_WORDS[reset]}, initial potential v_init*theta (Bu et al., AAAI 2022)"
 
 
 def _fraction_of_theta(value, what, forms="a fraction"):
@@ -96,6 +101,8 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     """
     spec = ThresholdSpec.parse(threshold) if isinstance(threshold, str) else threshold
     fraction = parse_v_init(v_init)
+    if reset not in RESET_WORDS:
+        raise ValueError(f"reset must be one of {contract.RESET_MODES}, got {reset!r}")
     tune_spreads = spread is None
     spread = parse_spread(spread, fraction)
     if tune:
@@ -112,7 +119,7 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress)
     samples = 0 if calibration is None else len(calibration)
     metadata = {
-        contract.META_METHOD: METHOD + _spread_text(spread),
+        contract.META_METHOD: _method(reset) + _spread_text(spread),
         contract.META_THRESHOLD_SOURCE: spec.describe(),
         contract.META_CALIBRATION_SAMPLES: samples,
         contract.META_V_INIT_FRACTION: fraction,
@@ -143,7 +150,7 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
         if starts:
             metadata[contract.META_V_INIT_FRACTION] = (f"per channel: the v_init of each IF node ({fraction} of theta, "
                                                        "then calibrated by tuning where that lowered its error)")
-        metadata[contract.META_METHOD] = (METHOD + _spread_text(spread) + "; thresholds tuned"
+        metadata[contract.META_METHOD] = (_method(reset) + _spread_text(spread) + "; thresholds tuned"
                                           + ", initial potentials calibrated per channel" * bool(starts)
                                           + " by simulation")
         metadata[contract.META_TUNING] = tuning.describe()

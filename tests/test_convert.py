@@ -175,6 +175,19 @@ def test_potentials_are_spread_where_thresholds_are_statistics():
         convert(ann, x, spread=2)
 
 
+def test_the_reset_mode_is_written_and_named_in_the_method():
+    ann = _mlp([helper.make_node("Relu", ["h"], ["a"], name="act")], head=None)
+    x = RNG.normal(size=(50, 6)).astype(np.float32)
+    for reset, words in ((contract.RESET_SUBTRACT, "reset by subtraction"), (contract.RESET_ZERO, "reset to zero")):
+        model = convert(ann, x, reset=reset).model
+        node = next(n for n in model.graph.node if n.op_type == contract.IF_OP)
+        assert helper.get_attribute_value(next(a for a in node.attribute if a.name == contract.ATTR_RESET)) == \
+            reset.encode()
+        assert words in {p.key: p.value for p in model.metadata_props}[contract.META_METHOD]
+    with pytest.raises(ValueError, match="reset must be one of"):
+        convert(ann, x, reset="hard")
+
+
 def test_layers_feeding_a_max_pool_get_no_spread():
     rng = np.random.default_rng(5)
     nodes = [
