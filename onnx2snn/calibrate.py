@@ -89,7 +89,17 @@ def ann_session(model, names):
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-def _rows(activation, per_channel):
+def ann_batches(model, names, x, batch_size):
+    """The ANN tensors ``names`` on the inputs x, batch by batch (ONNX Runtime on the CPU): a list of arrays
+    per batch."""
+    session = ann_session(model, names)
+    feed = session.get_inputs()[0].name
+    for start in range(0, len(x), batch_size):
+        yield session.run(names, {feed: x[start : start + batch_size]})
+
+
+def channel_rows(activation, per_channel):
+    """An activation (N, C, ...) as rows to reduce: one per channel (axis 1), or a single row."""
     if per_channel and activation.ndim >= 2:
         return np.moveaxis(activation, 1, 0).reshape(activation.shape[1], -1)
     return activation.reshape(1, -1)
@@ -159,7 +169,7 @@ def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress
                     f"activation {site.name!r} overflows to NaN/inf on calibration samples {start}..."
                     f"{start + len(batch) - 1}; check the model's weights and input scaling"
                 )
-            rows = _rows(activation, spec.per_channel)
+            rows = channel_rows(activation, spec.per_channel)
             hist = histograms.setdefault(site.name, StreamingHistogram(len(rows)))
             hist.update(rows)
     for site in pending:

@@ -17,17 +17,15 @@ at large T the shift adds little. The tuner keeps the shifted starts only where 
 import numpy as np
 import torch
 
-from .calibrate import ann_session
+from .calibrate import ann_batches, channel_rows
 
 
 def ann_channel_means(ann, names, x, batch_size):
     """{name: the mean of the ANN tensor ``name`` over samples and positions, per channel (axis 1)} on x."""
-    session = ann_session(ann, names)
-    feed = session.get_inputs()[0].name
     sums, counts = dict.fromkeys(names, 0.0), dict.fromkeys(names, 0)
-    for start in range(0, len(x), batch_size):
-        for name, value in zip(names, session.run(names, {feed: x[start : start + batch_size]})):
-            rows = np.moveaxis(value, 1, 0).reshape(value.shape[1], -1) if value.ndim > 1 else value.reshape(1, -1)
+    for values in ann_batches(ann, names, x, batch_size):
+        for name, value in zip(names, values):
+            rows = channel_rows(value, per_channel=True)
             sums[name] = sums[name] + rows.astype(np.float64).sum(axis=1)
             counts[name] += rows.shape[1]
     return {name: sums[name] / counts[name] for name in names}

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from snnrt.simulate import SpikingNetwork
 
-from .calibrate import ann_session
+from .calibrate import ann_batches
 from .defaults import TUNE_SAMPLES, TUNE_SCALES, TUNE_SPREADS, TUNE_TIMESTEPS
 from .errors import CalibrationError
 from .potentials import ann_channel_means, shifted_start
@@ -90,10 +90,7 @@ def snn_output_in_ann(ann, dropped):
 
 
 def _ann_outputs(ann, name, x, batch_size):
-    session = ann_session(ann, [name])
-    feed = session.get_inputs()[0].name
-    return np.concatenate([session.run([name], {feed: x[i : i + batch_size]})[0]
-                           for i in range(0, len(x), batch_size)])
+    return np.concatenate([values[0] for values in ann_batches(ann, [name], x, batch_size)])
 
 
 def _set(layer, theta, fraction):

@@ -81,15 +81,14 @@ class IFNeuron(SpikingLayer):
         """Add each channel's spikes at each step (summed over samples and positions) to ``channel_counts``, a
         (steps, channels) tensor; a new chunk of samples (reset_membrane) starts again at step 0."""
         per_step = fired.reshape(steps, -1, *fired.shape[1:])
-        if per_step.dim() > 2:
-            per_step = per_step.movedim(self.channel_axis % fired.dim() + 1, -1)
-        counts = per_step.reshape(steps, -1, per_step.shape[-1] if fired.dim() > 1 else 1).sum(1, dtype=torch.float64)
+        per_step = per_step.movedim(self.channel_axis % fired.dim() + 1, -1) if fired.dim() > 1 else per_step[..., None]
+        counts = per_step.reshape(steps, -1, per_step.shape[-1]).sum(1, dtype=torch.float64)
         end = self.step + steps
-        if self.channel_counts is None or len(self.channel_counts) < end:
-            grown = counts.new_zeros((end, counts.shape[1]))
-            if self.channel_counts is not None:
-                grown[: len(self.channel_counts)] = self.channel_counts
-            self.channel_counts = grown
+        if self.channel_counts is None:
+            self.channel_counts = counts.new_zeros((0, counts.shape[1]))
+        if len(self.channel_counts) < end:  # the first chunk of samples: one row per step as it comes
+            self.channel_counts = torch.cat([self.channel_counts, counts.new_zeros((end - len(self.channel_counts),
+                                                                                    counts.shape[1]))])
         self.channel_counts[self.step : end] += counts
         self.step = end
 
