@@ -23,7 +23,9 @@ for a relative gain at every T) gave lower accuracy averaged over T = 1..64 on b
 
 The initial potentials and the spread are fractions of theta, so they scale with it. One pass over the layers
 costs one simulation plus len(TUNE_SCALES) per layer, up to len(TUNE_SPREADS) - 1 per layer with a spread and
-two per layer for the starts, each of max(timesteps) steps on ``samples`` inputs, on CUDA when torch sees it.
+one per layer for the starts, each of max(timesteps) steps on ``samples`` inputs, on CUDA when torch sees it.
+When the starts are calibrated, every run also records the firing rates per channel of the layer being tuned
+and of the next one, so that each layer's shift is fitted to the rates of the run that won.
 """
 
 from dataclasses import dataclass
@@ -127,46 +129,46 @@ def tune_thresholds(snn, ann, dropped, layers, data, v_init_fraction, timesteps=
     outputs = {node.name: node.outputs[0] for node, _ in network.graph.stateful_layers()}
     means = ann_channel_means(ann, [outputs[name] for name in layers], x, batch_size) if calibrate_starts else {}
 
-    def error(rates=False):
-        result = network.run(x, timesteps[-1], channel_rates=rates)
+    def trial(record):
+        """(error, {IF node name: per-channel rates} of the layers named ``record`` when starts are calibrated,
+        else None) of one run."""
+        result = network.run(x, timesteps[-1], channel_rates=calibrate_starts and record)
         out = result.outputs.reshape(timesteps[-1], len(x), -1)
         value = float(sum(((out[t - 1] - reference) ** 2).mean() for t in timesteps)) / len(timesteps) / variance
-        return (value, result.channel_rates) if rates else value
+        bar.update()
+        return value, result.channel_rates
 
     spread_layers = [name for name in layers if tune_spreads and neurons[name].spread]
-    runs = (1 + len(layers) * (len(TUNE_SCALES) + 2 * calibrate_starts)
+    runs = (1 + len(layers) * (len(TUNE_SCALES) + calibrate_starts)
             + sum(len(_spreads_to_try(neurons[name])) for name in spread_layers))
     scales, spreads, starts = {}, {}, {}
     with tqdm(total=runs, desc="tuning", unit="run", disable=not progress, leave=False) as bar:
-        best = before = error()
-        bar.update()
-        for name in layers:
+        best = trial(layers[:1])
+        before = best[0]
+        for index, name in enumerate(layers):
             layer = neurons[name]
+            record = layers[index : index + 2]  # the run that wins may be the one that the next layer starts from
             theta = layer.v_threshold.clone()
-            errors = {1.0: best}
+            trials = {1.0: best}
             for scale in TUNE_SCALES:
                 _set(layer, theta * scale, v_init_fraction)
-                errors[scale] = error()
-                bar.update()
-            scales[name] = min(errors, key=errors.get)
-            best = errors[scales[name]]
+                trials[scale] = trial(record)
+            scales[name] = min(trials, key=lambda key: trials[key][0])
+            best = trials[scales[name]]
             _set(layer, theta * scales[name], v_init_fraction)
             if name in spread_layers:
-                errors = {layer.spread: best}
+                trials = {layer.spread: best}
                 for spread in _spreads_to_try(layer):
                     layer.spread = spread
-                    errors[spread] = error()
-                    bar.update()
-                spreads[name] = layer.spread = min(errors, key=errors.get)
-                best = errors[spreads[name]]
+                    trials[spread] = trial(record)
+                spreads[name] = layer.spread = min(trials, key=lambda key: trials[key][0])
+                best = trials[spreads[name]]
             if calibrate_starts:
-                _, rates = error(rates=True)
                 current = layer.v_threshold, layer.v_init
-                layer.v_threshold, layer.v_init = shifted_start(*current, means[outputs[name]], rates[name], timesteps)
-                shifted = error()
-                bar.update(2)
-                if shifted < best:
+                layer.v_threshold, layer.v_init = shifted_start(*current, means[outputs[name]], best[1][name], timesteps)
+                shifted = trial(record)
+                if shifted[0] < best[0]:
                     best, starts[name] = shifted, layer.v_init.cpu().numpy()
                 else:
                     layer.v_threshold, layer.v_init = current
-    return TuningResult(scales, spreads, starts, before, best, len(x), timesteps)
+    return TuningResult(scales, spreads, starts, before, best[0], len(x), timesteps)

@@ -123,7 +123,8 @@ class SpikingNetwork:
 
         ``stop_when_stable=k`` (step order) stops once every prediction has stayed the same for k steps.
         ``channel_rates``: also record each IF layer's firing rate per channel at every step (the mean over
-        samples and positions), as ``result.channel_rates``.
+        samples and positions), as ``result.channel_rates``; True for every IF layer, or the names of the IF
+        nodes to record (recording costs time on large layers).
         """
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
@@ -143,8 +144,8 @@ class SpikingNetwork:
         counter = OpCounter(self.graph, inputs_vary=encoding == "poisson")
         outputs = []
         layers = self.graph.stateful_layers()
-        recorders = [(node, layer) for node, layer in layers if hasattr(layer, "record_channels")]
-        with counter if count_ops else contextlib.nullcontext(), _recording(recorders, channel_rates):
+        recorders = _recorders(layers, channel_rates)
+        with counter if count_ops else contextlib.nullcontext(), _recording(recorders, bool(channel_rates)):
             for start in range(0, len(x), samples):
                 outputs.append(self._run_chunk(x[start : start + samples], timesteps, steps, encoding, generator,
                                                counter, stop_when_stable))
@@ -187,6 +188,18 @@ class SpikingNetwork:
             if stop_when_stable and _stable(anytime, stop_when_stable):
                 break
         return torch.stack(anytime)
+
+
+def _recorders(layers, channel_rates):
+    """The (node, layer) pairs of the IF layers that ``channel_rates`` (a bool or IF node names) asks for."""
+    recorders = [(node, layer) for node, layer in layers if hasattr(layer, "record_channels")]
+    if isinstance(channel_rates, bool):
+        return recorders
+    names = {channel_rates} if isinstance(channel_rates, str) else set(channel_rates)
+    unknown = names - {node.name for node, _ in recorders}
+    if unknown:
+        raise ValueError(f"channel_rates names {sorted(unknown)}, which are not IF nodes of this network")
+    return [(node, layer) for node, layer in recorders if node.name in names]
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""Per-channel firing rates by step (SpikingNetwork.run(..., channel_rates=True)) against the spikes themselves."""
+"""Per-channel firing rates by step (SpikingNetwork.run(..., channel_rates=...)) against the spikes themselves."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,9 @@ import torch
 from onnx import TensorProto, helper
 
 from snnrt import contract
+from snnrt.ops.spiking import IFNeuron
 from snnrt.simulate import SpikingNetwork
+from tests.conftest import tiny_snn
 
 THETA = [1.0, 2.0, 0.5]
 
@@ -35,3 +37,24 @@ def test_channel_rates_are_the_spikes_per_channel_and_step(shape, order):
     rates = result.channel_rates["if"]
     assert rates.shape == (steps, 3) and 0 < float(rates.sum())
     np.testing.assert_allclose(rates.numpy(), per_channel.numpy(), atol=1e-6)
+
+
+def test_channel_rates_of_named_layers_only():
+    second = helper.make_node(contract.IF_OP, ["s"], ["output"], "if2", domain=contract.DOMAIN, v_threshold=[0.5],
+                              v_init=[0.25], reset="subtract", channel_axis=1)
+    network = SpikingNetwork(tiny_snn([second], output_shape=["batch", 4]), "cpu")
+    x = np.random.default_rng(2).uniform(0, 2, (7, 4)).astype(np.float32)
+    every = network.run(x, 5, channel_rates=True).channel_rates
+    named = network.run(x, 5, channel_rates=["if2"]).channel_rates
+    assert set(every) == {"if", "if2"} and set(named) == {"if2"}
+    assert torch.equal(named["if2"], every["if2"]) and float(every["if2"].sum()) > 0
+    assert network.run(x, 5, channel_rates="if").channel_rates.keys() == {"if"}
+    with pytest.raises(ValueError, match="'Relu_7'.*not IF nodes"):
+        network.run(x, 5, channel_rates=["if", "Relu_7"])
+
+
+def test_channel_counts_exact_beyond_float32_integers():
+    layer = IFNeuron([1.0], [0.5], contract.RESET_SUBTRACT)
+    layer.record_channels = True
+    layer.forward_sequence(torch.full((1, 1, 2**24 + 1), 2.0), 1)  # every one of 2**24 + 1 positions fires
+    assert int(layer.channel_counts[0, 0]) == 2**24 + 1

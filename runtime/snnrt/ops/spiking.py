@@ -81,8 +81,10 @@ class IFNeuron(SpikingLayer):
         """Add each channel's spikes at each step (summed over samples and positions) to ``channel_counts``, a
         (steps, channels) tensor; a new chunk of samples (reset_membrane) starts again at step 0."""
         per_step = fired.reshape(steps, -1, *fired.shape[1:])
-        per_step = per_step.movedim(self.channel_axis % fired.dim() + 1, -1) if fired.dim() > 1 else per_step[..., None]
-        counts = per_step.reshape(steps, -1, per_step.shape[-1]).sum(1, dtype=torch.float64)
+        per_step = per_step.movedim(self.channel_axis % fired.dim() + 1, 2) if fired.dim() > 1 else per_step[..., None]
+        positions = per_step.reshape(*per_step.shape[:3], -1)  # (steps, samples, channels, positions)
+        exact = torch.float32 if positions.shape[-1] < 2**24 else torch.float64  # sums of 0/1 below 2**24 are exact
+        counts = positions.sum(-1, dtype=exact).sum(1, dtype=torch.float64)
         end = self.step + steps
         if self.channel_counts is None:
             self.channel_counts = counts.new_zeros((0, counts.shape[1]))
