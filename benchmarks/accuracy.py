@@ -52,6 +52,7 @@ from models.architectures import DigitsMLP, MnistCNN  # noqa: E402
 from onnx2snn.calibrate import ThresholdSpec  # noqa: E402
 from onnx2snn.convert import convert  # noqa: E402
 from onnx2snn.datasets import load_builtin  # noqa: E402
+from paired import compare, describe as describe_pair  # noqa: E402
 
 MODEL_DIR = ROOT / "models" / "onnx"
 #: name -> (data set, PyTorch definition the ONNX file was exported from)
@@ -73,6 +74,8 @@ VARIANTS = {
     "onnx2snn θ/2 ch 99.9%": dict(threshold=ThresholdSpec("percentile", 99.9, per_channel=True), v_init="half"),
     "onnx2snn θ/2 layer": dict(threshold=ThresholdSpec("auto", per_channel=False), v_init="half"),
 }
+#: pairs of methods compared image by image (benchmarks/paired.py) under each table, where both have numbers
+PAIRS = (("onnx2snn tuned", "SJ 99.9% ch +½θ"), ("onnx2snn tuned", "ANN"), ("onnx2snn θ/2 spread", "SJ 99.9% ch +½θ"))
 DEFAULT_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
 DEFAULT_SAMPLES = 200
 DEFAULT_CALIBRATION = 1000
@@ -91,18 +94,22 @@ def log(message):
 
 
 def ann_accuracy(path, x, y):
-    """Top-1 accuracy of the ONNX file in ONNX Runtime."""
+    """(top-1 accuracy, indices of the test images it gets wrong) of the ONNX file in ONNX Runtime."""
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     logits = np.concatenate([session.run(None, {name: x[i:i + 500]})[0] for i in range(0, len(x), 500)])
-    return float((logits.argmax(1) == y).mean())
+    right = logits.argmax(1) == y
+    return float(right.mean()), np.flatnonzero(~right).tolist()
 
 
 def anytime_accuracy(predictions, y, timesteps):
-    """{T: accuracy} from predictions (Tmax, N) made after every step."""
-    return {t: float((predictions[t - 1] == y).mean()) for t in timesteps}
+    """({T: accuracy}, {T: indices of the images it gets wrong}) from predictions (Tmax, N) made after every
+    step."""
+    right = {t: predictions[t - 1] == y for t in timesteps}
+    return ({t: float(r.mean()) for t, r in right.items()},
+            {t: np.flatnonzero(~r).tolist() for t, r in right.items()})
 
 
 def run_ours(path, x_cal, x, y, timesteps, options):
@@ -140,10 +147,11 @@ def evaluate(name, args, peer, previous=None, save=lambda result: None):
     x, y = x[:args.samples], y[:args.samples]
     ours = {**OURS, **(VARIANTS if args.variants else {})}
     labels = list(ours) + (list(peer.SETTINGS) if peer is not None else [])
+    ann, ann_wrong = ann_accuracy(path, x, y)
     result = {"path": str(path.relative_to(ROOT)), "dataset": dataset, "test_samples": len(x),
-              "calibration_samples": len(x_cal), "ann": ann_accuracy(path, x, y), "methods": {}}
+              "calibration_samples": len(x_cal), "ann": ann, "ann_wrong": ann_wrong, "methods": {}}
     same = previous and all(previous.get(k) == result[k] for k in ("test_samples", "calibration_samples", "ann"))
-    done = {label: m for label, m in (previous or {}).get("methods", {}).items() if same and "accuracy" in m}
+    done = {label: m for label, m in (previous or {}).get("methods", {}).items() if same and "wrong" in m}
     if done:
         log(f"{name}: resuming; {', '.join(done)} already measured")
     result["methods"].update(done)
@@ -170,7 +178,7 @@ def evaluate(name, args, peer, previous=None, save=lambda result: None):
         if label in done:
             continue
         try:
-            accuracy, convert_s, simulate_s = job()
+            (accuracy, wrong), convert_s, simulate_s = job()
         except Exception as exc:  # noqa: BLE001 - a method that fails is a result, not the end of the run
             cannot = peer is not None and isinstance(exc, peer.CannotConvert)
             reason = str(exc) if cannot else f"{type(exc).__name__}: {exc}"
@@ -179,6 +187,7 @@ def evaluate(name, args, peer, previous=None, save=lambda result: None):
             save(result)
             continue
         result["methods"][label] = {"accuracy": {str(t): a for t, a in accuracy.items()},
+                                    "wrong": {str(t): w for t, w in wrong.items()},
                                     "convert_seconds": round(convert_s, 2), "simulate_seconds": round(simulate_s, 2)}
         log(f"{name}: {label}: T={max(args.timesteps)} {100 * accuracy[max(args.timesteps)]:.2f}% "
             f"(convert {convert_s:.1f} s, simulate {simulate_s:.1f} s)")
@@ -205,6 +214,25 @@ def table_rows(result, timesteps):
     return header, rows, notes
 
 
+def paired_rows(result, timesteps):
+    """Header and rows of the image-by-image comparisons of PAIRS at every T (empty when no pair has numbers)."""
+    def wrong(label, t):
+        if label == "ANN":
+            return result.get("ann_wrong")
+        return result["methods"].get(label, {}).get("wrong", {}).get(str(t))
+
+    pairs = [(a, b) for a, b in PAIRS if all(wrong(label, timesteps[0]) is not None for label in (a, b))]
+    if not pairs:
+        return [], []
+    header = ["T"] + [f"{a} vs {b}" for a, b in pairs]
+    rows = [[str(t)] + [describe_pair(*compare(wrong(a, t), wrong(b, t))) for a, b in pairs] for t in timesteps]
+    return header, rows
+
+
+PAIRED_TITLE = ("image by image (McNemar's exact test, benchmarks/paired.py): +images only the first method "
+                "gets right, −images only the second gets right, and p, the chance of so uneven a split by luck")
+
+
 def title(name, result):
     if "error" in result:
         return f"{name}: {result['error']}"
@@ -220,6 +248,10 @@ def format_text(name, result, timesteps):
     line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
     out = [title(name, result), line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
     out += [f"  * {note}" for note in notes]
+    header, rows = paired_rows(result, timesteps)
+    if rows:
+        widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+        out += ["", PAIRED_TITLE, line(header)] + [line(r) for r in rows]
     return "\n".join(out) + "\n"
 
 
@@ -231,6 +263,10 @@ def format_markdown(name, result, timesteps):
            "|" + "|".join("---:" for _ in header) + "|"] + ["| " + " | ".join(r) + " |" for r in rows]
     if notes:
         out += [""] + [f"- {note}" for note in notes]
+    header, rows = paired_rows(result, timesteps)
+    if rows:
+        out += ["", PAIRED_TITLE + ":", "", "| " + " | ".join(header) + " |",
+                "|" + "|".join("---:" for _ in header) + "|"] + ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(out) + "\n"
 
 
