@@ -97,7 +97,7 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     layers whose threshold is a calibration statistic by simulating the SNN (on CUDA when torch sees it) on
     ``tune_samples`` calibration inputs over ``tune_timesteps``, and pick the spreads of those that have one
     unless ``spread`` is given, and calibrate their initial potentials per channel starting from ``v_init``
-    (onnx2snn.tune, onnx2snn.potentials: one SNN run per layer and factor or spread tried, two for the starts).
+    (onnx2snn.tune, onnx2snn.potentials: one SNN run per layer and factor or spread tried, one for the starts).
     """
     spec = ThresholdSpec.parse(threshold) if isinstance(threshold, str) else threshold
     fraction = parse_v_init(v_init)
