@@ -25,7 +25,8 @@ The initial potentials and the spread are fractions of theta, so they scale with
 costs one simulation plus len(TUNE_SCALES) per layer, up to len(TUNE_SPREADS) - 1 per layer with a spread and
 one per layer for the starts, each of max(timesteps) steps on ``samples`` inputs, on CUDA when torch sees it.
 When the starts are calibrated, every run also records the firing rates per channel of the layer being tuned
-and of the next one, so that each layer's shift is fitted to the rates of the run that won.
+and of the layers after it (cheap next to the run), so that each layer's shift is fitted to the rates of the run
+that won, even where that run comes from an earlier layer's turn.
 """
 
 from dataclasses import dataclass
@@ -132,7 +133,7 @@ def tune_thresholds(snn, ann, dropped, layers, data, v_init_fraction, timesteps=
     def trial(record):
         """(error, {IF node name: per-channel rates} of the layers named ``record`` when starts are calibrated,
         else None) of one run."""
-        result = network.run(x, timesteps[-1], channel_rates=calibrate_starts and record)
+        result = network.run(x, timesteps[-1], channel_rates=record if calibrate_starts else False)
         out = result.outputs.reshape(timesteps[-1], len(x), -1)
         value = float(sum(((out[t - 1] - reference) ** 2).mean() for t in timesteps)) / len(timesteps) / variance
         bar.update()
@@ -143,11 +144,11 @@ def tune_thresholds(snn, ann, dropped, layers, data, v_init_fraction, timesteps=
             + sum(len(_spreads_to_try(neurons[name])) for name in spread_layers))
     scales, spreads, starts = {}, {}, {}
     with tqdm(total=runs, desc="tuning", unit="run", disable=not progress, leave=False) as bar:
-        best = trial(layers[:1])
+        best = trial(layers)
         before = best[0]
         for index, name in enumerate(layers):
             layer = neurons[name]
-            record = layers[index : index + 2]  # the run that wins may be the one that the next layer starts from
+            record = layers[index:]  # a run that wins may be what later layers start from, if they change nothing
             theta = layer.v_threshold.clone()
             trials = {1.0: best}
             for scale in TUNE_SCALES:

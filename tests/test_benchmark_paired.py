@@ -1,12 +1,15 @@
 """McNemar's exact test in benchmarks/paired.py, which the accuracy benchmark uses to compare methods."""
 
-import sys
+import importlib.util
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from paired import compare, describe, mcnemar  # noqa: E402
+_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "paired.py"
+_spec = importlib.util.spec_from_file_location("paired", _PATH)  # not on sys.path: benchmarks/ has other modules
+paired = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(paired)
+compare, describe, mcnemar = paired.compare, paired.describe, paired.mcnemar
 
 
 def test_exact_p_values():

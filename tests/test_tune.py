@@ -12,6 +12,7 @@ from onnx2snn.calibrate import ann_session
 from onnx2snn.convert import convert
 from onnx2snn.datasets import mnist5k
 from onnx2snn.defaults import SPREAD, TUNE_SCALES, TUNE_SPREADS
+from onnx2snn import tune
 from onnx2snn.tune import evenly_spaced, snn_output_in_ann, tune_thresholds
 from snnrt import contract
 from snnrt.simulate import SpikingNetwork
@@ -39,6 +40,16 @@ def _relu_then_clip_mlp():
     weights = {"w1": W1, "wm": W_MID, "w2": W2,
                "zero": np.float32(0), "lam": np.float32(1.5)}
     return make_model(nodes, [("input", ["N", 6])], [("out", ["N", 4])], weights)
+
+
+def _two_relu_mlp():
+    """fc1 -> Relu -> fc -> Relu -> fc2: two IF layers with statistic thresholds."""
+    nodes = [helper.make_node("Gemm", ["input", "w1"], ["h"], name="fc1", transB=1),
+             helper.make_node("Relu", ["h"], ["a"], name="act"),
+             helper.make_node("Gemm", ["a", "wm"], ["h2"], name="fc", transB=1),
+             helper.make_node("Relu", ["h2"], ["a2"], name="act2"),
+             helper.make_node("Gemm", ["a2", "w2"], ["logits"], name="fc2", transB=1)]
+    return make_model(nodes, [("input", ["N", 6])], [("logits", ["N", 4])], {"w1": W1, "wm": W_MID, "w2": W2})
 
 
 def _attr(model, name):
@@ -121,6 +132,26 @@ def test_calibrated_starts_lower_the_error_and_are_written_per_channel():
     assert "initial potentials calibrated per channel" in tuned.tuning == meta[contract.META_TUNING]
     assert meta[contract.META_V_INIT_FRACTION].startswith("per channel")
     assert "potentials calibrated per channel" in meta[contract.META_METHOD]
+
+
+def test_a_layer_after_one_that_changed_nothing_gets_its_start_shift_from_the_rates_of_that_run(monkeypatch):
+    """Where a layer keeps factor 1 and its starts, the run that wins for the next layer's factor 1 is one from
+    before that layer's turn; the next layer's shift must be fitted to that run's rates."""
+    fitted = {}
+
+    def unchanged(theta, v_init, ann_mean, rates, timesteps):  # records the rates, and the shift never helps
+        fitted[len(fitted)] = rates.clone()
+        return theta, v_init
+
+    monkeypatch.setattr(tune, "TUNE_SCALES", (50.0,))  # every other factor loses: each layer keeps 1
+    monkeypatch.setattr(tune, "shifted_start", unchanged)
+    plain = convert(_two_relu_mlp(), X, threshold="max", spread=0.0)
+    result = tune_thresholds(plain.model, plain.ann, [], ["act_if", "act2_if"], X, 0.5, STEPS, len(X),
+                             calibrate_starts=True)
+    assert result.scales == {"act_if": 1.0, "act2_if": 1.0} and result.starts == {}
+    rates = SpikingNetwork(plain.model).run(X, STEPS[-1], channel_rates=True).channel_rates
+    assert torch.equal(fitted[0], rates["act_if"]) and torch.equal(fitted[1], rates["act2_if"])
+    assert float(rates["act2_if"].sum()) > 0
 
 
 def test_the_default_spread_is_one_of_the_tuned_spreads():

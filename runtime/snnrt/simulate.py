@@ -16,6 +16,7 @@ sum in another order than on N, which could in principle also move a spike that 
 """
 
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -61,7 +62,7 @@ class SimulationResult:
     spike_counts: dict
     op_counts: object
     order: str = "step"
-    channel_rates: dict = None  # run(channel_rates=True): IF node name -> (steps, channels) firing rates
+    channel_rates: dict = None  # run(channel_rates=True or names): IF node name -> (steps, channels) firing rates
 
     def predictions(self):
         """Arg-max class after every step, shape (T, N)."""
@@ -145,7 +146,7 @@ class SpikingNetwork:
         outputs = []
         layers = self.graph.stateful_layers()
         recorders = _recorders(layers, channel_rates)
-        with counter if count_ops else contextlib.nullcontext(), _recording(recorders, bool(channel_rates)):
+        with counter if count_ops else contextlib.nullcontext(), _recording(recorders or []):
             for start in range(0, len(x), samples):
                 outputs.append(self._run_chunk(x[start : start + samples], timesteps, steps, encoding, generator,
                                                counter, stop_when_stable))
@@ -157,8 +158,8 @@ class SpikingNetwork:
             spike_counts={node.name: int(layer.spikes) for node, layer in layers},
             op_counts=counter.counts if count_ops else None,
             order=order,
-            channel_rates={node.name: _per_neuron(layer, len(x)) for node, layer in recorders} if channel_rates
-            else None,
+            channel_rates={node.name: _per_neuron(layer, len(x)) for node, layer in recorders}
+            if recorders is not None else None,
         )
 
     def _run_chunk(self, x, timesteps, steps, encoding, generator, counter, stop_when_stable):
@@ -191,10 +192,11 @@ class SpikingNetwork:
 
 
 def _recorders(layers, channel_rates):
-    """The (node, layer) pairs of the IF layers that ``channel_rates`` (a bool or IF node names) asks for."""
+    """The (node, layer) pairs of the IF layers that ``channel_rates`` asks for: IF node names (a str or an
+    iterable of them), else every IF layer if it is true; None if it is false (no per-channel rates)."""
     recorders = [(node, layer) for node, layer in layers if hasattr(layer, "record_channels")]
-    if isinstance(channel_rates, bool):
-        return recorders
+    if not isinstance(channel_rates, (str, Iterable)):
+        return recorders if channel_rates else None
     names = {channel_rates} if isinstance(channel_rates, str) else set(channel_rates)
     unknown = names - {node.name for node, _ in recorders}
     if unknown:
@@ -203,10 +205,10 @@ def _recorders(layers, channel_rates):
 
 
 @contextlib.contextmanager
-def _recording(layers, on):
-    """Per-channel spike counting in the IF ``layers`` while the block runs, when ``on``."""
+def _recording(layers):
+    """Per-channel spike counting in the IF ``layers`` while the block runs."""
     for _, layer in layers:
-        layer.record_channels = on
+        layer.record_channels = True
     try:
         yield
     finally:

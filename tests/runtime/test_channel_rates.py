@@ -49,6 +49,10 @@ def test_channel_rates_of_named_layers_only():
     assert set(every) == {"if", "if2"} and set(named) == {"if2"}
     assert torch.equal(named["if2"], every["if2"]) and float(every["if2"].sum()) > 0
     assert network.run(x, 5, channel_rates="if").channel_rates.keys() == {"if"}
+    assert network.run(x, 5, channel_rates=np.array(["if2"])).channel_rates.keys() == {"if2"}
+    assert network.run(x, 5, channel_rates=[]).channel_rates == {}
+    for off in (False, None, 0, np.bool_(False)):
+        assert network.run(x, 5, channel_rates=off).channel_rates is None
     with pytest.raises(ValueError, match="'Relu_7'.*not IF nodes"):
         network.run(x, 5, channel_rates=["if", "Relu_7"])
 
