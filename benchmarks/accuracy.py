@@ -52,7 +52,7 @@ from models.architectures import DigitsMLP, MnistCNN  # noqa: E402
 from onnx2snn.calibrate import ThresholdSpec  # noqa: E402
 from onnx2snn.convert import convert  # noqa: E402
 from onnx2snn.datasets import load_builtin  # noqa: E402
-from paired import compare, describe as describe_pair  # noqa: E402
+from onnx2snn.paired import compare, describe as describe_pair  # noqa: E402
 
 MODEL_DIR = ROOT / "models" / "onnx"
 #: name -> (data set, PyTorch definition the ONNX file was exported from)
@@ -74,7 +74,7 @@ VARIANTS = {
     "onnx2snn θ/2 ch 99.9%": dict(threshold=ThresholdSpec("percentile", 99.9, per_channel=True), v_init="half"),
     "onnx2snn θ/2 layer": dict(threshold=ThresholdSpec("auto", per_channel=False), v_init="half"),
 }
-#: pairs of methods compared image by image (benchmarks/paired.py) under each table, where both have numbers
+#: pairs of methods compared image by image (onnx2snn.paired) under each table, where both have numbers
 PAIRS = (("onnx2snn tuned", "SJ 99.9% ch +½θ"), ("onnx2snn tuned", "ANN"), ("onnx2snn θ/2 spread", "SJ 99.9% ch +½θ"))
 DEFAULT_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
 DEFAULT_SAMPLES = 200
@@ -221,15 +221,20 @@ def paired_rows(result, timesteps):
             return result.get("ann_wrong")
         return result["methods"].get(label, {}).get("wrong", {}).get(str(t))
 
+    def right(label, t):
+        images = np.ones(result["test_samples"], bool)
+        images[wrong(label, t)] = False
+        return images
+
     pairs = [(a, b) for a, b in PAIRS if all(wrong(label, timesteps[0]) is not None for label in (a, b))]
     if not pairs:
         return [], []
     header = ["T"] + [f"{a} vs {b}" for a, b in pairs]
-    rows = [[str(t)] + [describe_pair(*compare(wrong(a, t), wrong(b, t))) for a, b in pairs] for t in timesteps]
+    rows = [[str(t)] + [describe_pair(*compare(right(a, t), right(b, t))) for a, b in pairs] for t in timesteps]
     return header, rows
 
 
-PAIRED_TITLE = ("image by image (McNemar's exact test, benchmarks/paired.py): +images only the first method "
+PAIRED_TITLE = ("image by image (McNemar's exact test, onnx2snn.paired): +images only the first method "
                 "gets right, −images only the second gets right, and p, the chance of so uneven a split by luck")
 
 

@@ -20,6 +20,7 @@ from .cli_options import (
     timesteps_option,
 )
 from .errors import Onnx2SnnError
+from .paired import describe as describe_pair
 
 USER_ERRORS = (Onnx2SnnError, RuntimeInputError)
 DATA_FORMS = "mnist5k, digits[:train|test|all], FILE.npz (x, y), FILE.npy, an image folder or a CIFAR folder[:split]"
@@ -163,10 +164,15 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
 
 def _print_evaluation(result):
     ann = result.ann_accuracy
-    click.echo(f"{'T':>4}  {'SNN acc':>8}  {'ANN acc':>8}  {'SOPs/sample':>12}")
+    versus = result.versus_ann
+    click.echo(f"{'T':>4}  {'SNN acc':>8}  {'ANN acc':>8}  {'SOPs/sample':>12}" + "  SNN vs ANN" * bool(versus))
     for t in result.timesteps:
         ann_text = f"{ann:8.4f}" if ann is not None else f"{'-':>8}"
-        click.echo(f"{t:>4}  {result.snn_accuracy[t]:8.4f}  {ann_text}  {result.sops[t]:12.4g}")
+        versus_text = f"  {describe_pair(*versus[t])}" if versus else ""
+        click.echo(f"{t:>4}  {result.snn_accuracy[t]:8.4f}  {ann_text}  {result.sops[t]:12.4g}{versus_text}")
+    if versus:
+        click.echo("SNN vs ANN: +samples only the SNN gets right, −only the ANN; p: McNemar's exact test "
+                   "(small: not luck)")
     t_max = result.timesteps[-1]
     ann_uj, snn_uj = result.energy(t_max)
     click.echo(f"ANN MACs/sample: {result.ann_macs:.4g}; energy at T={t_max}: ANN {ann_uj:.4g} uJ, "
@@ -180,7 +186,8 @@ def _print_evaluation(result):
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--data", required=True, help=f"Labelled data (default split: test): {DATA_FORMS}.")
 @timesteps_option("1,2,4,8,16,32,64")
-@click.option("--ann", type=click.Path(dir_okay=False), help="The original ANN, to show its accuracy alongside.")
+@click.option("--ann", type=click.Path(dir_okay=False),
+              help="The original ANN: its accuracy alongside, and both compared sample by sample (McNemar's test).")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write a PNG: accuracy vs T and firing rates.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--samples", type=click.IntRange(1), help="Use N samples drawn with --seed.")

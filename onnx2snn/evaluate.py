@@ -1,4 +1,5 @@
-"""Accuracy by time step of an SNN (one anytime run to the largest T per batch), ANN alongside."""
+"""Accuracy by time step of an SNN (one anytime run to the largest T per batch), ANN alongside, and the two
+compared sample by sample (onnx2snn.paired)."""
 
 from dataclasses import dataclass, field
 
@@ -12,6 +13,7 @@ from snnrt.stats import E_AC_PJ, E_MAC_PJ
 from .calibrate import check_input_shape
 from .errors import DataError
 from .load import load_model
+from .paired import mcnemar
 
 DEFAULT_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
 
@@ -26,6 +28,7 @@ class Evaluation:
     ann_macs: float = None
     sops: dict = field(default_factory=dict)
     static_macs: float = None
+    versus_ann: dict = None  # with an ANN: T -> (samples only the SNN gets right, only the ANN, McNemar's p)
 
     def energy(self, t):
         """(ANN, SNN) energy per sample in microjoules at T=t (E_MAC = 4.6 pJ, E_AC = 0.9 pJ)."""
@@ -40,6 +43,8 @@ class Evaluation:
             "firing_rates": self.firing_rates,
             "ann_macs": self.ann_macs,
             "sops": {str(t): s for t, s in self.sops.items()},
+            "versus_ann": {str(t): dict(zip(("only_snn", "only_ann", "p"), v)) for t, v in self.versus_ann.items()}
+            if self.versus_ann is not None else None,
             "energy_uj": {"ann": self.energy(self.timesteps[-1])[0] if self.ann_macs else None,
                           "snn": {str(t): self.energy(t)[1] for t in self.sops} if self.ann_macs else None},
         }
@@ -54,6 +59,11 @@ def _check_labels(x, y):
 
 def ann_accuracy(model, x, y, batch_size=256):
     """Top-1 accuracy of an ANN in ONNX Runtime (the independent reference)."""
+    return float(ann_correct(model, x, y, batch_size).mean())
+
+
+def ann_correct(model, x, y, batch_size=256):
+    """Which samples an ANN classifies correctly in ONNX Runtime, a boolean array (N,)."""
     _check_labels(x, y)
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -64,17 +74,18 @@ def ann_accuracy(model, x, y, batch_size=256):
     # classifier exports (skl2onnx, ...) may put an integer label output before the float scores
     scores = next((o.name for o in session.get_outputs() if o.type == "tensor(float)" and len(o.shape) >= 2),
                   session.get_outputs()[0].name)
-    correct = 0
+    correct = []
     for start in range(0, len(x), batch_size):
         out = session.run([scores], {name: x[start : start + batch_size].astype(np.float32)})[0]
-        correct += int((out.argmax(axis=-1) == y[start : start + batch_size]).sum())
-    return correct / len(x)
+        correct.append(out.argmax(axis=-1) == np.asarray(y[start : start + batch_size]))
+    return np.concatenate(correct)
 
 
 def evaluate(snn, x, y, timesteps=DEFAULT_TIMESTEPS, ann=None, batch_size=128, device="auto", progress=False,
              encoding="direct", seed=0, order="auto"):
     """Evaluation of an SNN (path, ModelProto or SpikingNetwork) on (x, y) for every T in ``timesteps``.
 
+    ``ann``: the ANN (path or ModelProto), for its accuracy and a sample-by-sample comparison at every T;
     ``order``: the runtime's execution order, 'auto', 'step' or 'layer' (see snnrt.simulate)."""
     _check_labels(x, y)
     timesteps = sorted(set(int(t) for t in timesteps))
@@ -83,6 +94,8 @@ def evaluate(snn, x, y, timesteps=DEFAULT_TIMESTEPS, ann=None, batch_size=128, d
     network = snn if isinstance(snn, SpikingNetwork) else SpikingNetwork(load_model(snn), device, order)
     t_max = timesteps[-1]
     correct = np.zeros(t_max)
+    ann_right = None if ann is None else ann_correct(ann, x, y)
+    only_snn, only_ann = np.zeros(t_max, np.int64), np.zeros(t_max, np.int64)
     rate_sums = {}
     sops = np.zeros(t_max)
     macs = static = 0.0
@@ -91,7 +104,12 @@ def evaluate(snn, x, y, timesteps=DEFAULT_TIMESTEPS, ann=None, batch_size=128, d
         xb, yb = x[start : start + batch_size], np.asarray(y[start : start + batch_size])
         result = network.run(xb, t_max, encoding=encoding, seed=seed + i, count_ops=True)
         predictions = result.predictions().cpu().numpy()
-        correct += (predictions == yb[None, :]).sum(axis=1)
+        right = predictions == yb[None, :]
+        correct += right.sum(axis=1)
+        if ann_right is not None:
+            ann_b = ann_right[start : start + batch_size]
+            only_snn += (right & ~ann_b).sum(axis=1)
+            only_ann += (~right & ann_b).sum(axis=1)
         for name, rate in result.firing_rates.items():
             rate_sums[name] = rate_sums.get(name, 0.0) + rate * len(xb)
         counts = result.op_counts
@@ -102,9 +120,12 @@ def evaluate(snn, x, y, timesteps=DEFAULT_TIMESTEPS, ann=None, batch_size=128, d
         samples=len(x),
         timesteps=timesteps,
         snn_accuracy={t: float(correct[t - 1] / len(x)) for t in timesteps},
-        ann_accuracy=None if ann is None else ann_accuracy(ann, x, y),
+        ann_accuracy=None if ann_right is None else float(ann_right.mean()),
         firing_rates={name: total / len(x) for name, total in rate_sums.items()},
         ann_macs=macs,
         sops={t: float(cumulative_sops[t - 1]) for t in timesteps},
         static_macs=static,
+        versus_ann=None if ann_right is None else {
+            t: (int(only_snn[t - 1]), int(only_ann[t - 1]), mcnemar(int(only_snn[t - 1]), int(only_ann[t - 1])))
+            for t in timesteps},
     )

@@ -137,9 +137,21 @@ def test_eval_json_plot_and_seeded_poisson(snn, tmp_path):
     assert report["timesteps"] == [1, 4, 16] and report["samples"] == 400
     assert set(report["snn_accuracy"]) == {"1", "4", "16"} and report["ann_accuracy"] > 0.95
     assert report["snn_accuracy"]["16"] > 0.9 and set(report["firing_rates"]) == {"/1/Relu_if", "/3/Relu_if"}
+    for t, versus in report["versus_ann"].items():  # the sample-by-sample counts make up the accuracy gap
+        gap = (report["snn_accuracy"][t] - report["ann_accuracy"]) * 400
+        assert versus["only_snn"] - versus["only_ann"] == round(gap) and 0 < versus["p"] <= 1
+    assert report["versus_ann"]["1"]["only_ann"] > 0
 
     ann = json.loads(_invoke("eval", MLP, "--data", "digits", "--timesteps", "1,2", "--ann", MLP, "--json").output)
     assert ann["snn_accuracy"] == {"1": ann["ann_accuracy"], "2": ann["ann_accuracy"]}  # an ANN file runs as is
+    assert ann["versus_ann"] == {t: {"only_snn": 0, "only_ann": 0, "p": 1.0} for t in ("1", "2")}
+    text = _invoke("eval", snn, "--data", "digits", "--timesteps", "1,4", "--ann", MLP).output
+    assert "SNN vs ANN" in text.splitlines()[0]
+    line = next(row for row in text.splitlines() if row.split()[:1] == ["1"])
+    assert line.endswith(f"+{report['versus_ann']['1']['only_snn']} −{report['versus_ann']['1']['only_ann']} "
+                         f"(p {report['versus_ann']['1']['p']:.2g})")
+    alone = json.loads(_invoke("eval", snn, "--data", "digits", "--timesteps", "1", "--json").output)
+    assert alone["versus_ann"] is None and alone["ann_accuracy"] is None
 
     plot = tmp_path / "acc.png"
     result = _invoke("eval", snn, "--data", "digits", "--timesteps", "1,2", "--samples", 50, "--plot", plot)
