@@ -104,7 +104,7 @@ def _format_threshold(values):
               help="Then scale each layer's calibrated thresholds, pick the spread of each layer that has "
                    "one unless --spread is given, and calibrate each layer's initial potentials per channel "
                    "(from --init), so that the SNN follows the ANN on calibration data "
-                   f"(simulates the SNN {len(defaults.TUNE_SCALES) + 2} times per layer and "
+                   f"(simulates the SNN {len(defaults.TUNE_SCALES) + 1} times per layer and "
                    f"{len(defaults.TUNE_SPREADS) - 1} more per layer with a spread, on CUDA when torch sees it; "
                    "see onnx2snn.tune).")
 @click.option("--tune-timesteps", callback=parse_timesteps,

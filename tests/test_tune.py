@@ -154,6 +154,17 @@ def test_a_layer_after_one_that_changed_nothing_gets_its_start_shift_from_the_ra
     assert float(rates["act2_if"].sum()) > 0
 
 
+def test_runs_per_layer_are_those_the_cli_help_and_readme_state(monkeypatch):
+    """One run, then len(TUNE_SCALES) + 1 per layer (factors, starts) and len(TUNE_SPREADS) - 1 per spread layer."""
+    plain = convert(_two_relu_mlp(), X, threshold="max")
+    runs = []
+    original = SpikingNetwork.run
+    monkeypatch.setattr(SpikingNetwork, "run", lambda self, *a, **k: runs.append(1) or original(self, *a, **k))
+    tune_thresholds(plain.model, plain.ann, [], ["act_if", "act2_if"], X, 0.5, STEPS, 16, tune_spreads=True,
+                    calibrate_starts=True)
+    assert len(runs) == 1 + 2 * (len(TUNE_SCALES) + 1) + 2 * (len(TUNE_SPREADS) - 1)
+
+
 def test_the_default_spread_is_one_of_the_tuned_spreads():
     assert SPREAD in TUNE_SPREADS  # the CLI help and README count the others as "3 more" runs per layer
 
