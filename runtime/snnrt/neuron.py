@@ -58,10 +58,14 @@ def if_fire(x, state, params, steps, constant_in_time=False, shift=None):
     return (fired.flatten(0, 1) if v.dim() else fired[0]), IFState(v=v)
 
 
+def sum_ones(ones, dim=-1):
+    """Exact sums of a 0/1 tensor along ``dim``: in float32 where fewer than 2**24 values are summed (every
+    partial sum is then an integer that float32 holds exactly), else in float64."""
+    return ones.sum(dim, dtype=torch.float32 if ones.shape[dim] < 2**24 else torch.float64)
+
+
 def count_ones(fired):
-    """Exact number of ones in a 0/1 tensor, as a 0-d int64 tensor (no device sync): float sums per sample
-    (exact below 2**24), then int64."""
+    """Exact number of ones in a 0/1 tensor, as a 0-d int64 tensor (no device sync): exact float sums per
+    sample (sum_ones), then int64."""
     rows = fired.reshape(fired.shape[0], -1) if fired.dim() > 1 else fired.reshape(1, -1)
-    if rows.shape[1] >= 2**24:
-        return torch.count_nonzero(rows)
-    return rows.sum(dim=1).to(torch.int64).sum()
+    return sum_ones(rows, 1).to(torch.int64).sum()

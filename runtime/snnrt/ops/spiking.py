@@ -5,7 +5,7 @@ import torch
 
 from .. import contract
 from ..fused import fused_if_fire
-from ..neuron import IFParameters, count_ones, if_fire, if_initial_state
+from ..neuron import IFParameters, count_ones, if_fire, if_initial_state, sum_ones
 from ..registry import register
 from .pool import max_pool_fn
 
@@ -83,8 +83,7 @@ class IFNeuron(SpikingLayer):
         per_step = fired.reshape(steps, -1, *fired.shape[1:])
         per_step = per_step.movedim(self.channel_axis % fired.dim() + 1, 2) if fired.dim() > 1 else per_step[..., None]
         positions = per_step.reshape(*per_step.shape[:3], -1)  # (steps, samples, channels, positions)
-        exact = torch.float32 if positions.shape[-1] < 2**24 else torch.float64  # sums of 0/1 below 2**24 are exact
-        counts = positions.sum(-1, dtype=exact).sum(1, dtype=torch.float64)
+        counts = sum_ones(positions).sum(1, dtype=torch.float64)
         end = self.step + steps
         if self.channel_counts is None:
             self.channel_counts = counts.new_zeros((0, counts.shape[1]))
