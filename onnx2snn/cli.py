@@ -108,8 +108,8 @@ def _format_threshold(values):
                    f"{len(defaults.TUNE_SPREADS) - 1} more per layer with a spread, on CUDA when torch sees it; "
                    "see onnx2snn.tune).")
 @click.option("--tune-timesteps", callback=parse_timesteps,
-              help="With --tune: the time steps T whose outputs should follow the ANN "
-                   f"[default: {','.join(map(str, defaults.TUNE_TIMESTEPS))}].")
+              help="With --tune: the time steps T whose outputs should follow the ANN, each weighted by "
+                   f"T^{defaults.TUNE_WEIGHT_POWER:g} [default: {','.join(map(str, defaults.TUNE_TIMESTEPS))}].")
 @click.option("--tune-samples", type=click.IntRange(1),
               help=f"With --tune: calibration samples simulated, evenly spaced over --calib [default: "
                    f"{defaults.TUNE_SAMPLES}].")

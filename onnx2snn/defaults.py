@@ -13,3 +13,6 @@ TUNE_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
 TUNE_SAMPLES = 256
 TUNE_SCALES = (0.7, 0.85, 1.2, 1.45, 1.75, 2.1)
 TUNE_SPREADS = (0.0, 0.5, 0.75, 1.0)
+# The tuning error weights each T's output error by T ** TUNE_WEIGHT_POWER (onnx2snn.tune: why). Measured on
+# the bundled MNIST models with benchmarks/accuracy.py and four calibration draws (README, Results).
+TUNE_WEIGHT_POWER = 1.0

@@ -96,7 +96,7 @@ def test_convert_tunes_thresholds_on_request(tmp_path):
     plain, tuned = tmp_path / "plain.snn.onnx", tmp_path / "tuned.snn.onnx"
     common = ("--calib", "digits:train", "--calib-samples", 100)
     assert _invoke("convert", MLP, "-o", plain, *common).exit_code == 0
-    result = _invoke("convert", MLP, "-o", tuned, *common, "--tune", "--tune-timesteps", "1,2,4", "--tune-samples", 32)
+    result = _invoke("convert", MLP, "-o", tuned, *common, "--tune", "--tune-timesteps", "1,2,4", "--tune-samples", 64)
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.output.splitlines() if line.startswith("/")]
     assert len(rows) == 2 and all(row[6] == "(tuned)" and float(row[7]) in TUNE_SPREADS for row in rows)
@@ -113,7 +113,7 @@ def test_convert_tunes_thresholds_on_request(tmp_path):
     for row, before, after in zip(rows, _if_thresholds(plain), _if_thresholds(tuned)):
         np.testing.assert_allclose(after, np.float32(before) * np.float32(row[5][1:]), rtol=1e-6)
     tuning = next(line for line in result.output.splitlines() if line.startswith("tuning: "))
-    assert "32 calibration samples, T=1,2,4" in tuning
+    assert "64 calibration samples, T=1,2,4" in tuning
     assert {p.key: p.value for p in onnx.load(tuned).metadata_props}["onnx2snn.threshold_tuning"] == tuning[8:]
 
 
