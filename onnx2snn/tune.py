@@ -21,9 +21,9 @@ initial potentials channel by channel so that the layer's mean output follows th
 calibrated ones. On the bundled ReLU CNN the starts gain most at T = 1 and 2.
 
 Why the weights: the rounding error of the output averaged over T steps falls about as 1 / T^2, while the error
-of clipping at the threshold does not fall. With the same weight for every T, the error is almost all that of
-T = 1 and 2, so the tuner chose low thresholds that clip: the tuned ReLU CNN stayed 0.3 points below the ANN
-at T = 64 in every calibration draw tried. Weighted by T, the large T's count as well, at a cost at T = 1
+of clipping at the threshold does not fall. With the same weight for every T, the errors of T = 1 and 2
+dominate, so the tuner chose low thresholds that clip: the tuned ReLU CNN stayed 0.2 to 0.4 points below the
+ANN at T = 64 in every calibration draw tried. Weighted by T, the large T's count as well, at a cost at T = 1
 (README, Results). A geometric mean (the same weight for a relative gain at every T), tried before the spreads
 and starts, gave lower accuracy averaged over T = 1..64 on both bundled ReLU CNNs.
 
