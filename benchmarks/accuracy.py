@@ -13,7 +13,7 @@ T, columns are the ANN (the ONNX file run by ONNX Runtime on the same test image
                    layers with statistic thresholds that feed no max pool (spread 0.75);
 - onnx2snn tuned:  the defaults plus ``tune=True``: each statistic threshold scaled by the factor, and each spread
                    layer's v_spread set to the value of (0, 0.5, 0.75, 1), that make the SNN's outputs follow
-                   the ANN's best on 256 of the calibration images at T = 1..64 (each weighted by T), and
+                   the ANN's best on 256 of the calibration images at T = 1, 2, 4, ..., 64 (each weighted by T), and
                    each layer's initial potentials calibrated per channel where that helps (onnx2snn.tune,
                    onnx2snn.potentials; the conversion time includes it);
 - onnx2snn θ/2:    the defaults without the spread: every neuron starts at θ/2 (the paper's method);
