@@ -14,5 +14,6 @@ TUNE_SAMPLES = 256
 TUNE_SCALES = (0.7, 0.85, 1.2, 1.45, 1.75, 2.1)
 TUNE_SPREADS = (0.0, 0.5, 0.75, 1.0)
 # The tuning error weights each T's output error by T ** TUNE_WEIGHT_POWER (onnx2snn.tune: why). Measured on
-# the bundled MNIST models with benchmarks/accuracy.py and four calibration draws (README, Results).
+# the bundled MNIST models with benchmarks/accuracy.py, and on the ReLU CNN with three random calibration draws
+# and with all training images for calibration (README, Results).
 TUNE_WEIGHT_POWER = 1.0
