@@ -13,7 +13,7 @@ from snnrt.stats import E_AC_PJ, E_MAC_PJ
 from .calibrate import check_input_shape
 from .errors import DataError
 from .load import load_model
-from .paired import mcnemar
+from .paired import compare
 
 DEFAULT_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
 
@@ -93,9 +93,8 @@ def evaluate(snn, x, y, timesteps=DEFAULT_TIMESTEPS, ann=None, batch_size=128, d
         raise ValueError(f"time steps must be positive integers, got {timesteps}")
     network = snn if isinstance(snn, SpikingNetwork) else SpikingNetwork(load_model(snn), device, order)
     t_max = timesteps[-1]
-    correct = np.zeros(t_max)
     ann_right = None if ann is None else ann_correct(ann, x, y)
-    only_snn, only_ann = np.zeros(t_max, np.int64), np.zeros(t_max, np.int64)
+    right = []  # per batch: (t_max, batch) booleans, whether the prediction after each step is correct
     rate_sums = {}
     sops = np.zeros(t_max)
     macs = static = 0.0
@@ -103,29 +102,22 @@ def evaluate(snn, x, y, timesteps=DEFAULT_TIMESTEPS, ann=None, batch_size=128, d
     for i, start in enumerate(tqdm(starts, desc="evaluating", unit="batch", disable=not progress, leave=False)):
         xb, yb = x[start : start + batch_size], np.asarray(y[start : start + batch_size])
         result = network.run(xb, t_max, encoding=encoding, seed=seed + i, count_ops=True)
-        predictions = result.predictions().cpu().numpy()
-        right = predictions == yb[None, :]
-        correct += right.sum(axis=1)
-        if ann_right is not None:
-            ann_b = ann_right[start : start + batch_size]
-            only_snn += (right & ~ann_b).sum(axis=1)
-            only_ann += (~right & ann_b).sum(axis=1)
+        right.append(result.predictions().cpu().numpy() == yb[None, :])
         for name, rate in result.firing_rates.items():
             rate_sums[name] = rate_sums.get(name, 0.0) + rate * len(xb)
         counts = result.op_counts
         macs, static = counts.ann_macs, counts.static_macs
         sops += np.asarray(counts.sops_by_step) * len(xb)
     cumulative_sops = np.cumsum(sops) / len(x)
+    right = np.concatenate(right, axis=1)
     return Evaluation(
         samples=len(x),
         timesteps=timesteps,
-        snn_accuracy={t: float(correct[t - 1] / len(x)) for t in timesteps},
+        snn_accuracy={t: float(right[t - 1].mean()) for t in timesteps},
         ann_accuracy=None if ann_right is None else float(ann_right.mean()),
         firing_rates={name: total / len(x) for name, total in rate_sums.items()},
         ann_macs=macs,
         sops={t: float(cumulative_sops[t - 1]) for t in timesteps},
         static_macs=static,
-        versus_ann=None if ann_right is None else {
-            t: (int(only_snn[t - 1]), int(only_ann[t - 1]), mcnemar(int(only_snn[t - 1]), int(only_ann[t - 1])))
-            for t in timesteps},
+        versus_ann=None if ann_right is None else {t: compare(right[t - 1], ann_right) for t in timesteps},
     )
