@@ -245,18 +245,30 @@ def title(name, result):
             f"images, {result['calibration_samples']} calibration images")
 
 
+def text_table(header, rows, rule=True):
+    """Lines of a right-aligned text table; with ``rule``, a line of dashes under the header."""
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+
+    def line(cells):
+        return "  ".join(c.rjust(w) for c, w in zip(cells, widths))
+
+    return [line(header)] + [line(["-" * w for w in widths])] * rule + [line(r) for r in rows]
+
+
+def markdown_table(header, rows):
+    """Lines of a markdown table with right-aligned columns."""
+    return (["| " + " | ".join(header) + " |", "|" + "|".join("---:" for _ in header) + "|"]
+            + ["| " + " | ".join(r) + " |" for r in rows])
+
+
 def format_text(name, result, timesteps):
     if "error" in result:
         return title(name, result) + "\n"
     header, rows, notes = table_rows(result, timesteps)
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
-    out = [title(name, result), line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
-    out += [f"  * {note}" for note in notes]
+    out = [title(name, result)] + text_table(header, rows) + [f"  * {note}" for note in notes]
     header, rows = paired_rows(result, timesteps)
     if rows:
-        widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-        out += ["", PAIRED_TITLE, line(header)] + [line(r) for r in rows]
+        out += ["", PAIRED_TITLE] + text_table(header, rows, rule=False)
     return "\n".join(out) + "\n"
 
 
@@ -264,14 +276,12 @@ def format_markdown(name, result, timesteps):
     if "error" in result:
         return f"**{title(name, result)}**\n"
     header, rows, notes = table_rows(result, timesteps)
-    out = [f"**{title(name, result)}**", "", "| " + " | ".join(header) + " |",
-           "|" + "|".join("---:" for _ in header) + "|"] + ["| " + " | ".join(r) + " |" for r in rows]
+    out = [f"**{title(name, result)}**", ""] + markdown_table(header, rows)
     if notes:
         out += [""] + [f"- {note}" for note in notes]
     header, rows = paired_rows(result, timesteps)
     if rows:
-        out += ["", PAIRED_TITLE + ":", "", "| " + " | ".join(header) + " |",
-                "|" + "|".join("---:" for _ in header) + "|"] + ["| " + " | ".join(r) + " |" for r in rows]
+        out += ["", PAIRED_TITLE + ":", ""] + markdown_table(header, rows)
     return "\n".join(out) + "\n"
 
 
