@@ -11,7 +11,8 @@ CIFAR VGG-16 (32x32) at T = 16 (batch 16 on CPU, 128 on CUDA). For each case it 
   is reported apart and excluded, as every later run reuses the kernel);
 - dense bound: T x one ANN forward pass on the same runtime and device (the ANN that was converted);
 - SpikingJelly: its ann2snn conversion of the same network, stepped T times (single-step mode);
-- ONNX Runtime: the standard-ONNX export of the SNN (onnx2snn export --format onnx);
+- ONNX Runtime: the standard-ONNX export of the SNN (onnx2snn export --format onnx), its worker threads told
+  not to spin after a run (they would otherwise hold the cores while the next method in the round runs);
 
 and each time as a ratio to the dense bound, and SpikingJelly's throughput as a ratio to ours. On CUDA the torch
 methods, SpikingJelly included, compute in full float32 (no TF32: snnrt.precision), as the runtime does. Then the
@@ -106,7 +107,7 @@ def _sj_run(module, calibration, x, timesteps, device):
 def ort_run(model, x, timesteps, device, time_loop=DEFAULT_TIME_LOOP):
     """A callable that runs ONNX Runtime on the standard-ONNX export of the SNN ``model`` for the batch x."""
     session = ort_session(export_standard_onnx(model, timesteps, time_loop=time_loop),
-                          "cuda" if device.type == "cuda" else "cpu")
+                          "cuda" if device.type == "cuda" else "cpu", spin=False)
     feed = {session.get_inputs()[0].name: np.ascontiguousarray(x, np.float32)}
     return lambda: session.run(None, feed)
 

@@ -207,9 +207,15 @@ def ort_providers(device="auto"):
     return (["CUDAExecutionProvider"] if cuda and device != "cpu" else []) + ["CPUExecutionProvider"]
 
 
-def ort_session(model, device="auto"):
-    """An onnxruntime InferenceSession of ``model`` (ModelProto or path) on the providers of ort_providers."""
+def ort_session(model, device="auto", spin=True):
+    """An onnxruntime InferenceSession of ``model`` (ModelProto or path) on the providers of ort_providers.
+
+    ``spin=False`` stops its worker threads from busy-waiting after each run (onnxruntime's default, for
+    latency): otherwise they hold the CPU cores for a while and slow down whatever runs next in the process.
+    """
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
     return ort.InferenceSession(source, options, providers=ort_providers(device))

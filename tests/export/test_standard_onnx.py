@@ -266,3 +266,11 @@ def test_providers(monkeypatch):
     assert standard_onnx.ort_providers("auto") == ["CUDAExecutionProvider", "CPUExecutionProvider"]
     assert standard_onnx.ort_providers("cuda:0")[0] == "CUDAExecutionProvider"
     assert standard_onnx.ort_providers("cpu") == ["CPUExecutionProvider"]
+
+
+def test_a_session_asked_not_to_spin_tells_its_threads_so():
+    model = export_standard_onnx(tiny_snn([helper.make_node("Identity", ["s"], ["output"])], output_shape=["batch", 4]), 2)
+    spinning = "session.intra_op.allow_spinning"
+    assert ort_session(model, "cpu", spin=False).get_session_options().get_session_config_entry(spinning) == "0"
+    with pytest.raises(RuntimeError, match="does not have configuration"):  # left at onnxruntime's default
+        ort_session(model, "cpu").get_session_options().get_session_config_entry(spinning)
