@@ -5,10 +5,11 @@
 Cases: the bundled MNIST CNN (``mnist_cnn_relu``, 128 test images) at T = 8 and 32, and an untrained
 CIFAR VGG-16 (32x32) at T = 16 (batch 16 on CPU, 128 on CUDA). For each case it prints images per second:
 
-- onnx2snn step: the runtime's step-by-step order (whole graph once per step);
-- onnx2snn layer: layer-by-layer order (time folded into the batch), eager IF update;
-- onnx2snn layer fused: the same with the torch.compile'd IF kernel (the default on CUDA; compile time
-  is reported apart and excluded, as every later run reuses the kernel);
+- onnx2snn step: the runtime's step-by-step order (whole graph once per step), default IF update (numba's
+  kernel on CPU where numba is installed, the torch.compile'd one on CUDA: snnrt.simulate.pick_kernel);
+- onnx2snn layer: layer-by-layer order (time folded into the batch), default IF update;
+- onnx2snn layer, eager IF / torch.compile IF: the same with the other IF updates (a row that would repeat
+  the default is left out; compile time is reported apart and excluded, as every later run reuses the kernel);
 - dense bound: T x one ANN forward pass on the same runtime and device (the ANN that was converted);
 - SpikingJelly: its ann2snn conversion of the same network, stepped T times (single-step mode);
 - ONNX Runtime: the standard-ONNX export of the SNN (onnx2snn export --format onnx), its worker threads told
@@ -21,7 +22,7 @@ thresholds) and the runtime's peak memory in each order (growth of the peak resi
 process during one run on CPU, Linux only; peak allocated memory on CUDA). A time is the best of --repeats rounds after a warm-up run; each round
 runs every method once, so that load changes on a shared machine hit all methods alike.
 ``--memory-budget`` sets the runtime's chunk budget (SpikingNetwork memory_budget) for the throughput
-tables; without it the runtime's default applies (64 MiB on CPU, a quarter of free GPU memory).
+tables; without it the runtime's default applies (16 MiB on CPU, a quarter of free GPU memory).
 """
 
 import argparse
@@ -48,12 +49,13 @@ from onnx2snn.datasets import mnist5k  # noqa: E402
 from onnx2snn.export.standard_onnx import DEFAULT_TIME_LOOP, export_standard_onnx, ort_session  # noqa: E402
 from snnrt.graph import GraphModule  # noqa: E402
 from snnrt.precision import full_float32  # noqa: E402
-from snnrt.simulate import SpikingNetwork, pick_device  # noqa: E402
+from snnrt.simulate import SpikingNetwork, pick_device, pick_kernel  # noqa: E402
 
 DENSE = "dense bound (T x ANN)"
 ORT = "ONNX Runtime (export)"
-ORDERS = {"onnx2snn step": ("step", False), "onnx2snn layer": ("layer", False),
-          "onnx2snn layer fused": ("layer", True)}
+OURS = "onnx2snn layer"
+ORDERS = {"onnx2snn step": ("step", None), OURS: ("layer", None), "onnx2snn layer, eager IF": ("layer", False),
+          "onnx2snn layer, torch.compile IF": ("layer", True)}
 
 
 def _timed(run, device):
@@ -127,18 +129,21 @@ def case(name, snn, module, calibration, x, timesteps, repeats, device, budget):
     ann = GraphModule(snn.ann).to(device).eval()
     runs[DENSE] = torch.no_grad()(lambda: ann(xt))
     for label, (order, fused) in ORDERS.items():
+        if fused is not None and pick_kernel(device, fused) == pick_kernel(device):
+            continue
         network = SpikingNetwork(snn.model, device, order=order, fused=fused, memory_budget=budget)
         runs[label] = lambda network=network: network.run(xt, timesteps)
+        notes[label] = f"IF update: {network.kernel}"
     runs["SpikingJelly"], notes["SpikingJelly"] = _sj_run(module, calibration, x, timesteps, device)
     runs[ORT], why = _ort_case(snn.model, x, timesteps, device)
     if why:
         notes[ORT] = why
     seconds, warm_up = interleaved_best({k: v for k, v in runs.items() if v is not None}, repeats, device)
     seconds[DENSE] *= timesteps
-    for label, (_, fused) in ORDERS.items():
-        if fused:
-            notes[label] = f"first run {warm_up[label]:.1f} s: compiles the IF kernel"
-    dense, ours = seconds[DENSE], seconds["onnx2snn layer fused" if device.type == "cuda" else "onnx2snn layer"]
+    for label in ORDERS:
+        if notes.get(label) == "IF update: compiled":
+            notes[label] += f"; first run {warm_up[label]:.1f} s: compiles the IF kernel"
+    dense, ours = seconds[DENSE], seconds[OURS]
     print(f"\n{name}, T={timesteps}, batch {len(x)}, {describe(device)}")
     print("| method | images/s | time / dense bound | time / ours |\n|---|---|---|---|")
     for label in runs:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import cpu_fused
 from .errors import RuntimeInputError
 from .graph import GraphModule
 from .memory import peak_bytes_per_sample_step
@@ -30,10 +31,13 @@ ENCODINGS = ("direct", "poisson")
 ORDERS = ("auto", "step", "layer")
 # On CPU, small chunks run faster per image than large ones: `benchmarks/speed.py --memory-budget 1024` against
 # the default shows it (MNIST CNN at T=32: the layer order 0.93x SpikingJelly with 1 GiB, 1.75x with 64 MiB).
-# Much of it is page faults: glibc gives large freed blocks back to the OS, so every chunk faults its buffers
-# in again; with glibc told to keep them (MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ in the environment)
-# larger chunks were faster, but a library should not change its host's allocator
-CPU_MEMORY_BUDGET = 64 << 20
+# Much of it is page faults: glibc gives freed blocks above its mmap threshold (at most 32 MiB) back to the OS,
+# and trims its heap once more than twice that threshold is free, so every chunk faults its buffers in again.
+# How much depends on what the process allocated before: in fresh processes (MNIST CNN, 128 images) a 64 MiB
+# budget ran at 127 to 266 images/s at T=32 and 640 at T=8, 16 MiB at 198 to 248 and 971. With glibc told to
+# keep its memory (MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_) larger chunks were faster, but a library
+# should not change its host's allocator; 16 MiB keeps every chunk's buffers well under those thresholds
+CPU_MEMORY_BUDGET = 16 << 20
 
 
 def pick_device(device="auto"):
@@ -45,8 +49,19 @@ def pick_device(device="auto"):
     return torch.device(device)
 
 
+def pick_kernel(device, fused=None):
+    """The IF update of a network: "compiled" (torch.compile: snnrt.fused) if ``fused`` is True, and by default
+    on CUDA; "eager" (snnrt.neuron) if it is False; by default on the CPU "numba" (snnrt.cpu_fused) where numba
+    is installed, else "eager"."""
+    if fused or (fused is None and device.type == "cuda"):
+        return "compiled"
+    if fused is None and cpu_fused.available():
+        return "numba"
+    return "eager"
+
+
 def default_memory_budget(device):
-    """Bytes that one chunk of work may use: a quarter of the free GPU memory, or 64 MiB on CPU."""
+    """Bytes that one chunk of work may use: a quarter of the free GPU memory, or 16 MiB on CPU."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return free // 4
@@ -72,7 +87,7 @@ class SimulationResult:
 class SpikingNetwork:
     """An SNN (or ANN) ONNX graph on torch; ``run(x, timesteps)`` simulates T steps from the reset state.
 
-    ``fused`` (default: on CUDA) computes IF updates with compiled kernels (snnrt.fused).
+    ``fused`` picks the IF update (see :func:`pick_kernel`); every choice gives the same spikes.
     """
 
     def __init__(self, model, device="auto", order="auto", fused=None, memory_budget=None):
@@ -82,10 +97,10 @@ class SpikingNetwork:
         self.graph = GraphModule(model).to(self.device).eval()
         self.order = order
         self.memory_budget = memory_budget or default_memory_budget(self.device)
-        fused = self.device.type == "cuda" if fused is None else fused
+        self.kernel = pick_kernel(self.device, fused)
         for _, layer in self.graph.stateful_layers():
-            if hasattr(layer, "fused"):
-                layer.fused = fused
+            if hasattr(layer, "kernel"):
+                layer.kernel = self.kernel
         self._peaks = {}
 
     def reset(self):

@@ -44,7 +44,7 @@ def test_if_layer_with_spread_matches_eager_when_fused(monkeypatch):
     steps, batch = 5, 3
     x = torch.randn(steps * batch, 4, 3, 3, generator=generator)
     layers = [IFNeuron([0.7, 0.9, 1.1, 1.3], [0.35, 0.45, 0.55, 0.65], "subtract", spread=0.75) for _ in range(2)]
-    layers[1].fused = True
+    layers[1].kernel = "compiled"
     eager, compiled = (layer.forward_sequence(x, steps) for layer in layers)
     assert torch.equal(compiled, eager) and eager.count_nonzero() > 0
     assert torch.equal(layers[1].state.v, layers[0].state.v)
@@ -60,7 +60,7 @@ def test_bundled_cnn_runs_fused_like_eager_within_the_recompile_limit():
     snn = convert(bundled_model("mnist_cnn_relu"), x_train[:64])
     x = x_train[64:70]
     for steps in (9, 19):  # after the eager first step: one compiled block; two blocks and 2 eager steps
-        eager = SpikingNetwork(snn.model, "cpu", order="layer").run(x, steps)
+        eager = SpikingNetwork(snn.model, "cpu", order="layer", fused=False).run(x, steps)
         compiled = SpikingNetwork(snn.model, "cpu", order="layer", fused=True).run(x, steps)
         assert compiled.spike_counts == eager.spike_counts
         assert torch.equal(compiled.outputs, eager.outputs)

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from .. import contract
+from .. import contract, cpu_fused
 from ..fused import fused_if_fire
 from ..neuron import IFParameters, count_ones, if_fire, if_initial_state, sum_ones
 from ..registry import register
@@ -52,7 +52,9 @@ class IFNeuron(SpikingLayer):
     """IF neurons with threshold and initial potential per layer or per channel (see snnrt.neuron); with
     ``spread`` > 0 the potentials are spread over the neurons after the first step (snnrt.contract).
 
-    ``fused=True`` computes the update with compiled kernels (snnrt.fused); the results are the same.
+    ``kernel`` picks the update, with the same results: "eager" (snnrt.neuron), "compiled" (torch.compile,
+    snnrt.fused) or "numba" (snnrt.cpu_fused, for float32 on the CPU; recording channel rates, other inputs
+    and a missing numba fall back to eager). snnrt.simulate.pick_kernel sets it per device.
     """
 
     def __init__(self, v_threshold, v_init, reset, channel_axis=1, spread=0.0):
@@ -64,7 +66,7 @@ class IFNeuron(SpikingLayer):
         self.reset = reset
         self.channel_axis = channel_axis
         self.spread = float(spread)
-        self.fused = False
+        self.kernel = "eager"
         self.record_channels = False
         self.register_buffer("v_threshold", torch.as_tensor(np.asarray(v_threshold, np.float32)))
         self.register_buffer("v_init", torch.as_tensor(np.asarray(v_init, np.float32)))
@@ -111,7 +113,11 @@ class IFNeuron(SpikingLayer):
             batch = x.shape[0] if constant_in_time else x.shape[0] // steps
             self.state = if_initial_state(x[:batch], params)
             shift = self._shift(params, x.shape[1:]) if self.spread else None
-        fire = fused_if_fire if self.fused else if_fire
+        if self.kernel == "numba" and not self.record_channels and cpu_fused.accepts(x, self.state):
+            spikes, self.state, count = cpu_fused.fire_in_place(x, self.state, params, steps, constant_in_time, shift)
+            self._count(spikes, count)
+            return spikes
+        fire = fused_if_fire if self.kernel == "compiled" else if_fire
         fired, self.state = fire(x, self.state, params, steps, constant_in_time, shift)
         self._count(fired, count_ones(fired))
         if self.record_channels:

@@ -1,0 +1,90 @@
+"""A fused IF update for the CPU: a numba kernel runs a block of time steps over each tile of neurons.
+
+The eager update (snnrt.neuron.if_fire) passes over memory about eleven times per step: add the current,
+compare, reset, then count and scale the spikes. Here each tile of ``TILE`` neurons keeps its membrane in
+cache across the steps, each input current is read once and each spike (already scaled by theta) is written
+once, and spikes are counted on the way. The arithmetic is the eager one, float32 operation for operation
+(v + x, then v - theta where it fired or 0 for the zero reset, then the spread's shift after the first step),
+so spikes and membranes are bit-identical (tests/runtime/test_cpu_fused.py).
+
+The default IF update on the CPU where numba is installed (snnrt.simulate.pick_kernel). The first call in a
+new environment compiles the kernel (about 2 s) and caches it on disk; later processes load it (under 0.5 s).
+"""
+
+import numpy as np
+import torch
+
+from .contract import RESET_SUBTRACT
+from .neuron import IFState
+
+try:
+    import numba
+except ImportError:  # the eager update stays available without it
+    numba = None
+
+TILE = 4096
+
+
+def _fire_tiles(x, v, theta, shift, out, counts, steps, constant, subtract, shifted):
+    samples, neurons = v.shape
+    per_sample = (neurons + TILE - 1) // TILE
+    for tile in numba.prange(samples * per_sample):
+        j = tile // per_sample
+        first = (tile % per_sample) * TILE
+        last = min(first + TILE, neurons)
+        membrane, thresholds = v[j, first:last], theta[first:last]
+        fired_here = 0
+        for t in range(steps):
+            currents, spikes = x[0 if constant else t, j, first:last], out[t, j, first:last]
+            fired_now = np.int32(0)  # at most TILE a step; int32 and arithmetic selects let LLVM vectorize
+            for k in range(last - first):
+                potential = membrane[k] + currents[k]
+                fired = potential >= thresholds[k]
+                spike = np.float32(fired) * thresholds[k]
+                if subtract:
+                    membrane[k] = potential - spike
+                else:
+                    membrane[k] = np.float32(0.0) if fired else potential
+                spikes[k] = spike
+                fired_now += np.int32(fired)
+            if shifted and t == 0:
+                for k in range(last - first):
+                    membrane[k] = membrane[k] + shift[first + k]
+            fired_here += fired_now
+        counts[tile] = fired_here
+
+
+_kernel = numba.njit(parallel=True, cache=True)(_fire_tiles) if numba is not None else None
+
+
+def available():
+    """Whether numba is installed, so that the fused CPU update can run."""
+    return _kernel is not None
+
+
+def accepts(x, state):
+    """Whether this kernel can take the input x and the membrane: float32 on the CPU, the membrane contiguous
+    (it is updated through a flat view)."""
+    return (_kernel is not None and x.device.type == "cpu" and x.dtype == torch.float32
+            and state.v.dtype == torch.float32 and state.v.is_contiguous())
+
+
+def fire_in_place(x, state, params, steps, constant_in_time=False, shift=None):
+    """``steps`` IF steps as :func:`snnrt.neuron.if_sequence` (spikes worth theta, time outermost), updating
+    ``state.v`` in place. Returns (spikes, state, number of spikes)."""
+    v = state.v
+    samples = v.shape[0]
+    neurons = v[0].numel() if samples else 0
+    spikes = torch.empty((steps * samples, *v.shape[1:]), dtype=v.dtype)
+    if not samples or not neurons:
+        return spikes, state, 0
+    per_neuron = params.v_threshold.expand(1, *v.shape[1:]).reshape(neurons).contiguous()
+    offsets = (shift.expand(1, *v.shape[1:]).reshape(neurons).contiguous() if shift is not None
+               else per_neuron)
+    counts = np.zeros(samples * -(-neurons // TILE), np.int64)
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    _kernel(x.contiguous().numpy().reshape(1 if constant_in_time else steps, samples, neurons),
+            v.numpy().reshape(samples, neurons), per_neuron.numpy(), offsets.numpy(),
+            spikes.numpy().reshape(steps, samples, neurons), counts, steps, constant_in_time,
+            params.reset == RESET_SUBTRACT, shift is not None)
+    return spikes, IFState(v=v), int(counts.sum())

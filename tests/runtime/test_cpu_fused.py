@@ -1,0 +1,107 @@
+"""The numba IF update (snnrt.cpu_fused) gives bit-identical spikes, membranes and counts to the eager one."""
+
+import pytest
+import torch
+
+from snnrt import cpu_fused
+from snnrt.neuron import IFParameters, if_initial_state, if_sequence
+from snnrt.ops.spiking import IFNeuron
+from snnrt.simulate import SpikingNetwork, pick_kernel
+
+pytestmark = pytest.mark.skipif(not cpu_fused.available(), reason="numba is not installed")
+
+
+def _compare(x, params, steps, constant):
+    state = if_initial_state(x if constant else x[: x.shape[0] // steps], params)
+    eager_spikes, eager_state = if_sequence(x, state, params, steps, constant)
+    spikes, fused_state, count = cpu_fused.fire_in_place(x, if_initial_state(x[: state.v.shape[0]], params),
+                                                         params, steps, constant)
+    assert torch.equal(spikes, eager_spikes)
+    torch.testing.assert_close(fused_state.v, eager_state.v, rtol=0, atol=0, equal_nan=True)
+    assert count == int(eager_spikes.count_nonzero()) > 0
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("constant", [False, True])
+def test_per_channel_thresholds_over_several_tiles_match_eager(reset, constant):
+    generator = torch.Generator().manual_seed(0)
+    steps, batch = 5, 3
+    shape = (batch if constant else steps * batch, 3, 50, 31)  # 4650 neurons a sample: a full tile and a part
+    x = torch.randn(shape, generator=generator) * 0.6 + 0.2
+    theta = torch.rand(1, 3, 1, 1, generator=generator) + 0.5
+    _compare(x, IFParameters(theta, theta / 2, reset), steps, constant)
+
+
+def test_potentials_that_land_exactly_on_the_threshold_fire_as_in_eager():
+    generator = torch.Generator().manual_seed(4)
+    steps, batch = 6, 4
+    x = torch.round(torch.randn(steps * batch, 2, 5, generator=generator) * 4) / 8  # multiples of 1/8: exact sums
+    theta = torch.tensor([0.5, 0.75]).reshape(1, 2, 1)
+    params = IFParameters(theta, theta / 2, "subtract")
+    state = if_initial_state(x[:batch], params)
+    assert (state.v + x[:batch] == theta).any()  # the first step alone already has potentials equal to theta
+    _compare(x, params, steps, constant=False)
+
+
+def test_one_threshold_one_step_and_nan_inputs_match_eager():
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 7, generator=generator)
+    x[1, 2] = float("nan")
+    _compare(x, IFParameters(torch.full((1, 1), 0.8), torch.full((1, 1), 0.4), "subtract"), 1, constant=False)
+
+
+def _layers(**options):
+    return [IFNeuron([0.7, 0.9, 1.1, 1.3], [0.35, 0.45, 0.55, 0.65], "subtract", **options) for _ in range(2)]
+
+
+def test_if_layer_with_spread_in_two_chunks_matches_eager():
+    generator = torch.Generator().manual_seed(2)
+    steps, batch = 5, 3
+    layers = _layers(spread=0.75)
+    layers[1].kernel = "numba"
+    for _ in range(2):  # the first chunk adds the spread after its first step; the second carries the membrane
+        x = torch.randn(steps * batch, 4, 3, 3, generator=generator)
+        eager, fused = (layer.forward_sequence(x, steps) for layer in layers)
+        assert torch.equal(fused, eager) and eager.count_nonzero() > 0
+        assert torch.equal(layers[1].state.v, layers[0].state.v)
+    assert layers[1].spikes == layers[0].spikes and layers[1].firing_rate() == layers[0].firing_rate()
+
+
+def test_other_inputs_and_channel_recording_fall_back_to_eager():
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(6, 4, 2, 2, generator=generator, dtype=torch.float64)
+    layers = _layers()
+    layers[1].kernel = "numba"
+    assert not cpu_fused.accepts(x, if_initial_state(x[:2], layers[1]._params(x)))
+    assert torch.equal(layers[1].forward_sequence(x, 3), layers[0].forward_sequence(x, 3))
+    x = x.float()
+    for layer in layers:
+        layer.reset_state()
+        layer.record_channels = True
+    assert torch.equal(layers[1].forward_sequence(x, 3), layers[0].forward_sequence(x, 3))
+    assert torch.equal(layers[1].channel_counts, layers[0].channel_counts)
+
+
+def test_the_cpu_default_is_numba_where_installed(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert [pick_kernel(cpu), pick_kernel(cpu, True), pick_kernel(cpu, False)] == ["numba", "compiled", "eager"]
+    assert [pick_kernel(cuda), pick_kernel(cuda, False)] == ["compiled", "eager"]
+    monkeypatch.setattr(cpu_fused, "_kernel", None)
+    assert pick_kernel(cpu) == "eager"
+
+
+@pytest.mark.parametrize("order", ["step", "layer"])
+def test_bundled_cnn_gives_the_eager_results(order):
+    from onnx2snn.bundled import bundled_model
+    from onnx2snn.convert import convert
+    from onnx2snn.datasets import mnist5k
+
+    x_train, _ = mnist5k("train")
+    snn = convert(bundled_model("mnist_cnn_relu"), x_train[:64])
+    x = x_train[64:80]
+    network = SpikingNetwork(snn.model, "cpu", order=order)
+    assert network.kernel == "numba"
+    fused = network.run(x, 12)
+    eager = SpikingNetwork(snn.model, "cpu", order=order, fused=False).run(x, 12)
+    assert fused.spike_counts == eager.spike_counts
+    assert torch.equal(fused.outputs, eager.outputs)
