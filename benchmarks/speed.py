@@ -22,7 +22,7 @@ thresholds) and the runtime's peak memory in each order (growth of the peak resi
 process during one run on CPU, Linux only; peak allocated memory on CUDA). A time is the best of --repeats rounds after a warm-up run; each round
 runs every method once, so that load changes on a shared machine hit all methods alike.
 ``--memory-budget`` sets the runtime's chunk budget (SpikingNetwork memory_budget) for the throughput
-tables; without it the runtime's default applies (16 MiB on CPU, a quarter of free GPU memory).
+tables; without it the runtime's default applies (32 MiB on CPU, a quarter of free GPU memory).
 """
 
 import argparse

@@ -33,11 +33,13 @@ ORDERS = ("auto", "step", "layer")
 # the default shows it (MNIST CNN at T=32: the layer order 0.93x SpikingJelly with 1 GiB, 1.75x with 64 MiB).
 # Much of it is page faults: glibc gives freed blocks above its mmap threshold (at most 32 MiB) back to the OS,
 # and trims its heap once more than twice that threshold is free, so every chunk faults its buffers in again.
-# How much depends on what the process allocated before: in fresh processes (MNIST CNN, 128 images) a 64 MiB
-# budget ran at 127 to 266 images/s at T=32 and 640 at T=8, 16 MiB at 198 to 248 and 971. With glibc told to
-# keep its memory (MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_) larger chunks were faster, but a library
-# should not change its host's allocator; 16 MiB keeps every chunk's buffers well under those thresholds
-CPU_MEMORY_BUDGET = 16 << 20
+# How much depends on what the process allocated before. In fresh processes (ad hoc runs on the 2-core
+# machine, MNIST CNN, 128 images) a 64 MiB budget ran at 127 to 266 images/s at T=32 and 640 at T=8, 32 MiB at
+# 182 to 252 and 908, 16 MiB at 198 to 248 and 971; on the CIFAR VGG-16 (batch 16, T=16) 16 MiB chunks of one
+# step were slower (17.2 images/s against 19.8 with 32 MiB and 19.6 with 64). With glibc told to keep its memory
+# (MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_) larger chunks were faster, but a library should not change
+# its host's allocator
+CPU_MEMORY_BUDGET = 32 << 20
 
 
 def pick_device(device="auto"):
@@ -61,7 +63,7 @@ def pick_kernel(device, fused=None):
 
 
 def default_memory_budget(device):
-    """Bytes that one chunk of work may use: a quarter of the free GPU memory, or 16 MiB on CPU."""
+    """Bytes that one chunk of work may use: a quarter of the free GPU memory, or 32 MiB on CPU."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return free // 4
