@@ -80,7 +80,7 @@ def fire_in_place(x, state, params, steps, constant_in_time=False, shift=None):
         return spikes, state, 0
     per_neuron = params.v_threshold.expand(1, *v.shape[1:]).reshape(neurons).contiguous()
     offsets = (shift.expand(1, *v.shape[1:]).reshape(neurons).contiguous() if shift is not None
-               else per_neuron)
+               else per_neuron)  # unread without a shift: any float32 array of the right size
     counts = np.zeros(samples * -(-neurons // TILE), np.int64)
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
     _kernel(x.contiguous().numpy().reshape(1 if constant_in_time else steps, samples, neurons),
