@@ -42,7 +42,6 @@ from pathlib import Path
 os.environ.setdefault("TQDM_DISABLE", "1")  # SpikingJelly's calibration progress bars; we report our own
 
 import numpy as np  # noqa: E402
-import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +51,7 @@ from models.architectures import DigitsMLP, MnistCNN  # noqa: E402
 from onnx2snn.calibrate import ThresholdSpec  # noqa: E402
 from onnx2snn.convert import convert  # noqa: E402
 from onnx2snn.datasets import load_builtin  # noqa: E402
+from onnx2snn.evaluate import ann_correct  # noqa: E402
 from onnx2snn.paired import compare, describe as describe_pair  # noqa: E402
 
 MODEL_DIR = ROOT / "models" / "onnx"
@@ -95,12 +95,7 @@ def log(message):
 
 def ann_accuracy(path, x, y):
     """(top-1 accuracy, indices of the test images it gets wrong) of the ONNX file in ONNX Runtime."""
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    logits = np.concatenate([session.run(None, {name: x[i:i + 500]})[0] for i in range(0, len(x), 500)])
-    right = logits.argmax(1) == y
+    right = ann_correct(path, x, y, batch_size=500)
     return float(right.mean()), np.flatnonzero(~right).tolist()
 
 
