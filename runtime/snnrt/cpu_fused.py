@@ -5,7 +5,8 @@ compare, reset, then count and scale the spikes. Here each tile of ``TILE`` neur
 cache across the steps, each input current is read once and each spike (already scaled by theta) is written
 once, and spikes are counted on the way. The arithmetic is the eager one, float32 operation for operation
 (v + x, then v - theta where it fired or 0 for the zero reset, then the spread's shift after the first step),
-so spikes and membranes are bit-identical (tests/runtime/test_cpu_fused.py).
+so spikes and membranes are bit-identical (tests/runtime/test_cpu_fused.py). Where the caller will not read
+the input current again, the spikes overwrite it: no output to allocate, and no memory to touch but the current's.
 
 The default IF update on the CPU where numba is installed (snnrt.simulate.pick_kernel). The first call in a
 new environment compiles the kernel (about 2 s) and caches it on disk; later processes load it (under 0.5 s).
@@ -25,7 +26,23 @@ except ImportError:  # the eager update stays available without it
 TILE = 4096
 
 
-def _fire_tiles(x, v, theta, shift, out, counts, steps, constant, subtract, shifted):
+def _fire_row(membrane, thresholds, currents, spikes, subtract):
+    """One step of one tile: returns its number of spikes. ``spikes`` may be ``currents`` itself."""
+    fired_now = np.int32(0)  # at most TILE a step; int32 and arithmetic selects let LLVM vectorize
+    for k in range(len(membrane)):
+        potential = membrane[k] + currents[k]
+        fired = potential >= thresholds[k]
+        spike = np.float32(fired) * thresholds[k]
+        if subtract:
+            membrane[k] = potential - spike
+        else:
+            membrane[k] = np.float32(0.0) if fired else potential
+        spikes[k] = spike
+        fired_now += np.int32(fired)
+    return fired_now
+
+
+def _fire_tiles(x, v, theta, shift, out, counts, steps, constant, subtract, shifted, into_input):
     samples, neurons = v.shape
     per_sample = (neurons + TILE - 1) // TILE
     for tile in numba.prange(samples * per_sample):
@@ -35,25 +52,21 @@ def _fire_tiles(x, v, theta, shift, out, counts, steps, constant, subtract, shif
         membrane, thresholds = v[j, first:last], theta[first:last]
         fired_here = 0
         for t in range(steps):
-            currents, spikes = x[0 if constant else t, j, first:last], out[t, j, first:last]
-            fired_now = np.int32(0)  # at most TILE a step; int32 and arithmetic selects let LLVM vectorize
-            for k in range(last - first):
-                potential = membrane[k] + currents[k]
-                fired = potential >= thresholds[k]
-                spike = np.float32(fired) * thresholds[k]
-                if subtract:
-                    membrane[k] = potential - spike
-                else:
-                    membrane[k] = np.float32(0.0) if fired else potential
-                spikes[k] = spike
-                fired_now += np.int32(fired)
+            currents = x[0 if constant else t, j, first:last]
+            # two calls, so that each inlined loop knows whether it writes where it reads: LLVM vectorizes a loop
+            # whose input and output may overlap only after a run-time check, and overlapping ones not at all
+            if into_input:
+                fired_here += _fire_row(membrane, thresholds, currents, currents, subtract)
+            else:
+                fired_here += _fire_row(membrane, thresholds, currents, out[t, j, first:last], subtract)
             if shifted and t == 0:
                 for k in range(last - first):
                     membrane[k] = membrane[k] + shift[first + k]
-            fired_here += fired_now
         counts[tile] = fired_here
 
 
+if numba is not None:
+    _fire_row = numba.njit(inline="always")(_fire_row)
 _kernel = numba.njit(parallel=True, cache=True)(_fire_tiles) if numba is not None else None
 
 
@@ -69,13 +82,17 @@ def accepts(x, state):
             and state.v.dtype == torch.float32 and state.v.is_contiguous())
 
 
-def fire_in_place(x, state, params, steps, constant_in_time=False, shift=None):
+def fire_in_place(x, state, params, steps, constant_in_time=False, shift=None, into_input=False):
     """``steps`` IF steps as :func:`snnrt.neuron.if_sequence` (spikes worth theta, time outermost), updating
-    ``state.v`` in place. Returns (spikes, state, number of spikes)."""
+    ``state.v`` in place. Returns (spikes, state, number of spikes). ``into_input``: the caller does not read x
+    again, so the spikes may overwrite it (they do unless the current is the same at every step)."""
     v = state.v
     samples = v.shape[0]
     neurons = v[0].numel() if samples else 0
-    spikes = torch.empty((steps * samples, *v.shape[1:]), dtype=v.dtype)
+    currents = x.contiguous()
+    into_input = into_input and not constant_in_time
+    spikes = currents.view(steps * samples, *v.shape[1:]) if into_input else torch.empty(
+        (steps * samples, *v.shape[1:]), dtype=v.dtype)
     if not samples or not neurons:
         return spikes, state, 0
     per_neuron = params.v_threshold.expand(1, *v.shape[1:]).reshape(neurons).contiguous()
@@ -83,8 +100,8 @@ def fire_in_place(x, state, params, steps, constant_in_time=False, shift=None):
                else per_neuron)  # unread without a shift: any float32 array of the right size
     counts = np.zeros(samples * -(-neurons // TILE), np.int64)
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-    _kernel(x.contiguous().numpy().reshape(1 if constant_in_time else steps, samples, neurons),
+    _kernel(currents.numpy().reshape(1 if constant_in_time else steps, samples, neurons),
             v.numpy().reshape(samples, neurons), per_neuron.numpy(), offsets.numpy(),
             spikes.numpy().reshape(steps, samples, neurons), counts, steps, constant_in_time,
-            params.reset == RESET_SUBTRACT, shift is not None)
+            params.reset == RESET_SUBTRACT, shift is not None, into_input)
     return spikes, IFState(v=v), int(counts.sum())

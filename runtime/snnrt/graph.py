@@ -75,6 +75,7 @@ class GraphModule(torch.nn.Module):
             raise UnsupportedOpError(problems)
         self.layers = torch.nn.ModuleList(modules)
         self._last_use = _last_uses(self.nodes, self.output_names)
+        self._constant_addresses = None
         ranks = declared_ranks(graph)
         self.folding = {vary: folding_plan(self.nodes, self.layers, self.input_names, vary, constants, ranks)
                         for vary in (False, True)}
@@ -116,7 +117,8 @@ class GraphModule(torch.nn.Module):
             else:
                 args = [self._value(name, env) if name else None for name in node.inputs]
                 if hasattr(layer, "forward_sequence"):
-                    result = layer.forward_sequence(args[0], steps, node.inputs[0] not in plan.varying)
+                    free = self._free_after(node.inputs[0], step, args[0], env, keep, (inputs, outer, static_cache))
+                    result = layer.forward_sequence(args[0], steps, node.inputs[0] not in plan.varying, free)
                 else:
                     if steps > 1 and step in plan.varying_nodes:
                         args = [_tile(a, steps) if name in plan.batched_static else a
@@ -135,6 +137,29 @@ class GraphModule(torch.nn.Module):
                 if self._last_use.get(name) == step and name not in keep:
                     env.pop(name, None)
         return [self._value(n, env) for n in self.output_names], captured
+
+    def _free_after(self, name, step, value, env, keep, holders):
+        """Whether the memory of ``value`` (the value ``name`` read by the node at ``step``) may be overwritten by
+        that node: this node reads it last, it is not kept (captured or output), and no other value shares its
+        memory: none in env, the run's inputs, the enclosing scope, the static cache or the constants."""
+        if self._last_use.get(name) != step or name in keep or not isinstance(value, torch.Tensor) or not value.numel():
+            return False
+        inputs, outer, static_cache = holders
+        memory = value.untyped_storage().data_ptr()
+        others = [*(v for n, v in env.items() if n != name), *inputs, *(outer or {}).values(),
+                  *(v for result in (static_cache or {}).values() for v in result)]
+        return memory not in self._constant_memory() and all(
+            not isinstance(v, torch.Tensor) or v.untyped_storage().data_ptr() != memory for v in others)
+
+    def _constant_memory(self):
+        """Addresses of the constants' memory (recomputed after the module moves: see _apply)."""
+        if self._constant_addresses is None:
+            self._constant_addresses = {b.untyped_storage().data_ptr() for b in self.buffers()}
+        return self._constant_addresses
+
+    def _apply(self, fn, *args, **kwargs):
+        self._constant_addresses = None
+        return super()._apply(fn, *args, **kwargs)
 
     def _value(self, name, env):
         if name in env:

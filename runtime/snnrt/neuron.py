@@ -38,13 +38,15 @@ def if_sequence(x, state, params, steps, constant_in_time=False):
     return fired.mul_(params.v_threshold), state
 
 
-def if_fire(x, state, params, steps, constant_in_time=False, shift=None):
+def if_fire(x, state, params, steps, constant_in_time=False, shift=None, into_input=False):
     """As :func:`if_sequence`, but the spikes are returned as 0/1 (multiply by theta for their value).
     ``shift`` (broadcasting against v) is added to v after the first of these steps (snnrt.contract,
-    v_spread)."""
+    v_spread). ``into_input``: the caller does not read x again, so the spikes may overwrite it (they do where x
+    is laid out as they are and has their dtype)."""
     v = state.v.clone()
     currents = x if constant_in_time else x.reshape(steps, *v.shape)
-    fired = torch.empty((steps, *v.shape), dtype=v.dtype, device=v.device)
+    reuse = into_input and not constant_in_time and currents.is_contiguous() and currents.dtype == v.dtype
+    fired = currents if reuse else torch.empty((steps, *v.shape), dtype=v.dtype, device=v.device)
     theta = params.v_threshold
     for t in range(steps):
         v.add_(currents if constant_in_time else currents[t])

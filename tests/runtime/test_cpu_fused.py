@@ -12,13 +12,20 @@ pytestmark = pytest.mark.skipif(not cpu_fused.available(), reason="numba is not 
 
 
 def _compare(x, params, steps, constant):
+    """The kernel against eager, writing its spikes to new memory and into the input's (into_input)."""
     state = if_initial_state(x if constant else x[: x.shape[0] // steps], params)
     eager_spikes, eager_state = if_sequence(x, state, params, steps, constant)
-    spikes, fused_state, count = cpu_fused.fire_in_place(x, if_initial_state(x[: state.v.shape[0]], params),
-                                                         params, steps, constant)
-    assert torch.equal(spikes, eager_spikes)
-    torch.testing.assert_close(fused_state.v, eager_state.v, rtol=0, atol=0, equal_nan=True)
-    assert count == int(eager_spikes.count_nonzero()) > 0
+    for into_input in (False, True):
+        currents = x.clone()
+        spikes, fused_state, count = cpu_fused.fire_in_place(currents, if_initial_state(x[: state.v.shape[0]], params),
+                                                             params, steps, constant, into_input=into_input)
+        assert torch.equal(spikes, eager_spikes)
+        torch.testing.assert_close(fused_state.v, eager_state.v, rtol=0, atol=0, equal_nan=True)
+        assert count == int(eager_spikes.count_nonzero()) > 0
+        overwrote = spikes.data_ptr() == currents.data_ptr()
+        assert overwrote == (into_input and not constant)  # a current used at every step is never overwritten
+        if not overwrote:
+            torch.testing.assert_close(currents, x, rtol=0, atol=0, equal_nan=True)
 
 
 @pytest.mark.parametrize("reset", ["subtract", "zero"])

@@ -13,9 +13,10 @@ from .pool import max_pool_fn
 class SpikingLayer(torch.nn.Module):
     """A layer with state across time steps; counts its output spikes for statistics.
 
-    ``forward_sequence(x, steps, constant_in_time)`` advances ``steps`` steps at once on an input with time
-    folded into the batch, (steps * N, ...) with time outermost, and returns the output in the same layout;
-    ``forward(x)`` is one step.
+    ``forward_sequence(x, steps, constant_in_time, into_input)`` advances ``steps`` steps at once on an input
+    with time folded into the batch, (steps * N, ...) with time outermost, and returns the output in the same
+    layout; with ``into_input`` the caller does not read x again, and the output may overwrite it (snnrt.graph
+    says so where no other value shares x's memory). ``forward(x)`` is one step.
     """
 
     def __init__(self):
@@ -106,7 +107,7 @@ class IFNeuron(SpikingLayer):
             shape[self.channel_axis % x.dim()] = -1
         return IFParameters(self.v_threshold.reshape(shape), self.v_init.reshape(shape), self.reset)
 
-    def forward_sequence(self, x, steps, constant_in_time=False):
+    def forward_sequence(self, x, steps, constant_in_time=False, into_input=False):
         params = self._params(x)
         shift = None
         if self.state is None:
@@ -114,11 +115,14 @@ class IFNeuron(SpikingLayer):
             self.state = if_initial_state(x[:batch], params)
             shift = self._shift(params, x.shape[1:]) if self.spread else None
         if self.kernel == "numba" and not self.record_channels and cpu_fused.accepts(x, self.state):
-            spikes, self.state, count = cpu_fused.fire_in_place(x, self.state, params, steps, constant_in_time, shift)
+            spikes, self.state, count = cpu_fused.fire_in_place(x, self.state, params, steps, constant_in_time, shift,
+                                                                into_input)
             self._count(spikes, count)
             return spikes
-        fire = fused_if_fire if self.kernel == "compiled" else if_fire
-        fired, self.state = fire(x, self.state, params, steps, constant_in_time, shift)
+        if self.kernel == "compiled":
+            fired, self.state = fused_if_fire(x, self.state, params, steps, constant_in_time, shift)
+        else:
+            fired, self.state = if_fire(x, self.state, params, steps, constant_in_time, shift, into_input)
         self._count(fired, count_ones(fired))
         if self.record_channels:
             self._record(fired, steps)
@@ -136,11 +140,11 @@ class SpikeMaxPool(SpikingLayer):
         self.total = None
         self.previous = None
 
-    def forward_sequence(self, s, steps, constant_in_time=False):
+    def forward_sequence(self, s, steps, constant_in_time=False, into_input=False):
         if constant_in_time:
             s = s.expand(steps, *s.shape).flatten(0, 1)
         s = s.reshape(steps, -1, *s.shape[1:])
-        totals = torch.empty_like(s)
+        totals = s if into_input and not constant_in_time else torch.empty_like(s)
         for t in range(steps):  # running sums in step order: cumsum may add in another order
             if self.total is None:
                 totals[t] = s[t]
