@@ -33,7 +33,8 @@ def _compare(x, params, steps, constant):
 def test_per_channel_thresholds_over_several_tiles_match_eager(reset, constant):
     generator = torch.Generator().manual_seed(0)
     steps, batch = 5, 3
-    shape = (batch if constant else steps * batch, 3, 50, 31)  # 4650 neurons a sample: a full tile and a part
+    shape = (batch if constant else steps * batch, 3, 50, 31)  # 4650 neurons a sample: full tiles and a part
+    assert 4650 > cpu_fused.TILE and 4650 % cpu_fused.TILE
     x = torch.randn(shape, generator=generator) * 0.6 + 0.2
     theta = torch.rand(1, 3, 1, 1, generator=generator) + 0.5
     _compare(x, IFParameters(theta, theta / 2, reset), steps, constant)
