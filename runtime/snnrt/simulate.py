@@ -44,7 +44,8 @@ CPU_MEMORY_BUDGET = 32 << 20
 # 128 images, 32 MiB, 2 cores; median over 10 rounds of the time over the dense bound measured just before it):
 # chunks of (samples, steps) = (128, 1) took 1.18x at T=32, (64, 2) 1.12x, (32, 4) 1.10x, (16, 8) 1.12 to 1.14x,
 # (4, 32) 1.18x; at T=8 (128, 1) 1.21x, (64, 2) 1.15x, (32, 4) 1.18x, (16, 8) 1.25x. VGG-16 (16 images, T=16):
-# (16, 1) 1.12x, (16, 2) 1.04x, (8, 4) 1.04x, (4, 8) 1.08x.
+# (16, 1) 1.12x, (16, 2) 1.04x, (8, 4) 1.04x, (4, 8) 1.08x. Those ran with numba tiles of 4096 neurons; with 512
+# (snnrt.cpu_fused.TILE), (32, 4) took 1.07x at T=32 and (128, 1) 1.20x.
 CHUNK_STEPS = 4
 
 
