@@ -129,7 +129,8 @@ class SpikingNetwork:
     def chunks(self, x, timesteps, order, encoding):
         """(samples, steps) per graph call: everything at once where it fits the memory budget, else every
         sample for as many steps as fit, but at least ``CHUNK_STEPS`` steps where the budget allows (fewer
-        samples then), so that the numba IF kernel keeps the membranes in cache over these steps."""
+        samples then), so that the numba IF kernel keeps the membranes in cache over these steps. Chunks are
+        made as alike as they can be."""
         if order == "step":
             return len(x), 1
         key = (tuple(x.shape[1:]), x.dtype, encoding)
@@ -141,10 +142,9 @@ class SpikingNetwork:
             return len(x), timesteps
         steps = min(timesteps, CHUNK_STEPS)
         if len(x) * steps <= fits or encoding == "poisson":  # Poisson: draws as in step order
-            return len(x), max(1, fits // len(x))
+            return len(x), _evenly(timesteps, max(1, fits // len(x)))
         steps = max(1, min(steps, fits))
-        parts = -(-len(x) // max(1, fits // steps))
-        return -(-len(x) // parts), steps  # samples spread evenly over the chunks
+        return _evenly(len(x), max(1, fits // steps)), steps
 
     @torch.no_grad()
     def run(self, x, timesteps, encoding="direct", seed=None, count_ops=False, order=None, stop_when_stable=None,
@@ -218,6 +218,12 @@ class SpikingNetwork:
             if stop_when_stable and _stable(anytime, stop_when_stable):
                 break
         return torch.stack(anytime)
+
+
+def _evenly(total, most):
+    """The size of the fewest chunks of at most ``most`` that cover ``total``, made as alike as they can be (no
+    short last chunk: 31 and 1 become 16 and 16)."""
+    return -(-total // -(-total // most))
 
 
 def _recorders(layers, channel_rates):

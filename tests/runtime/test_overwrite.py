@@ -103,6 +103,48 @@ def test_captured_values_are_not_overwritten(calls):
     assert calls == [(False, False)] and torch.equal(captured["h"], x * torch.from_numpy(W))
 
 
+def _if_node(source, output):
+    return helper.make_node(contract.IF_OP, [source], [output], output, domain=contract.DOMAIN, v_threshold=[1.0],
+                            v_init=[0.5], reset="subtract", channel_axis=1)
+
+
+def _same_with_and_without_overwriting(model, run, monkeypatch):
+    """run(graph) on a new GraphModule of ``model`` gives the same tensors when no input may be overwritten."""
+    with torch.no_grad():
+        results = run(GraphModule(model))
+        monkeypatch.setattr(GraphModule, "_free_after", lambda *args: False)
+        reference = run(GraphModule(model))
+    assert len(results) == len(reference) and all(torch.equal(a, b) for a, b in zip(results, reference))
+
+
+def test_values_in_the_static_cache_are_not_overwritten(calls, monkeypatch):
+    """``e`` varies with time but is a view of ``h``, which the cache keeps for the next call."""
+    nodes = [_node("Mul", ["x", "w"], "h"), _if("h"), _node("Shape", ["s"], "shape"), _node("Expand", ["h", "shape"], "e"),
+             _if_node("e", "s2"), _node("Add", ["s", "s2"], "y")]
+    x = torch.ones(2, 4)
+
+    def run(graph):
+        cache = {}
+        return [graph.run(x, static_cache=cache)[0][0].clone() for _ in range(3)]
+
+    _same_with_and_without_overwriting(_model(nodes, ["y"]), run, monkeypatch)
+    assert calls[:2] == [(False, False)] * 2
+
+
+def test_values_of_the_enclosing_scope_are_not_overwritten(calls, monkeypatch):
+    """An IF layer inside an If branch reads ``h``, which the enclosing graph reads again after the If."""
+    branch = helper.make_graph([_if_node("h", "b")], "then", [], [helper.make_tensor_value_info("b", TensorProto.FLOAT,
+                                                                                              None)])
+    other = helper.make_graph([_node("Identity", ["h"], "b")], "else", [],
+                              [helper.make_tensor_value_info("b", TensorProto.FLOAT, None)])
+    nodes = [_node("Mul", ["x", "w"], "h"), helper.make_node("If", ["cond"], ["o"], "if_op", then_branch=branch,
+                                                               else_branch=other), _node("Add", ["o", "h"], "y")]
+    x = torch.full((2, 4), 0.8)
+    _same_with_and_without_overwriting(_model(nodes, ["y"], {"cond": np.array(True)}),
+                                       lambda graph: [graph.run(x, inputs_vary=True)[0][0]], monkeypatch)
+    assert calls[0] == (False, False)
+
+
 @pytest.mark.parametrize("kernel", ["eager", "compiled", *KERNELS[1:]])
 @pytest.mark.parametrize("constant", [False, True])
 def test_if_layer_results_do_not_depend_on_into_input(kernel, constant):
@@ -136,6 +178,10 @@ def test_spike_max_pool_results_do_not_depend_on_into_input():
         runs.append(torch.cat([layer.forward_sequence(s.clone()[:4], 2, False, into_input),
                                layer.forward_sequence(s.clone()[4:], 2, False, into_input)]))
     assert torch.equal(runs[0], runs[1]) and float(runs[0].sum()) > 0
+    repeated = s[:1].expand(4, 3, 4, 4)  # one sample's memory for all four: not a place to keep running sums
+    expected = SpikeMaxPool(lambda x: torch.nn.functional.max_pool2d(x, 2)).forward_sequence(repeated.clone(), 2)
+    assert torch.equal(SpikeMaxPool(lambda x: torch.nn.functional.max_pool2d(x, 2)).forward_sequence(
+        repeated, 2, False, True), expected)
 
 
 def _networks():
@@ -148,10 +194,12 @@ def _networks():
 
 
 @pytest.mark.parametrize("order", ["step", "layer"])
-def test_networks_give_the_same_results_with_and_without_overwriting(order, monkeypatch):
+def test_networks_give_the_same_results_with_and_without_overwriting(order, calls, monkeypatch):
     for name, model, x in _networks():
         network = SpikingNetwork(model, "cpu", order=order, memory_budget=1 << 20)  # several chunks
+        calls.clear()
         overwriting = network.run(x, 6)
+        assert any(overwrote for _, overwrote in calls), name
         with monkeypatch.context() as patch:
             patch.setattr(GraphModule, "_free_after", lambda *args: False)
             reference = network.run(x, 6)

@@ -144,7 +144,7 @@ class SpikeMaxPool(SpikingLayer):
         if constant_in_time:
             s = s.expand(steps, *s.shape).flatten(0, 1)
         s = s.reshape(steps, -1, *s.shape[1:])
-        totals = s if into_input and not constant_in_time else torch.empty_like(s)
+        totals = s if into_input and not constant_in_time and s.is_contiguous() else torch.empty_like(s)
         for t in range(steps):  # running sums in step order: cumsum may add in another order
             if self.total is None:
                 totals[t] = s[t]
