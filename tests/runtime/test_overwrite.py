@@ -26,11 +26,12 @@ def _model(nodes, outputs, initializers=None):
         nodes, "overwrite", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
         [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in outputs],
         [numpy_helper.from_array(value, name) for name, value in {"w": W, **(initializers or {})}.items()])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(contract.DOMAIN, 1)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                   helper.make_opsetid(contract.DOMAIN, 1)])
 
 
-def _if(source):
-    return helper.make_node(contract.IF_OP, [source], ["s"], "if", domain=contract.DOMAIN, v_threshold=[1.0],
+def _if(source, output="s", name="if"):
+    return helper.make_node(contract.IF_OP, [source], [output], name, domain=contract.DOMAIN, v_threshold=[1.0],
                             v_init=[0.5], reset="subtract", channel_axis=1)
 
 
@@ -82,7 +83,7 @@ def test_the_if_layer_overwrites_its_input_only_where_nothing_else_reads_it(case
     constants = [b.clone() for b in graph.buffers()]
     original = x.clone()
     with torch.no_grad():
-        results = [graph.run(x, inputs_vary=True)[0] for _ in range(2)]  # twice: the second step starts from the first's state
+        results = [graph.run(x, inputs_vary=True)[0] for _ in range(2)]  # the second step starts from the first's
         assert calls == [(expected, expected)] * 2
         monkeypatch.setattr(GraphModule, "_free_after", lambda *args: False)
         for layer in graph.stateful_layers():
@@ -103,11 +104,6 @@ def test_captured_values_are_not_overwritten(calls):
     assert calls == [(False, False)] and torch.equal(captured["h"], x * torch.from_numpy(W))
 
 
-def _if_node(source, output):
-    return helper.make_node(contract.IF_OP, [source], [output], output, domain=contract.DOMAIN, v_threshold=[1.0],
-                            v_init=[0.5], reset="subtract", channel_axis=1)
-
-
 def _same_with_and_without_overwriting(model, run, monkeypatch):
     """run(graph) on a new GraphModule of ``model`` gives the same tensors when no input may be overwritten."""
     with torch.no_grad():
@@ -119,8 +115,8 @@ def _same_with_and_without_overwriting(model, run, monkeypatch):
 
 def test_values_in_the_static_cache_are_not_overwritten(calls, monkeypatch):
     """``e`` varies with time but is a view of ``h``, which the cache keeps for the next call."""
-    nodes = [_node("Mul", ["x", "w"], "h"), _if("h"), _node("Shape", ["s"], "shape"), _node("Expand", ["h", "shape"], "e"),
-             _if_node("e", "s2"), _node("Add", ["s", "s2"], "y")]
+    nodes = [_node("Mul", ["x", "w"], "h"), _if("h"), _node("Shape", ["s"], "shape"),
+             _node("Expand", ["h", "shape"], "e"), _if("e", "s2", "if2"), _node("Add", ["s", "s2"], "y")]
     x = torch.ones(2, 4)
 
     def run(graph):
@@ -133,10 +129,9 @@ def test_values_in_the_static_cache_are_not_overwritten(calls, monkeypatch):
 
 def test_values_of_the_enclosing_scope_are_not_overwritten(calls, monkeypatch):
     """An IF layer inside an If branch reads ``h``, which the enclosing graph reads again after the If."""
-    branch = helper.make_graph([_if_node("h", "b")], "then", [], [helper.make_tensor_value_info("b", TensorProto.FLOAT,
-                                                                                              None)])
-    other = helper.make_graph([_node("Identity", ["h"], "b")], "else", [],
-                              [helper.make_tensor_value_info("b", TensorProto.FLOAT, None)])
+    out = [helper.make_tensor_value_info("b", TensorProto.FLOAT, None)]
+    branch = helper.make_graph([_if("h", "b", "if_in_branch")], "then", [], out)
+    other = helper.make_graph([_node("Identity", ["h"], "b")], "else", [], out)
     nodes = [_node("Mul", ["x", "w"], "h"), helper.make_node("If", ["cond"], ["o"], "if_op", then_branch=branch,
                                                                else_branch=other), _node("Add", ["o", "h"], "y")]
     x = torch.full((2, 4), 0.8)
@@ -170,18 +165,21 @@ def test_eager_if_writes_into_its_input_when_asked():
     assert fired.data_ptr() == x.data_ptr() and torch.equal(fired, torch.tensor([0.0, 1, 1, 0, 0, 1]))
 
 
+def _pool(x):
+    return torch.nn.functional.max_pool2d(x, 2)
+
+
 def test_spike_max_pool_results_do_not_depend_on_into_input():
     s = (torch.rand(4 * 2, 3, 4, 4, generator=torch.Generator().manual_seed(6)) < 0.4).float() * 0.8
     runs = []
     for into_input in (False, True):
-        layer = SpikeMaxPool(lambda x: torch.nn.functional.max_pool2d(x, 2))
+        layer = SpikeMaxPool(_pool)
         runs.append(torch.cat([layer.forward_sequence(s.clone()[:4], 2, False, into_input),
                                layer.forward_sequence(s.clone()[4:], 2, False, into_input)]))
     assert torch.equal(runs[0], runs[1]) and float(runs[0].sum()) > 0
     repeated = s[:1].expand(4, 3, 4, 4)  # one sample's memory for all four: not a place to keep running sums
-    expected = SpikeMaxPool(lambda x: torch.nn.functional.max_pool2d(x, 2)).forward_sequence(repeated.clone(), 2)
-    assert torch.equal(SpikeMaxPool(lambda x: torch.nn.functional.max_pool2d(x, 2)).forward_sequence(
-        repeated, 2, False, True), expected)
+    expected = SpikeMaxPool(_pool).forward_sequence(repeated.clone(), 2)
+    assert torch.equal(SpikeMaxPool(_pool).forward_sequence(repeated, 2, False, True), expected)
 
 
 def _networks():
