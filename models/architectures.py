@@ -160,12 +160,12 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    """conv3x3-BN-act stem (stride 1), BasicBlock stages (the first keeps the resolution, the others
-    halve it), global average pooling, fc."""
+    """conv3x3-BN-act stem (stride 1) on ``in_channels`` (RGB by default), BasicBlock stages (the first
+    keeps the resolution, the others halve it), global average pooling, fc."""
 
-    def __init__(self, widths, blocks, num_classes=10, act="relu"):
+    def __init__(self, widths, blocks, num_classes=10, act="relu", in_channels=3):
         super().__init__()
-        self.stem = nn.Sequential(*_conv_bn(3, widths[0]), activation(act))
+        self.stem = nn.Sequential(*_conv_bn(in_channels, widths[0]), activation(act))
         stages, c_in = [], widths[0]
         for i, (width, n) in enumerate(zip(widths, blocks)):
             for j in range(n):

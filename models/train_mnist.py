@@ -67,12 +67,13 @@ SPECS = {
 }
 
 
-def train(spec, x, y, x_test, y_test):
+def train(spec, x, y, x_test, y_test, seed=SEED):
     """Adam with a cosine learning-rate schedule; cross-entropy plus THRESHOLD_L2 * Σλ²; then, with
-    ``spec.qcfs``, the BatchNorm-folded fine-tune. The returned model has the plain clip (for export)."""
-    torch.manual_seed(SEED)
-    generator = torch.Generator().manual_seed(SEED)
-    level_generator = torch.Generator().manual_seed(SEED)
+    ``spec.qcfs``, the BatchNorm-folded fine-tune. ``seed`` seeds initialization, batch order, augmentation
+    and the QCFS levels. The returned model has the plain clip (for export)."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    level_generator = torch.Generator().manual_seed(seed)
     model = spec.build()
     data = (x, y, x_test, y_test)
     qcfs = spec.qcfs
@@ -114,15 +115,13 @@ def fit(model, spec, data, epochs, lr, levels, generator, level_generator):
               f"  ({time.perf_counter() - start:.1f} s)", flush=True)
 
 
-def train_and_export(name, out_dir):
-    """Train model ``name``, export it and return its accuracy.json entry."""
-    spec = SPECS[name]
+def train_and_export(name, spec, path, seed=SEED):
+    """Train model ``name`` of ``spec`` from ``seed``, export it to ``path`` and return its accuracy.json entry."""
     x, y = (torch.from_numpy(a) for a in load_builtin(spec.dataset, "train"))
     x_test, y_test = load_builtin(spec.dataset, "test")
     print(f"{name}: {len(x)} training samples, {spec.epochs} epochs", flush=True)
     start = time.perf_counter()
-    model = train(spec, x, y, torch.from_numpy(x_test), torch.from_numpy(y_test))
-    path = out_dir / f"{name}.onnx"
+    model = train(spec, x, y, torch.from_numpy(x_test), torch.from_numpy(y_test), seed)
     export_onnx(model, x[:1], path)
     onnx.checker.check_model(str(path))
     accuracy = onnx_accuracy(path, x_test, y_test)
@@ -144,7 +143,7 @@ def main(argv=None):
     record = args.out / "accuracy.json"
     results = json.loads(record.read_text()) if args.only and record.exists() else {}
     for name in [args.only] if args.only else SPECS:
-        results[name] = train_and_export(name, args.out)
+        results[name] = train_and_export(name, SPECS[name], args.out / f"{name}.onnx")
         record.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
 
 
