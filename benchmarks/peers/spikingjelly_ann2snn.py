@@ -71,14 +71,15 @@ def _ort_logits(onnx_path, x):
 
 
 def _onnx_parameters(model):
-    """(weight, bias) of every Conv/Gemm node and the upper bound λ of every Clip node, in graph order."""
+    """(weight, bias) of every Conv/Gemm node, the upper bound λ of every Clip node and (scale, bias,
+    mean, variance) of every BatchNormalization node, in graph order."""
     values = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     for node in model.graph.node:  # shared initializers may be aliased through Identity; λ may be a Constant
         if node.op_type == "Identity" and node.input[0] in values:
             values[node.output[0]] = values[node.input[0]]
         elif node.op_type == "Constant" and node.attribute[0].name == "value":
             values[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-    layers, bounds = [], []
+    layers, bounds, norms = [], [], []
     for node in model.graph.node:
         if node.op_type in ("Conv", "Gemm"):
             weight = values[node.input[1]]
@@ -89,7 +90,9 @@ def _onnx_parameters(model):
             layers.append((node.name or node.op_type, weight, bias))
         elif node.op_type == "Clip" and len(node.input) > 2 and node.input[2] in values:
             bounds.append(values[node.input[2]])
-    return layers, bounds
+        elif node.op_type == "BatchNormalization":
+            norms.append([values[name] for name in node.input[1:5]])
+    return layers, bounds, norms
 
 
 def _as_tensor(array, like, what):
@@ -105,18 +108,24 @@ def load_onnx_weights(module, onnx_path, check_input, tolerance=1e-5):
     The exporter folds each BatchNorm into the conv before it and renames what it folds, so weights are
     matched by position, not by name: the i-th Conv/Gemm node gets the i-th Conv/Linear module, a
     BatchNorm right after that module becomes the identity carrying the folded bias (weight 1, mean 0,
-    variance 1 - eps), and the i-th Clip node's upper bound goes to the i-th ``threshold`` parameter.
+    variance 1 - eps), the i-th Clip node's upper bound goes to the i-th ``threshold`` parameter, and the
+    i-th BatchNormalization node the exporter could not fold (one after an activation) goes to the i-th
+    BatchNorm module that does not follow a Conv/Linear module.
     Raises ValueError when counts or shapes differ or when, on ``check_input``,
     max |torch - onnxruntime| > tolerance x max(1, max |onnxruntime logit|) (float32 rounding grows with
     the logits' size); returns (that largest difference, max(1, max |logit|)).
     """
-    layers, bounds = _onnx_parameters(onnx.load(str(onnx_path)))
+    layers, bounds, norms = _onnx_parameters(onnx.load(str(onnx_path)))
     children = [m for m in module.modules() if not list(m.children())]
     linear = [(i, m) for i, m in enumerate(children) if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))]
     thresholds = [p for name, p in module.named_parameters() if name.endswith("threshold")]
-    if len(linear) != len(layers) or len(thresholds) != len(bounds):
-        raise ValueError(f"{onnx_path}: {len(layers)} Conv/Gemm and {len(bounds)} Clip bounds in the file, "
-                         f"{len(linear)} Conv/Linear and {len(thresholds)} thresholds in the module")
+    folded = {index + 1 for index, _ in linear}
+    unfolded = [m for i, m in enumerate(children)
+                if isinstance(m, nn.modules.batchnorm._BatchNorm) and i not in folded]
+    if len(linear) != len(layers) or len(thresholds) != len(bounds) or len(unfolded) != len(norms):
+        raise ValueError(f"{onnx_path}: {len(layers)} Conv/Gemm, {len(bounds)} Clip bounds and {len(norms)} "
+                         f"BatchNormalization in the file, {len(linear)} Conv/Linear, {len(thresholds)} "
+                         f"thresholds and {len(unfolded)} BatchNorm not after a Conv/Linear in the module")
     for (index, target), (name, weight, bias) in zip(linear, layers):
         target.weight.copy_(_as_tensor(weight, target.weight, f"{name} weight"))
         follower = children[index + 1] if index + 1 < len(children) else None
@@ -136,6 +145,9 @@ def load_onnx_weights(module, onnx_path, check_input, tolerance=1e-5):
             carrier.bias.copy_(_as_tensor(bias, carrier.bias, f"{name} bias"))
     for parameter, bound in zip(thresholds, bounds):
         parameter.copy_(_as_tensor(bound, parameter, "Clip bound"))
+    for norm, arrays in zip(unfolded, norms):
+        for tensor, array in zip((norm.weight, norm.bias, norm.running_mean, norm.running_var), arrays):
+            tensor.copy_(_as_tensor(array, tensor, "BatchNormalization"))
     module.eval()
     ours = module(torch.from_numpy(check_input)).numpy()
     reference = _ort_logits(onnx_path, check_input)
