@@ -1,0 +1,252 @@
+"""Layer-wise calibration: fit every IF layer to what it really receives, in one pass over the network.
+
+Thresholds from activation statistics (onnx2snn.calibrate) see the ANN's activations, not the spike trains that
+reach a layer once the layers before it are converted; in a deep network each layer's rounding and clipping
+error then adds to those upstream. Here the SNN itself runs on calibration inputs, all time steps at once and
+layer by layer (snnrt's layer order), and each IF layer, before it fires, is fitted to its true input currents
+x[t] against the ANN's activation a at the same site on the same inputs (no labels), channel by channel:
+
+1. threshold: each channel's theta (and its start, a fixed fraction of theta) is scaled by the factor in
+   LAYERWISE_FACTORS that minimizes the layer's rate-code error over the target time steps,
+   E = sum over T of w_T * sum over samples and positions of (a - theta * N_T / T)^2, N_T the spikes in steps
+   1..T, w_T proportional to T ** LAYERWISE_WEIGHT_POWER (onnx2snn.defaults);
+2. mean error: the remaining mean error of each channel at each T, e_T, is fitted as e_T = b + d / T: a
+   constant current b (bias calibration, Li et al., ICML 2021), written into the bias of the Conv or Gemm that
+   computes the input (onnx2snn.bias_carriers; b = 0 where there is none), and a start shift d (potential
+   calibration), since starting d higher adds about d / T to the mean output after T steps. The channel keeps
+   the shares 0, 1/2, 1 or 3/2 of (b, d) with the smallest E.
+
+A channel's neurons depend only on their own inputs, so these per-channel choices are exact minimizers of E over
+the candidates. The layer then fires with its fitted values, and the layers after it are fitted to those
+spikes: each corrects the error that reaches it. The cost is one SNN run of max(T) steps on ``samples`` inputs,
+plus len(LAYERWISE_FACTORS) + 3 simulations of each IF layer alone (elementwise, no convolutions).
+"""
+
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+import onnx
+import torch
+from tqdm.auto import tqdm
+
+from snnrt import contract
+from snnrt.memory import peak_bytes_per_sample_step
+from snnrt.neuron import IFParameters, if_fire, if_initial_state
+from snnrt.simulate import SpikingNetwork
+
+from .bias_carriers import add_bias, find_bias_carriers
+from .calibrate import ann_batches
+from .defaults import (LAYERWISE_CORRECTIONS, LAYERWISE_FACTORS, LAYERWISE_MEMORY, LAYERWISE_NEURONS,
+                       LAYERWISE_SAMPLES,
+                       LAYERWISE_WEIGHT_POWER)
+from .errors import CalibrationError
+from .tune import evenly_spaced
+
+
+@dataclass
+class LayerFit:
+    """What layer-wise calibration chose for one IF layer (per channel), and its error E before and after."""
+
+    factor: np.ndarray
+    v_threshold: np.ndarray
+    v_init: np.ndarray
+    bias: np.ndarray  # added to the input current; None where no bias carries it
+    error_before: float
+    error_after: float
+
+
+@dataclass
+class LayerwiseResult:
+    fits: dict  # IF node name -> LayerFit
+    samples: int
+    timesteps: tuple
+
+    def describe(self):
+        steps = ",".join(str(t) for t in self.timesteps)
+        before = sum(f.error_before for f in self.fits.values())
+        after = sum(f.error_after for f in self.fits.values())
+        biased = sum(f.bias is not None for f in self.fits.values())
+        return (f"layer-wise calibration of {len(self.fits)} IF layer(s) on {self.samples} calibration samples, "
+                f"T={steps}: thresholds scaled, starts shifted per channel, {biased} bias(es) corrected; "
+                f"summed layer error {before:.4g} -> {after:.4g}")
+
+
+def step_weights(timesteps):
+    """w_T of the layer error: T ** LAYERWISE_WEIGHT_POWER, scaled to sum to 1."""
+    weights = np.asarray(timesteps, np.float64) ** LAYERWISE_WEIGHT_POWER
+    return weights / weights.sum()
+
+
+def neuron_sample(shape, count, generator):
+    """Flat offsets (C, M) into one step of an activation shaped (N, C, *spatial) of up to ``count`` neurons per
+    channel, drawn without replacement over samples and positions (the same draw for every channel)."""
+    samples, channels = shape[0], shape[1]
+    positions = int(np.prod(shape[2:], dtype=np.int64))
+    flat = torch.randperm(samples * positions, generator=generator)[:count]
+    first = (flat // positions) * channels * positions + flat % positions
+    return first[None, :] + torch.arange(channels)[:, None] * positions
+
+
+def channel_rows(value, offsets, steps=None):
+    """The sampled neurons (``offsets``: see neuron_sample) of ``value`` (N, C, *spatial) as rows per channel,
+    (C, M); with ``steps``, of a value laid out (steps * N, C, *spatial), time outermost, as (steps, C, M)."""
+    offsets = offsets.to(value.device)
+    if steps is None:
+        return value.reshape(-1)[offsets]
+    return value.reshape(steps, -1)[:, offsets]
+
+
+class LayerFitter:
+    """Fits one IF layer to its input currents (module doc); ``timesteps`` sorted, ``weights`` their w_T."""
+
+    def __init__(self, timesteps, weights):
+        self.timesteps = timesteps
+        self.weights = weights
+
+    def simulate(self, currents, target, theta, v_init, bias, offsets, reset):
+        """(E per candidate and channel, mean error e_T per candidate, T and channel) of candidate parameters
+        ``theta``, ``v_init`` and ``bias`` shaped (candidates, channels), on the sampled neurons: ``currents``
+        (C, M), the same at every step, or (T, C, M); ``target`` (C, M); ``offsets`` the neurons' spread offsets
+        times v_spread (C, M), or None."""
+        constant = currents.dim() == 2
+        first = currents if constant else currents[0]
+        theta, v_init = theta[:, :, None], v_init[:, :, None]
+        params = IFParameters(theta, v_init, reset)
+        state = if_initial_state(first.expand(len(theta), *first.shape), params)
+        shift = None if offsets is None else theta * offsets
+        bias = None if bias is None else bias[:, :, None]
+        count = torch.zeros_like(state.v)
+        error = torch.zeros(theta.shape[:2], dtype=torch.float64, device=first.device)
+        means = []
+        for t in range(1, self.timesteps[-1] + 1):
+            x = currents if constant else currents[t - 1]
+            if bias is not None:
+                x = x + bias
+            fired, state = if_fire(x, state, params, 1, True, shift if t == 1 else None)
+            count += fired.reshape(count.shape)
+            if t in self.timesteps:
+                diff = target - count * (theta / t)
+                error += self.weights[self.timesteps.index(t)] * (diff * diff).sum(-1, dtype=torch.float64)
+                means.append(diff.mean(-1, dtype=torch.float64))
+        return error, torch.stack(means, dim=1)
+
+    def correction(self, means, biasable):
+        """The least-squares (b, d) per channel of e_T = b + d / T (d alone where ``biasable`` is false)."""
+        w = torch.as_tensor(self.weights, dtype=torch.float64, device=means.device)[:, None]
+        inverse = 1.0 / torch.as_tensor(self.timesteps, dtype=torch.float64, device=means.device)[:, None]
+        if not biasable:
+            return None, (w * means * inverse).sum(0) / (w * inverse**2).sum()
+        s1, s2, s3 = w.sum(), (w * inverse).sum(), (w * inverse**2).sum()
+        r1, r2 = (w * means).sum(0), (w * means * inverse).sum(0)
+        determinant = s1 * s3 - s2 * s2
+        return (r1 * s3 - r2 * s2) / determinant, (s1 * r2 - s2 * r1) / determinant
+
+    def fit(self, currents, target, theta, v_init, offsets, reset, biasable):
+        """The LayerFit of one layer from its sampled neurons (see simulate): ``theta`` and ``v_init`` its current
+        values per channel (float32), ``biasable`` whether a bias can carry a current."""
+        factors = torch.tensor(LAYERWISE_FACTORS, dtype=torch.float32, device=theta.device)[:, None]
+        error, means = self.simulate(currents, target, theta * factors, v_init * factors, None, offsets, reset)
+        best = error.argmin(0)
+        channels = torch.arange(theta.shape[0], device=theta.device)
+        factor = factors[best, 0]
+        theta, v_init = theta * factor, v_init * factor
+        start_error = error[best, channels]
+        bias, shift = self.correction(means[best, :, channels].T, biasable)
+        shares = torch.tensor(LAYERWISE_CORRECTIONS, dtype=torch.float64, device=theta.device)[:, None]
+        starts = torch.minimum(torch.clamp(v_init.double() + shares * shift, min=0.0), theta.double()).float()
+        biases = None if bias is None else (shares * bias).float()
+        corrected, _ = self.simulate(currents, target, theta.expand_as(starts), starts, biases, offsets, reset)
+        pick = torch.cat([start_error[None], corrected]).argmin(0)
+        keep = pick > 0
+        chosen = (pick - 1).clamp(min=0)
+        v_init = torch.where(keep, starts[chosen, channels], v_init)
+        bias = None if biases is None else torch.where(keep, biases[chosen, channels], 0.0)
+        after = torch.where(keep, corrected[chosen, channels], start_error)
+        before = error[LAYERWISE_FACTORS.index(1.0)]
+        return LayerFit(factor.cpu().numpy(), theta.cpu().numpy(), v_init.cpu().numpy(),
+                        None if bias is None else bias.cpu().numpy(), float(before.sum()), float(after.sum()))
+
+
+def _samples_that_fit(network, x, steps, samples):
+    """How many calibration samples one run of ``steps`` steps may take within LAYERWISE_MEMORY."""
+    peak = peak_bytes_per_sample_step(network.graph, torch.as_tensor(x[:1]).to(network.device))
+    network.reset()
+    return max(1, min(samples, LAYERWISE_MEMORY // max(1, peak * steps)))
+
+
+def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, batch_size=128, progress=False):
+    """Fit the IF layers of the SNN ModelProto ``snn`` (converted from the clean ANN ``ann``) to the calibration
+    inputs ``data`` over the sorted time steps ``timesteps`` (module doc). Returns (a new SNN ModelProto with the
+    fitted thresholds, starts and biases, LayerwiseResult)."""
+    if data is None or len(data) == 0:
+        raise CalibrationError("layer-wise calibration needs calibration data; give --calib")
+    if not isinstance(samples, Integral) or isinstance(samples, bool) or samples < 1:
+        raise ValueError(f"layerwise_samples must be a positive integer, got {samples!r}")
+    network = SpikingNetwork(snn, order="layer")
+    plan = network.graph.folding[False]
+    if plan.problems:
+        raise CalibrationError("layer-wise calibration runs every time step at once, which this graph does not "
+                               "allow: " + "; ".join(plan.problems) + "; convert with layerwise=False")
+    x = np.ascontiguousarray(np.asarray(data, np.float32)[evenly_spaced(len(data), samples)])
+    x = x[evenly_spaced(len(x), _samples_that_fit(network, x, timesteps[-1], samples))]
+    layers = [(node, layer) for node, layer in network.graph.stateful_layers() if hasattr(layer, "v_threshold")]
+    names = [node.outputs[0] for node, _ in layers]
+    values = [np.concatenate(parts) for parts in zip(*ann_batches(ann, names, x, batch_size))]
+    targets = {name: torch.from_numpy(value).to(network.device) for name, value in zip(names, values)}
+    channels = {node.name: int(targets[node.outputs[0]].shape[1]) if targets[node.outputs[0]].dim() > 1 else 1
+                for node, _ in layers}
+    carriers = find_bias_carriers(snn, channels)
+    fitter = LayerFitter(tuple(timesteps), step_weights(timesteps))
+    fits = {}
+    generator = torch.Generator().manual_seed(0)
+    bar = tqdm(total=len(layers), desc="layer-wise calibration", unit="layer", disable=not progress, leave=False)
+
+    def fitting(node, layer, original):
+        def forward_sequence(currents, steps, constant_in_time=False, into_input=False):
+            count = channels[node.name]
+            target = targets[node.outputs[0]]
+            index = neuron_sample(target.shape, LAYERWISE_NEURONS, generator)
+            rows = channel_rows(currents, index, None if constant_in_time else steps)
+            offsets = None
+            if layer.spread:
+                spread = torch.from_numpy(contract.spread_offsets(tuple(target.shape[1:]))).reshape(-1)
+                offsets = layer.spread * spread[index % spread.numel()].to(currents.device)
+            fit = fitter.fit(rows, channel_rows(target, index), layer.v_threshold.reshape(-1).expand(count).clone(),
+                             layer.v_init.reshape(-1).expand(count).clone(), offsets, layer.reset,
+                             node.name in carriers)
+            fits[node.name] = fit
+            layer.v_threshold = torch.from_numpy(fit.v_threshold).to(currents.device)
+            layer.v_init = torch.from_numpy(fit.v_init).to(currents.device)
+            if fit.bias is not None:
+                bias = torch.from_numpy(fit.bias).to(currents.device).reshape(1, -1, *([1] * (currents.dim() - 2)))
+                currents = currents.add_(bias) if into_input else currents + bias
+                into_input = True
+            bar.update()
+            return original(currents, steps, constant_in_time, into_input)
+        return forward_sequence
+
+    for node, layer in layers:
+        layer.forward_sequence = fitting(node, layer, layer.forward_sequence)
+    with bar, torch.no_grad():
+        network.reset()
+        network.graph.run(torch.from_numpy(x).to(network.device), steps=timesteps[-1])
+    return _written(snn, fits, carriers), LayerwiseResult(fits, len(x), tuple(timesteps))
+
+
+def _written(snn, fits, carriers):
+    """A copy of ``snn`` with the fitted values of ``fits`` in its IF nodes and bias carriers."""
+    result = onnx.ModelProto.FromString(snn.SerializeToString())
+    nodes = {node.name: node for node in result.graph.node}
+    for name, fit in fits.items():
+        node = nodes[name]
+        for attribute in node.attribute:
+            if attribute.name == contract.ATTR_THRESHOLD:
+                attribute.floats[:] = [float(v) for v in fit.v_threshold]
+            elif attribute.name == contract.ATTR_V_INIT:
+                attribute.floats[:] = [float(v) for v in fit.v_init]
+        if fit.bias is not None and np.any(fit.bias):
+            producer, index = carriers[name]
+            add_bias(result, (nodes[producer.name], index), fit.bias)
+    onnx.checker.check_model(result)
+    return result

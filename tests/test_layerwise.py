@@ -1,0 +1,154 @@
+"""Layer-wise calibration (onnx2snn.layerwise): per-channel fits of one IF layer, and the pass over a network."""
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import helper
+
+from onnx2snn.bias_carriers import add_bias, find_bias_carriers
+from onnx2snn.convert import convert
+from onnx2snn.layerwise import LayerFitter, step_weights
+from snnrt import contract
+from tests.conftest import make_model, ort_run
+
+STEPS = (1, 2, 4, 8, 16, 32, 64)
+RNG = np.random.default_rng(5)
+
+
+def _fitter(steps=STEPS):
+    return LayerFitter(steps, step_weights(steps))
+
+
+def _fit(currents, target, theta, biasable=True, steps=STEPS):
+    theta = torch.tensor(theta, dtype=torch.float32)
+    return _fitter(steps).fit(currents, target, theta, theta / 2, None, contract.RESET_SUBTRACT, biasable)
+
+
+def test_a_threshold_that_clips_is_raised_and_a_right_one_is_kept():
+    values = torch.from_numpy(RNG.uniform(0.0, 2.0, size=(2, 256)).astype(np.float32))
+    fit = _fit(values, values, [1.0, 2.0])
+    assert fit.factor[0] > 1.0
+    assert fit.v_threshold[0] >= 1.45
+    assert fit.v_threshold[1] == pytest.approx(2.0 * fit.factor[1])
+    assert fit.error_after < fit.error_before
+
+
+def test_a_mean_error_from_upstream_becomes_a_bias_current():
+    target = torch.from_numpy(RNG.uniform(0.2, 0.8, size=(3, 512)).astype(np.float32))
+    fit = _fit(target - 0.1, target, [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(fit.bias, 0.1, atol=0.03)
+    assert fit.error_after < 0.2 * fit.error_before
+
+
+def test_without_a_bias_carrier_the_start_is_shifted_instead():
+    target = torch.from_numpy(RNG.uniform(0.2, 0.8, size=(2, 512)).astype(np.float32))
+    fit = _fit(target - 0.05, target, [1.0, 1.0], biasable=False, steps=(1, 2, 4))
+    assert fit.bias is None
+    assert np.all(fit.v_init > 0.5 * fit.v_threshold)
+    assert fit.error_after < fit.error_before
+
+
+def test_time_varying_currents_are_read_step_by_step():
+    target = torch.full((1, 64), 0.5)
+    currents = torch.zeros((8, 1, 64))
+    currents[:4] = 1.0  # four spikes, then none: theta = 1 gives exactly the target at T = 8
+    fit = _fit(currents, target, [1.0], steps=(8,))
+    assert fit.factor[0] == 1.0
+    assert fit.error_before == 0.0 and fit.error_after == 0.0
+
+
+def _conv_net(extra_reader=False, bias=True):
+    w = RNG.normal(size=(3, 1, 3, 3)).astype(np.float32)
+    conv_inputs = ["input", "w", "b"] if bias else ["input", "w"]
+    nodes = [helper.make_node("Conv", conv_inputs, ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node(contract.IF_OP, ["c"], ["s"], name="if", domain=contract.DOMAIN, v_threshold=[1.0],
+                              v_init=[0.5])]
+    outputs = ["s"]
+    if extra_reader:
+        nodes.append(helper.make_node("Neg", ["c"], ["n"], name="neg"))
+        outputs.append("n")
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, ["N", 1, 4, 4])],
+        [helper.make_tensor_value_info(o, onnx.TensorProto.FLOAT, ["N", 3, 4, 4]) for o in outputs],
+        [onnx.numpy_helper.from_array(w, "w")] + ([onnx.numpy_helper.from_array(np.ones(3, np.float32), "b")]
+                                                   if bias else []))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                   helper.make_opsetid(contract.DOMAIN, 1)])
+
+
+def test_bias_carriers_are_convs_that_nothing_else_reads():
+    assert find_bias_carriers(_conv_net(), {"if": 3})["if"][0].name == "conv"
+    assert find_bias_carriers(_conv_net(extra_reader=True), {"if": 3}) == {}
+    assert find_bias_carriers(_conv_net(), {"if": 4}) == {}
+
+
+def test_a_bias_is_added_or_created():
+    model = _conv_net()
+    add_bias(model, find_bias_carriers(model, {"if": 3})["if"], [0.5, 0.0, -1.0])
+    np.testing.assert_allclose(_bias(model, "conv"), [1.5, 1.0, 0.0])
+    assert "b" not in {t.name for t in model.graph.initializer}, "the old bias, now unread, is dropped"
+    model = _conv_net(bias=False)
+    add_bias(model, find_bias_carriers(model, {"if": 3})["if"], [0.5, 0.0, -1.0])
+    np.testing.assert_allclose(_bias(model, "conv"), [0.5, 0.0, -1.0])
+    onnx.checker.check_model(model)
+
+
+def _bias(model, node_name):
+    node = next(n for n in model.graph.node if n.name == node_name)
+    return next(onnx.numpy_helper.to_array(t) for t in model.graph.initializer if t.name == node.input[2])
+
+
+W1 = RNG.normal(size=(32, 8)).astype(np.float32)
+W2 = RNG.normal(size=(32, 32)).astype(np.float32) / 4
+W3 = RNG.normal(size=(5, 32)).astype(np.float32) / 4
+
+
+def _mlp():
+    nodes = [helper.make_node("Gemm", ["input", "w1", "b1"], ["h1"], name="fc1", transB=1),
+             helper.make_node("Relu", ["h1"], ["a1"], name="act1"),
+             helper.make_node("Gemm", ["a1", "w2", "b2"], ["h2"], name="fc2", transB=1),
+             helper.make_node("Relu", ["h2"], ["a2"], name="act2"),
+             helper.make_node("Gemm", ["a2", "w3"], ["out"], name="fc3", transB=1)]
+    inits = {"w1": W1, "b1": np.zeros(32, np.float32), "w2": W2, "b2": np.zeros(32, np.float32), "w3": W3}
+    return make_model(nodes, [("input", ["N", 8])], [("out", ["N", 5])], inits)
+
+
+def _output_error(snn, x, t):
+    reference = ort_run(snn.ann, x)[0]
+    return float(((snn.network("cpu").run(x, t).outputs[t - 1].numpy() - reference) ** 2).mean())
+
+
+def test_layerwise_fit_brings_the_output_closer_to_the_ann():
+    x = RNG.normal(size=(256, 8)).astype(np.float32)
+    plain = convert(_mlp(), x, layerwise=False)
+    fitted = convert(_mlp(), x)
+    assert _output_error(fitted, x, 64) < 0.8 * _output_error(plain, x, 64)
+    meta = {p.key: p.value for p in fitted.model.metadata_props}
+    assert meta[contract.META_LAYERWISE].startswith("layer-wise calibration of 2 IF layer(s)")
+    assert meta[contract.META_TIMESTEPS] == "anytime: fitted for T=1..64"
+    assert all(layer.source.endswith("fitted layer-wise") for layer in fitted.layers)
+    assert np.any(_bias(fitted.model, "fc2") != 0), "the second layer's mean error goes into fc2's bias"
+
+
+def test_a_latency_target_is_what_the_layers_are_fitted_for():
+    x = RNG.normal(size=(64, 8)).astype(np.float32)
+    fitted = convert(_mlp(), x, timesteps=[8, 4])
+    meta = {p.key: p.value for p in fitted.model.metadata_props}
+    assert meta[contract.META_TIMESTEPS] == "T=4,8"
+    assert "T=4,8:" in meta[contract.META_LAYERWISE]
+    assert fitted.fitted_for == "T=4,8"
+
+
+def test_layerwise_off_is_recorded_and_changes_nothing():
+    x = RNG.normal(size=(64, 8)).astype(np.float32)
+    snn = convert(_mlp(), x, layerwise=False)
+    meta = {p.key: p.value for p in snn.model.metadata_props}
+    assert meta[contract.META_LAYERWISE] == "not run"
+    assert not np.any(_bias(snn.model, "fc2"))
+
+
+@pytest.mark.parametrize("bad", [0, [], [0, 4], "4", 2.5])
+def test_a_bad_latency_target_is_refused_by_name(bad):
+    with pytest.raises(ValueError, match="timesteps"):
+        convert(_mlp(), RNG.normal(size=(8, 8)).astype(np.float32), timesteps=bad)
