@@ -113,11 +113,21 @@ def _format_threshold(values):
 @click.option("--tune-samples", type=click.IntRange(1),
               help=f"With --tune: calibration samples simulated, evenly spaced over --calib [default: "
                    f"{defaults.TUNE_SAMPLES}].")
+@click.option("--timesteps", callback=parse_timesteps,
+              help="Latency target: the time steps T the SNN will run for (e.g. 4 or 4,8); thresholds, starts, "
+                   "layer-wise calibration and --tune are fitted for them [default: anytime, fitted for T="
+                   f"{defaults.ANYTIME_TIMESTEPS[0]}..{defaults.ANYTIME_TIMESTEPS[-1]}].")
+@click.option("--layerwise/--no-layerwise", default=True, show_default=True,
+              help="Finally fit each IF layer's thresholds, starts and input bias per channel to the spike trains "
+                   "it receives from the converted layers before it (one SNN run on calibration data; see "
+                   "onnx2snn.layerwise).")
+@click.option("--layerwise-samples", type=click.IntRange(1), default=defaults.LAYERWISE_SAMPLES, show_default=True,
+              help="With --layerwise: calibration samples the SNN runs on, evenly spaced over --calib.")
 @batch_options
 @image_options
 @click.pass_obj
 def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, calib_samples, tune, tune_timesteps,
-            tune_samples, batch_size, seed, **image):
+            tune_samples, timesteps, layerwise, layerwise_samples, batch_size, seed, **image):
     """Convert an ANN into an SNN file (written atomically) and print the per-layer summary.
 
     Calibration runs the ANN in ONNX Runtime on the CPU.
@@ -148,7 +158,8 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
     x = load_for_model(calib, model, "train", calib_samples, seed, image).x if calib else None
     snn = run_convert(model, x, spec, v_init, batch_size=batch_size, progress=obj.progress, output=output,
                       spread=spread, tune=tune, tune_timesteps=tune_timesteps or defaults.TUNE_TIMESTEPS,
-                      tune_samples=tune_samples or defaults.TUNE_SAMPLES)
+                      tune_samples=tune_samples or defaults.TUNE_SAMPLES, timesteps=timesteps, layerwise=layerwise,
+                      layerwise_samples=layerwise_samples)
     click.echo(f"{'site':<32} {'replaced':<16} {'threshold source':<34} {'spread':<6} {'start':<10} threshold")
     for layer in snn.layers:
         click.echo(f"{layer.site:<32} {layer.replaced:<16} {layer.source:<34} {layer.spread:<6g} "
@@ -159,6 +170,8 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
         click.echo(f"dropped from the spiking output (arg-max unchanged): {', '.join(snn.dropped_output)}")
     if tune:
         click.echo(f"tuning: {snn.tuning}")
+    click.echo(f"fitted for: {snn.fitted_for}")
+    click.echo(f"layer-wise: {snn.layerwise}")
     click.echo(f"wrote {output} ({len(snn.layers)} IF layers)")
 
 

@@ -1,6 +1,7 @@
 """The Python API: one call from an ONNX ANN plus calibration data to an SNN model and file."""
 
 from dataclasses import dataclass, replace
+from numbers import Integral
 
 import numpy as np
 import onnx
@@ -9,9 +10,10 @@ from snnrt import contract
 from snnrt.simulate import SpikingNetwork
 
 from . import __version__, defaults
-from .calibrate import ThresholdSpec, calibrate
+from .calibrate import MSE_TIMESTEPS, ThresholdSpec, calibrate
 from .errors import UnsupportedModelError
 from .find_sites import find_sites
+from .layerwise import calibrate_layerwise
 from .load import load_model
 from .normalize import normalize
 from .rewrite import if_node_name, rewrite
@@ -73,6 +75,8 @@ class SnnModel:
     layers: list
     dropped_output: list
     tuning: str = None  # what threshold tuning did (convert(tune=True)), as in the metadata
+    fitted_for: str = None  # the latency target, as in the metadata
+    layerwise: str = None  # what layer-wise calibration did, as in the metadata
 
     def save(self, path):
         """Write the SNN file atomically (a failure leaves no partial file)."""
@@ -85,7 +89,8 @@ class SnnModel:
 
 def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, reset=contract.RESET_SUBTRACT,
             batch_size=128, progress=False, output=None, spread=None, tune=False,
-            tune_timesteps=defaults.TUNE_TIMESTEPS, tune_samples=defaults.TUNE_SAMPLES):
+            tune_timesteps=defaults.TUNE_TIMESTEPS, tune_samples=defaults.TUNE_SAMPLES, timesteps=None,
+            layerwise=True, layerwise_samples=defaults.LAYERWISE_SAMPLES):
     """Convert an ANN (path, bytes or ModelProto) into an SnnModel; write it to ``output`` when given.
 
     ``calibration``: inputs (N, ...) for the threshold statistics; ``threshold``: a ThresholdSpec or its
@@ -98,6 +103,12 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     ``tune_samples`` calibration inputs over ``tune_timesteps``, and pick the spreads of those that have one
     unless ``spread`` is given, and calibrate their initial potentials per channel starting from ``v_init``
     (onnx2snn.tune, onnx2snn.potentials: one SNN run per layer and factor or spread tried, one for the starts).
+    A ``spread`` given explicitly applies to trained bounds too; by default they keep none.
+    ``timesteps``: the latency target, the T (an int or a list) the SNN will run for; the mse thresholds, the
+    layer-wise calibration and tuning (unless ``tune_timesteps`` is given) are then fitted for those T instead of
+    the anytime range defaults.ANYTIME_TIMESTEPS. ``layerwise``: finally fit every IF layer to the spike trains it
+    receives from the converted layers before it, on ``layerwise_samples`` calibration inputs (onnx2snn.layerwise:
+    one SNN run).
     """
     spec = ThresholdSpec.parse(threshold) if isinstance(threshold, str) else threshold
     fraction = parse_v_init(v_init)
@@ -105,8 +116,9 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
         raise ValueError(f"reset must be one of {contract.RESET_MODES}, got {reset!r}")
     tune_spreads = spread is None
     spread = parse_spread(spread, fraction)
+    target = check_timesteps(timesteps)
     if tune:
-        tune_timesteps, tune_samples = check_tuning(tune_timesteps, tune_samples)
+        tune_timesteps, tune_samples = check_tuning(target or tune_timesteps, tune_samples)
     ann, _ = normalize(load_model(source))
     report = find_sites(ann)
     if report.problems:
@@ -116,7 +128,8 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
         )
     if not report.sites:
         raise UnsupportedModelError("the model has no ReLU-like activation to turn into IF neurons")
-    thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress)
+    fitted_for = target or defaults.ANYTIME_TIMESTEPS
+    thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress, target or MSE_TIMESTEPS)
     samples = 0 if calibration is None else len(calibration)
     metadata = {
         contract.META_METHOD: _method(reset) + _spread_text(spread),
@@ -127,11 +140,13 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
         contract.META_VERSION: __version__,
         contract.META_INPUT_ENCODING: "direct",
         contract.META_DROPPED_SOFTMAX: ",".join(report.dropped_output),
+        contract.META_TIMESTEPS: target_text(target),
     }
     tunable = [site for site in report.sites if not thresholds[site.name].trained] if tune else []
     if tune and not tunable:
         metadata[contract.META_TUNING] = "nothing to tune: every threshold is a trained bound"
-    snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread)
+    spread_trained = not tune_spreads
+    snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread, spread_trained=spread_trained)
     if tunable:
         tuning = tune_thresholds(snn, ann, report.dropped_output, [if_node_name(site) for site in tunable],
                                  calibration, fraction, tune_timesteps, tune_samples, batch_size, progress,
@@ -154,10 +169,17 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
                                           + ", initial potentials calibrated per channel" * bool(starts)
                                           + " by simulation")
         metadata[contract.META_TUNING] = tuning.describe()
-        snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread, starts)
+        snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread, starts, spread_trained)
+    fitted = None
+    if layerwise and samples:
+        snn, fitted = calibrate_layerwise(snn, ann, calibration, fitted_for, layerwise_samples, batch_size, progress)
+    layerwise_text = fitted.describe() if fitted else ("not run" if not layerwise else
+                                                        "not run: no calibration data (every threshold is trained)")
+    set_metadata(snn, {contract.META_LAYERWISE: layerwise_text})
     written = _if_attributes(snn)
-    layers = [_summary(s, thresholds[s.name], written[if_node_name(s)]) for s in report.sites]
-    result = SnnModel(snn, ann, layers, report.dropped_output, metadata.get(contract.META_TUNING))
+    layers = [_summary(s, thresholds[s.name], written[if_node_name(s)], fitted) for s in report.sites]
+    result = SnnModel(snn, ann, layers, report.dropped_output, metadata.get(contract.META_TUNING),
+                      metadata[contract.META_TIMESTEPS], layerwise_text)
     if output is not None:
         result.save(output)
     return result
@@ -171,10 +193,42 @@ def _spread_text(spread):
     return f"; membranes spread by {spread}*theta after step 1" if spread else ""
 
 
-def _summary(site, threshold, attributes):
-    """The LayerSummary of ``site`` from its Threshold and the attributes written on its IF node."""
+def check_timesteps(timesteps):
+    """The latency target as sorted distinct positive ints (None: anytime), or a ValueError that names it."""
+    if timesteps is None:
+        return None
+    steps = [timesteps] if isinstance(timesteps, Integral) else timesteps
+    if (isinstance(steps, (str, bytes)) or not hasattr(steps, "__iter__") or not steps
+            or not all(isinstance(t, Integral) and not isinstance(t, bool) and t >= 1 for t in steps)):
+        raise ValueError(f"timesteps must be a positive integer or a list of them, got {timesteps!r}")
+    return tuple(sorted({int(t) for t in steps}))
+
+
+def target_text(target):
+    """The metadata's words for the latency target."""
+    if target is None:
+        steps = defaults.ANYTIME_TIMESTEPS
+        return f"anytime: fitted for T={steps[0]}..{steps[-1]}"
+    return "T=" + ",".join(str(t) for t in target)
+
+
+def set_metadata(model, entries):
+    """Set the metadata_props ``entries`` {key: value} of ``model``, replacing those already there."""
+    kept = [p for p in model.metadata_props if p.key not in entries]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in entries.items():
+        model.metadata_props.append(onnx.StringStringEntryProto(key=key, value=str(value)))
+
+
+def _summary(site, threshold, attributes, fitted):
+    """The LayerSummary of ``site`` from its Threshold and the attributes written on its IF node; ``fitted``: the
+    LayerwiseResult, if layer-wise calibration ran."""
     theta = np.asarray(attributes[contract.ATTR_THRESHOLD], np.float32)
-    return LayerSummary(site.name, site.replaced, threshold.source, theta, attributes.get(contract.ATTR_SPREAD, 0.0),
+    source = threshold.source
+    if fitted is not None and if_node_name(site) in fitted.fits:
+        source += ", fitted layer-wise"
+    return LayerSummary(site.name, site.replaced, source, theta, attributes.get(contract.ATTR_SPREAD, 0.0),
                         threshold.warning, contract.start_fractions(theta, attributes[contract.ATTR_V_INIT]))
 
 

@@ -77,11 +77,11 @@ def _spike_max_pool(node):
 
 
 def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET_SUBTRACT, metadata=None,
-            spread=0.0, starts=None):
+            spread=0.0, starts=None, spread_trained=False):
     """Return the SNN ``onnx.ModelProto``; thresholds maps site name -> Threshold. ``spread`` (the IF
     attribute v_spread; a number, or a mapping site name -> number for tuned spreads) applies to the sites
-    whose threshold is a calibration statistic: a trained bound (clip, QCFS) was fitted to neurons that all
-    round alike. ``starts`` maps site name -> initial potentials per channel (calibrated by tuning) that
+    whose threshold is a calibration statistic (and to trained bounds too with ``spread_trained``, for a spread
+    the user asked for): a trained bound (clip, QCFS) was fitted to neurons that all round alike. ``starts`` maps site name -> initial potentials per channel (calibrated by tuning) that
     replace v_init_fraction * theta there; the thresholds are then written per channel as well."""
     graph = gs.import_onnx(model)
     by_name = {n.name: n for n in graph.nodes}
@@ -92,7 +92,8 @@ def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET
         v_init = theta.astype(np.float64) * v_init_fraction if start is None else start
         theta = np.broadcast_to(theta, np.shape(v_init))
         site_spread = spread.get(site.name, 0.0) if isinstance(spread, dict) else spread
-        spreads = {} if thresholds[site.name].trained or not site_spread else {contract.ATTR_SPREAD: float(site_spread)}
+        skip = not site_spread or (thresholds[site.name].trained and not spread_trained)
+        spreads = {} if skip else {contract.ATTR_SPREAD: float(site_spread)}
         for name in site.nodes:
             by_name[name].outputs.clear()
         current = _input_affine(graph, site, tensors[site.input])
