@@ -18,6 +18,7 @@ from .histogram import StreamingHistogram
 SOURCES = ("auto", "clip", "max", "percentile", "mse")
 MSE_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
 DEFAULT_PERCENTILE = 99.99
+CAP_PERCENTILE = 99.9
 
 
 @dataclass(frozen=True)
@@ -105,13 +106,13 @@ def channel_rows(activation, per_channel):
     return activation.reshape(1, -1)
 
 
-def _finalize(site, hist, spec):
+def _finalize(site, hist, spec, timesteps):
     if spec.source == "max":
         values = hist.maximum.copy()
         layer = float(hist.maximum.max())
     elif spec.statistic() == "mse":
-        values = hist.quantization_optimal(MSE_TIMESTEPS)
-        layer = float(hist.merged().quantization_optimal(MSE_TIMESTEPS)[0])
+        values = hist.quantization_optimal(timesteps)
+        layer = float(hist.merged().quantization_optimal(timesteps)[0])
     else:
         values = hist.percentile(spec.percentile)
         layer = float(hist.merged().percentile(spec.percentile)[0])
@@ -134,22 +135,25 @@ def check_input_shape(expected, shape, what):
         raise CalibrationError(f"{what} has shape {tuple(shape)}, but the model takes inputs of shape {want}")
 
 
-def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress=False):
-    """Return {site.name: Threshold} for a normalized ANN and calibration inputs ``data`` (N, ...)."""
+def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress=False, timesteps=MSE_TIMESTEPS):
+    """Return {site.name: Threshold} for a normalized ANN and calibration inputs ``data`` (N, ...); the mse
+    statistic is fitted for ``timesteps``."""
     thresholds = {}
     for site in sites:
         if spec.uses_bound(site):
             bound = np.atleast_1d(np.asarray(site.bound, dtype=np.float32))
             thresholds[site.name] = Threshold(bound, f"trained bound ({site.replaced})", trained=True)
     pending = [s for s in sites if s.name not in thresholds]
-    if not pending:
+    capped = [s for s in sites if s.name in thresholds and s.levels is None] if data is not None and len(data) else []
+    if not pending and not capped:
         return thresholds
     if data is None or len(data) == 0:
         raise CalibrationError(
             f"{len(pending)} activation(s) have no trained bound, so calibration data is needed; give --calib"
         )
     data = np.asarray(data, dtype=np.float32)
-    session = ann_session(model, [s.output for s in pending])
+    measured = pending + capped
+    session = ann_session(model, [s.output for s in measured])
     input_name = session.get_inputs()[0].name
     check_input_shape(session.get_inputs()[0].shape, data.shape, "calibration data")
     histograms = {}
@@ -162,8 +166,8 @@ def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress
                 f"calibration sample {start + int(bad[0])} contains NaN or inf ({len(bad)} bad sample(s) in "
                 f"this batch); clean the calibration data"
             )
-        values = session.run([s.output for s in pending], {input_name: batch})
-        for site, activation in zip(pending, values):
+        values = session.run([s.output for s in measured], {input_name: batch})
+        for site, activation in zip(measured, values):
             if not np.isfinite(activation).all():
                 raise CalibrationError(
                     f"activation {site.name!r} overflows to NaN/inf on calibration samples {start}..."
@@ -173,5 +177,19 @@ def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress
             hist = histograms.setdefault(site.name, StreamingHistogram(len(rows)))
             hist.update(rows)
     for site in pending:
-        thresholds[site.name] = _finalize(site, histograms[site.name], spec)
+        thresholds[site.name] = _finalize(site, histograms[site.name], spec, timesteps)
+    for site in capped:
+        thresholds[site.name] = _cap(thresholds[site.name], site, histograms[site.name], spec, timesteps)
     return thresholds
+
+
+def _cap(bound, site, hist, spec, timesteps):
+    """A clip bound that the layer's activations almost never reach (ReLU6 on small activations: fewer than 1 in
+    CAP_PERCENTILE's complement at the bound) is no threshold to rate-code with: the layer's statistic replaces it.
+    A bound that training made the layer use (a learned clip) is kept."""
+    if hist.merged().percentile(CAP_PERCENTILE)[0] >= float(np.min(bound.values)):
+        return bound
+    statistic = _finalize(site, hist, spec, timesteps)
+    values = np.minimum(statistic.values, np.max(bound.values)).astype(np.float32)
+    return Threshold(values, f"{statistic.source} (below the unused bound {np.max(bound.values):.4g})",
+                     statistic.warning)
