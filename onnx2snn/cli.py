@@ -1,4 +1,4 @@
-"""The onnx2snn command line: convert, eval, inspect, run, export, demo."""
+"""The onnx2snn command line: convert, eval, diagnose, inspect, run, export, demo."""
 
 import json
 import sys
@@ -222,6 +222,52 @@ def eval_command(obj, model, data, timesteps, ann, plot, as_json, samples, batch
         click.echo(json.dumps(result.as_dict()))
     else:
         _print_evaluation(result)
+        if plot:
+            click.echo(f"wrote {plot}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--ann", required=True, type=click.Path(dir_okay=False), help="The ANN the SNN was converted from.")
+@click.option("--data", required=True, help=f"Inputs (default split: test; labels not needed): {DATA_FORMS}.")
+@timesteps_option("1,2,4,8,16,32,64")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Write a PNG heatmap: error by IF layer and T.")
+@click.option("--samples", type=click.IntRange(1), help="Use N samples drawn with --seed.")
+@batch_options
+@simulation_options
+@image_options
+@click.pass_obj
+def diagnose(obj, model, ann, data, timesteps, as_json, plot, samples, batch_size, seed, device, order, encoding,
+             **image):
+    """Where a conversion loses accuracy: every IF layer's rate code against the ANN's activation, by T.
+
+    Per layer and T: the relative error, and the layer's own error (the IF layer alone driven by the ANN's
+    input), cosine, bias, firing rate, silent neurons, clipped activations; one line per thing found wrong.
+
+    \b
+    Example:
+      onnx2snn diagnose cnn.snn.onnx --ann models/onnx/mnist_cnn_relu.onnx --data mnist5k --plot error.png
+    """
+    from .diagnose import diagnose as run_diagnose
+    from .diagnose_report import describe
+
+    if encoding != "direct":
+        raise click.UsageError("diagnose drives the layers by the ANN's values: it takes --encoding direct only")
+    if plot:
+        from .save import check_writable
+
+        check_writable(plot)
+    dataset = load_for_model(data, model, "test", samples, seed, image)
+    result = run_diagnose(model, ann, dataset.x, timesteps, batch_size, device, order, obj.progress)
+    if plot:
+        from .diagnose_plot import plot_diagnosis
+
+        plot_diagnosis(result, plot, title=Path(model).name)
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+    else:
+        click.echo(describe(result))
         if plot:
             click.echo(f"wrote {plot}")
 
