@@ -247,6 +247,9 @@ def test_demo_with_small_sizes():
     assert "with 200 calibration images" in result.output and "evaluating on 40 held-out" in result.output
     rows = [line.split() for line in result.output.splitlines() if line.strip().split()[:1] in (["1"], ["4"])]
     assert [r[0] for r in rows] == ["1", "4"] and all(0 <= float(r[1]) <= 1 for r in rows)
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("this SNN reaches the ANN within 1 point at T=") and last.endswith("x the ANN's energy") \
+        or last == "this SNN does not come within 1 point of the ANN by T=4"
 
 
 def test_version_and_help_texts_with_examples():
