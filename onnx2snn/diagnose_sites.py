@@ -74,3 +74,16 @@ def _copy_producers(name, ann, producers, initializers, known, label):
                 _copy_producers(source, ann, producers, initializers, known, label)
         ann.graph.node.append(node)
     known.add(name)
+
+
+def scaled_threshold(snn, name, factor):
+    """A copy of the SNN ModelProto with IF node ``name``'s thresholds and initial potentials times ``factor`` (a
+    threshold repaired by hand)."""
+    model = onnx.ModelProto.FromString(snn.SerializeToString())
+    node = next((n for n in model.graph.node if n.name == name and n.op_type == contract.IF_OP), None)
+    if node is None:
+        raise ValueError(f"the SNN has no IF node {name!r}")
+    for attr in node.attribute:
+        if attr.name in (contract.ATTR_THRESHOLD, contract.ATTR_V_INIT):
+            attr.floats[:] = [v * factor for v in attr.floats]
+    return model

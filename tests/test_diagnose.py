@@ -4,7 +4,6 @@ and the command line (table, JSON, plot, bad input)."""
 import json
 
 import numpy as np
-import onnx
 import pytest
 import torch
 from click.testing import CliRunner
@@ -13,8 +12,8 @@ from onnx2snn.bundled import bundled_model
 from onnx2snn.cli import main
 from onnx2snn.datasets import digits
 from onnx2snn.diagnose import diagnose
+from onnx2snn.diagnose_sites import scaled_threshold
 from onnx2snn.diagnose_sums import RateSums
-from snnrt import contract
 
 MLP = str(bundled_model("digits_mlp"))
 FIGURES = {"error", "own_error", "growth", "cosine", "bias", "firing_rate", "silent"}
@@ -58,21 +57,11 @@ def mlp_snn(tmp_path_factory):
     return convert(MLP, digits("train")[0][:400]).model
 
 
-def _scaled_threshold(snn, name, factor):
-    """A copy of ``snn`` with the thresholds and initial potentials of IF node ``name`` times ``factor``."""
-    broken = onnx.ModelProto.FromString(snn.SerializeToString())
-    node = next(n for n in broken.graph.node if n.name == name)
-    for attr in node.attribute:
-        if attr.name in (contract.ATTR_THRESHOLD, contract.ATTR_V_INIT):
-            attr.floats[:] = [v * factor for v in attr.floats]
-    return broken
-
-
 @pytest.mark.parametrize("broken", ["/1/Relu_if", "/3/Relu_if"])
 def test_a_threshold_broken_by_hand_is_the_layer_named(mlp_snn, broken):
     x = digits("test")[0][:150]
     healthy = diagnose(mlp_snn, MLP, x, (4, 32))
-    result = diagnose(_scaled_threshold(mlp_snn, broken, 0.2), MLP, x, (4, 32))
+    result = diagnose(scaled_threshold(mlp_snn, broken, 0.2), MLP, x, (4, 32))
     assert [layer.name for layer in result.layers] == ["/1/Relu_if", "/3/Relu_if"]
     assert result.worst.name == broken
     layer = next(layer for layer in result.layers if layer.name == broken)
@@ -81,6 +70,8 @@ def test_a_threshold_broken_by_hand_is_the_layer_named(mlp_snn, broken):
     assert layer.by_t[32]["own_error"] > 2 * before.by_t[32]["own_error"]
     first = result.layers[0]
     assert first.by_t[32]["own_error"] == pytest.approx(first.by_t[32]["error"], rel=1e-5)  # its input is exact
+    with pytest.raises(ValueError, match="no IF node 'nope'"):
+        scaled_threshold(mlp_snn, "nope", 2.0)
     if broken == "/1/Relu_if":  # the error it sends on reaches the second layer, whose own error stays small
         second = result.layers[1]
         assert second.by_t[32]["error"] > 2 * second.by_t[32]["own_error"]
