@@ -10,10 +10,13 @@ from click.testing import CliRunner
 
 from onnx2snn.bundled import bundled_model
 from onnx2snn.cli import main
+from onnx2snn.convert import convert
 from onnx2snn.datasets import digits
 from onnx2snn.diagnose import diagnose
 from onnx2snn.diagnose_sites import scaled_threshold
 from onnx2snn.diagnose_sums import RateSums
+from snnrt import contract
+from tests.test_convert import _qcfs_mlp
 
 MLP = str(bundled_model("digits_mlp"))
 FIGURES = {"error", "own_error", "growth", "cosine", "bias", "firing_rate", "silent"}
@@ -52,8 +55,6 @@ def test_rate_sums_in_chunks_equal_the_figures_of_the_whole_tensors():
 @pytest.fixture(scope="module")
 def mlp_snn(tmp_path_factory):
     """The digits MLP converted with 400 training images, as a ModelProto."""
-    from onnx2snn.convert import convert
-
     return convert(MLP, digits("train")[0][:400]).model
 
 
@@ -75,6 +76,18 @@ def test_a_threshold_broken_by_hand_is_the_layer_named(mlp_snn, broken):
     if broken == "/1/Relu_if":  # the error it sends on reaches the second layer, whose own error stays small
         second = result.layers[1]
         assert second.by_t[32]["error"] > 2 * second.by_t[32]["own_error"]
+
+
+def test_an_if_input_that_only_the_snn_computes_is_computed_from_the_ann():
+    """QCFS with its scales folded: the IF node reads alpha * h + beta, through Mul/Add nodes the ANN lacks; the
+    SNN equals the ANN at T = levels, so every error there is 0."""
+    ann = _qcfs_mlp(1.5, 4)
+    snn = convert(ann).model
+    currents = [n.input[0] for n in snn.graph.node if n.op_type == contract.IF_OP]
+    assert not set(currents) & {name for node in ann.graph.node for name in node.output}
+    result = diagnose(snn, ann, np.random.default_rng(0).normal(size=(64, 6)).astype(np.float32), (1, 4))
+    figures = result.layers[0].by_t[4]
+    assert figures["error"] < 1e-5 and figures["own_error"] < 1e-5 and result.layers[0].by_t[1]["error"] > 0.1
 
 
 def test_diagnose_prints_a_table_and_verdicts_and_writes_a_heatmap(snn, tmp_path):
