@@ -254,7 +254,7 @@ def test_demo_with_small_sizes():
 
 def test_version_and_help_texts_with_examples():
     assert _invoke("--version").output.strip() == f"onnx2snn, version {__version__}"
-    for command in ("convert", "eval", "inspect", "run", "export", "demo"):
+    for command in ("convert", "eval", "diagnose", "inspect", "run", "export", "demo"):
         result = _invoke(command, "--help")
         assert result.exit_code == 0 and "Example:" in result.output and f"onnx2snn {command}" in result.output
 
