@@ -13,16 +13,15 @@ import copy
 from dataclasses import dataclass, field
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from tqdm.auto import tqdm
 
 from snnrt.simulate import SpikingNetwork
 
-from .calibrate import ann_batches, check_input_shape
+from .calibrate import ann_batches, ann_session, check_input_shape
 from .diagnose_sites import ann_with_sites, if_sites
 from .diagnose_sums import RateSums, broadcast
-from .errors import ModelMismatchError
+from .errors import DataError, ModelMismatchError
 from .load import load_model
 
 DEFAULT_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
@@ -74,6 +73,8 @@ def diagnose(snn, ann, x, timesteps=DEFAULT_TIMESTEPS, batch_size=128, device="a
     timesteps = sorted(set(int(t) for t in timesteps))
     if not timesteps or timesteps[0] < 1:
         raise ValueError(f"time steps must be positive integers, got {timesteps}")
+    if not len(x):
+        raise DataError("diagnose needs at least one input")
     snn_model = load_model(snn)
     sites = if_sites(snn_model)
     if not sites:
@@ -100,7 +101,7 @@ def diagnose(snn, ann, x, timesteps=DEFAULT_TIMESTEPS, batch_size=128, device="a
             clipped[site.name] += float((ann_out > broadcast(rates[site.name].theta, ann_out)).sum())
             positive = (ann_out > 0).any(0)
             active[site.name] = positive if site.name not in active else active[site.name] | positive
-            observe[site.output] = _observer(rates[site.name], ann_out)
+            observe[site.output] = _observer(site, rates[site.name], ann_out)
         network.run(x[start : start + batch_size], timesteps[-1], observe=observe)
         for site in sites:
             _run_alone(alone[site.name], currents[site.name], timesteps[-1], own[site.name], outputs[site.name])
@@ -121,15 +122,16 @@ def diagnose(snn, ann, x, timesteps=DEFAULT_TIMESTEPS, batch_size=128, device="a
 
 
 def _check_inputs(ann, x):
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(ann.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    check_input_shape(session.get_inputs()[0].shape, np.shape(x), "the data")
+    check_input_shape(ann_session(ann, []).get_inputs()[0].shape, np.shape(x), "the data")
 
 
-def _observer(sums, ann):
+def _observer(site, sums, ann):
     """An observe callback of SpikingNetwork.run that adds the chunks of an IF layer's outputs to ``sums``."""
     def observe(values, first_step, first_sample):
+        if values.shape[2:] != ann.shape[1:]:
+            raise ModelMismatchError(f"IF node {site.name!r} outputs {tuple(values.shape[2:])} per sample, the ANN "
+                                     f"{tuple(ann.shape[1:])} at {site.output!r}: give the ANN that the SNN was "
+                                     "converted from")
         sums.add(values, first_step, ann[first_sample : first_sample + values.shape[1]])
 
     return observe

@@ -15,6 +15,7 @@ from onnx2snn.datasets import digits
 from onnx2snn.diagnose import diagnose
 from onnx2snn.diagnose_sites import scaled_threshold
 from onnx2snn.diagnose_sums import RateSums
+from onnx2snn.errors import DataError
 from snnrt import contract
 from tests.test_convert import _qcfs_mlp
 
@@ -135,3 +136,5 @@ def test_diagnose_bad_input_is_one_line_and_exit_2(snn, tmp_path):
         assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("error: ")
     result = _invoke("diagnose", MLP, "--ann", MLP, "--data", "digits")
     assert result.exit_code == 2 and "the SNN has no IF nodes" in result.output
+    with pytest.raises(DataError, match="at least one input"):
+        diagnose(snn, MLP, np.zeros((0, 64), np.float32))
