@@ -1,4 +1,4 @@
-"""The onnx2snn command line: convert, eval, inspect, run, export, demo."""
+"""The onnx2snn command line: convert, eval, diagnose, inspect, run, export, demo."""
 
 import json
 import sys
@@ -201,6 +201,9 @@ def _print_evaluation(result):
 @timesteps_option("1,2,4,8,16,32,64")
 @click.option("--ann", type=click.Path(dir_okay=False),
               help="The original ANN: its accuracy alongside, and both compared sample by sample (McNemar's test).")
+@click.option("--budget", type=click.FloatRange(0), metavar="POINTS",
+              help="With --ann: the smallest T whose accuracy is within POINTS percentage points of the ANN's, "
+                   "whether it holds at the larger T, and SOPs and energy there [default: 1].")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write a PNG: accuracy vs T and firing rates.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--samples", type=click.IntRange(1), help="Use N samples drawn with --seed.")
@@ -208,7 +211,7 @@ def _print_evaluation(result):
 @simulation_options
 @image_options
 @click.pass_obj
-def eval_command(obj, model, data, timesteps, ann, plot, as_json, samples, batch_size, seed, device, order,
+def eval_command(obj, model, data, timesteps, ann, budget, plot, as_json, samples, batch_size, seed, device, order,
                  encoding, **image):
     """Accuracy of an SNN by time step (one anytime run to the largest T), the ANN's beside it.
 
@@ -217,8 +220,11 @@ def eval_command(obj, model, data, timesteps, ann, plot, as_json, samples, batch
       onnx2snn eval cnn.snn.onnx --data mnist5k --ann models/onnx/mnist_cnn_relu.onnx --plot acc.png
       onnx2snn eval vgg.snn.onnx --data cifar-10-batches-py --samples 1000 --json
     """
+    from .budget import DEFAULT_POINTS, smallest_t
     from .evaluate import evaluate
 
+    if budget is not None and ann is None:
+        raise click.UsageError("--budget compares with the ANN: give --ann as well")
     if plot:
         from .save import check_writable
 
@@ -231,10 +237,59 @@ def eval_command(obj, model, data, timesteps, ann, plot, as_json, samples, batch
         from .plot import plot_evaluation
 
         plot_evaluation(result, plot, title=Path(model).name)
+    smallest = smallest_t(result, DEFAULT_POINTS if budget is None else budget) if ann else None
+    if as_json:
+        click.echo(json.dumps({**result.as_dict(), **({"smallest_t": smallest.as_dict()} if smallest else {})}))
+    else:
+        _print_evaluation(result)
+        if smallest:
+            click.echo(smallest.describe(result.timesteps[-1]))
+        if plot:
+            click.echo(f"wrote {plot}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--ann", required=True, type=click.Path(dir_okay=False), help="The ANN the SNN was converted from.")
+@click.option("--data", required=True, help=f"Inputs (default split: test; labels not needed): {DATA_FORMS}.")
+@timesteps_option("1,2,4,8,16,32,64")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Write a PNG heatmap: error by IF layer and T.")
+@click.option("--samples", type=click.IntRange(1), help="Use N samples drawn with --seed.")
+@batch_options
+@simulation_options
+@image_options
+@click.pass_obj
+def diagnose(obj, model, ann, data, timesteps, as_json, plot, samples, batch_size, seed, device, order, encoding,
+             **image):
+    """Where a conversion loses accuracy: every IF layer's rate code against the ANN's activation, by T.
+
+    Per layer and T: the relative error, and the layer's own error (the IF layer alone driven by the ANN's
+    input), cosine, bias, firing rate, silent neurons, clipped activations; one line per thing found wrong.
+
+    \b
+    Example:
+      onnx2snn diagnose cnn.snn.onnx --ann models/onnx/mnist_cnn_relu.onnx --data mnist5k --plot error.png
+    """
+    from .diagnose import diagnose as run_diagnose
+    from .diagnose_report import describe
+
+    if encoding != "direct":
+        raise click.UsageError("diagnose drives the layers by the ANN's values: it takes --encoding direct only")
+    if plot:
+        from .save import check_writable
+
+        check_writable(plot)
+    dataset = load_for_model(data, model, "test", samples, seed, image)
+    result = run_diagnose(model, ann, dataset.x, timesteps, batch_size, device, order, obj.progress)
+    if plot:
+        from .diagnose_plot import plot_diagnosis
+
+        plot_diagnosis(result, plot, title=Path(model).name)
     if as_json:
         click.echo(json.dumps(result.as_dict()))
     else:
-        _print_evaluation(result)
+        click.echo(describe(result))
         if plot:
             click.echo(f"wrote {plot}")
 
@@ -363,6 +418,7 @@ def demo(obj, timesteps, samples, calib_samples, batch_size, seed, device, order
       onnx2snn demo
       onnx2snn demo --timesteps 1,4,16 --samples 200
     """
+    from .budget import smallest_t
     from .bundled import bundled_model
     from .convert import convert as run_convert
     from .data import load_data
@@ -378,6 +434,7 @@ def demo(obj, timesteps, samples, calib_samples, batch_size, seed, device, order
     result = evaluate(snn.network(device, order), test.x, test.y, timesteps, path, batch_size, device, obj.progress,
                       encoding, seed)
     _print_evaluation(result)
+    click.echo(smallest_t(result).sentence(result.timesteps[-1]))
 
 
 if __name__ == "__main__":

@@ -24,3 +24,7 @@ class DataError(Onnx2SnnError):
 
 class OutputPathError(Onnx2SnnError):
     """An output path cannot be written."""
+
+
+class ModelMismatchError(Onnx2SnnError):
+    """Two models that should belong together do not: an SNN and an ANN it was not converted from."""

@@ -247,11 +247,14 @@ def test_demo_with_small_sizes():
     assert "with 200 calibration images" in result.output and "evaluating on 40 held-out" in result.output
     rows = [line.split() for line in result.output.splitlines() if line.strip().split()[:1] in (["1"], ["4"])]
     assert [r[0] for r in rows] == ["1", "4"] and all(0 <= float(r[1]) <= 1 for r in rows)
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("this SNN reaches the ANN within 1 point at T=") and last.endswith("x the ANN's energy") \
+        or last == "this SNN does not come within 1 point of the ANN by T=4"
 
 
 def test_version_and_help_texts_with_examples():
     assert _invoke("--version").output.strip() == f"onnx2snn, version {__version__}"
-    for command in ("convert", "eval", "inspect", "run", "export", "demo"):
+    for command in ("convert", "eval", "diagnose", "inspect", "run", "export", "demo"):
         result = _invoke(command, "--help")
         assert result.exit_code == 0 and "Example:" in result.output and f"onnx2snn {command}" in result.output
 

@@ -51,6 +51,16 @@ def test_eval_json_is_the_whole_stdout(snn):
     assert "evaluating" not in completed.stderr  # no progress bar into a pipe
 
 
+def test_diagnose_json_is_the_whole_stdout_and_a_missing_ann_is_exit_2(snn):
+    completed = onnx2snn("diagnose", snn, "--ann", MLP, "--data", "digits", "--timesteps", "2,8", "--samples", 60,
+                         "--json")
+    report = json.loads(completed.stdout)
+    assert [layer["name"] for layer in report["layers"]] == ["/1/Relu_if", "/3/Relu_if"]
+    assert set(report["layers"][1]["by_t"]) == {"2", "8"} and "diagnosing" not in completed.stderr
+    missing = onnx2snn("diagnose", snn, "--data", "digits", check=False)
+    assert missing.returncode == 2 and missing.stdout == "" and "Missing option '--ann'" in missing.stderr
+
+
 def test_inspect_run_export(snn, tmp_path):
     assert "kind: SNN (onnx2snn)" in onnx2snn("inspect", snn).stdout
     completed = onnx2snn("run", snn, "--input", "digits", "--samples", 6, "-T", 8, "--json", "--stats")

@@ -148,13 +148,17 @@ class SpikingNetwork:
 
     @torch.no_grad()
     def run(self, x, timesteps, encoding="direct", seed=None, count_ops=False, order=None, stop_when_stable=None,
-            channel_rates=False):
+            channel_rates=False, observe=None):
         """Simulate ``timesteps`` steps on the batch x (analog input fed at every step, or Poisson spikes).
 
         ``stop_when_stable=k`` (step order) stops once every prediction has stayed the same for k steps.
         ``channel_rates``: also record each IF layer's firing rate per channel at every step (the mean over
         samples and positions), as ``result.channel_rates``; True for every IF layer, or the names of the IF
         nodes to record (recording costs time on large layers).
+        ``observe``: {value name: callback(values, first_step, first_sample)}, called with every chunk of that
+        graph value as it is computed: ``values`` (steps, samples, ...) are its outputs at steps first_step + 1...
+        for samples first_sample... of x; for each chunk of samples the steps come in order. The callback must
+        not keep ``values`` past the call (their memory is reused).
         """
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
@@ -170,6 +174,10 @@ class SpikingNetwork:
         if seed is not None:
             generator.manual_seed(seed)
         samples, steps = self.chunks(x, timesteps, order, encoding)
+        observe = dict(observe or {})
+        unknown = set(observe) - {name for node in self.graph.nodes for name in node.outputs}
+        if unknown:
+            raise ValueError(f"observe names {sorted(unknown)}, which are not values computed by this network")
         self.reset()
         counter = OpCounter(self.graph, inputs_vary=encoding == "poisson")
         outputs = []
@@ -178,7 +186,7 @@ class SpikingNetwork:
         with counter if count_ops else contextlib.nullcontext(), _recording(recorders or []):
             for start in range(0, len(x), samples):
                 outputs.append(self._run_chunk(x[start : start + samples], timesteps, steps, encoding, generator,
-                                               counter, stop_when_stable))
+                                               counter, stop_when_stable, _at_sample(observe, start)))
         if count_ops:
             counter.finish(len(x))
         return SimulationResult(
@@ -191,11 +199,11 @@ class SpikingNetwork:
             if recorders is not None else None,
         )
 
-    def _run_chunk(self, x, timesteps, steps, encoding, generator, counter, stop_when_stable):
+    def _run_chunk(self, x, timesteps, steps, encoding, generator, counter, stop_when_stable, observe):
         for _, layer in self.graph.stateful_layers():
             layer.reset_membrane()
         cache = {} if encoding == "direct" else None
-        output_varies = self.graph.output_names[0] in self.graph.folding[encoding == "poisson"].varying
+        varying = self.graph.folding[encoding == "poisson"].varying
         total, anytime = None, []
         for first in range(0, timesteps, steps):
             count = min(steps, timesteps - first)
@@ -205,19 +213,34 @@ class SpikingNetwork:
             else:  # one draw per step over the whole batch, as in step order, so that the spikes agree
                 draws = [torch.rand(x.shape, generator=generator, device=self.device) for _ in range(count)]
                 step_input = (torch.stack(draws) < x).to(x.dtype).flatten(0, 1)
-            out = self.graph.run(step_input, static_cache=cache, steps=count, inputs_vary=encoding == "poisson")[0][0]
-            if count == 1:
-                per_step = out[None]
-            elif output_varies:
-                per_step = out.reshape(count, len(x), *out.shape[1:])
-            else:
-                per_step = out.expand(count, *out.shape)
+            outs, captured = self.graph.run(step_input, capture=observe, static_cache=cache, steps=count,
+                                            inputs_vary=encoding == "poisson")
+            for name, callback in observe.items():
+                callback(_per_step(captured[name], count, len(x), name in varying), first)
+            per_step = _per_step(outs[0], count, len(x), self.graph.output_names[0] in varying)
             for value in per_step:
                 total = value.clone() if total is None else total + value
                 anytime.append(total / (len(anytime) + 1))
             if stop_when_stable and _stable(anytime, stop_when_stable):
                 break
         return torch.stack(anytime)
+
+
+def _per_step(value, steps, samples, varies):
+    """A graph value of one call over ``steps`` steps as (steps, samples, ...): time folded into its batch where
+    it varies in time, else the same at every step."""
+    if steps == 1:
+        return value[None]
+    if varies:
+        return value.reshape(steps, samples, *value.shape[1:])
+    return value.expand(steps, *value.shape)
+
+
+def _at_sample(observe, first_sample):
+    """The ``observe`` callbacks of SpikingNetwork.run for a chunk of samples that starts at ``first_sample``:
+    callback(values, first_step)."""
+    return {name: (lambda values, first, callback=callback: callback(values, first, first_sample))
+            for name, callback in observe.items()}
 
 
 def _evenly(total, most):

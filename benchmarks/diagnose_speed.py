@@ -1,0 +1,91 @@
+"""How long `onnx2snn diagnose` takes against `onnx2snn eval` on the same SNN and data, and the memory it peaks at.
+
+    python benchmarks/diagnose_speed.py [--model mnist_cnn_clip] [--samples 1000] [--timesteps 1,2,4,8,16,32,64]
+                                        [--repeats 1]
+
+Converts the model (by default the largest bundled one) with the defaults on its dataset's training split, then
+runs eval (with the ANN, as `eval --ann` does) and diagnose on the same test images, each in a fresh process,
+alternately ``--repeats`` times, and prints the fastest time of each, their ratio and each process's peak
+resident memory while it ran (VmHWM after /proc/self/clear_refs, Linux), apart from what loading the libraries
+and data took before (the libraries alone hold about 700 MiB: eval's process peaks as high). Targets: diagnose
+within 2x eval's time, and under 500 MiB above that.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from onnx2snn.bundled import bundled_model
+
+NO_IMAGE_OPTIONS = {"resize": None, "mean": None, "std": None, "layout": "nchw"}
+
+
+def _status_kib(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def worker(task, snn, ann, dataset, samples, timesteps):
+    """One timed run in this process; prints its seconds and peak memory (MiB) as JSON."""
+    from onnx2snn.cli_options import load_for_model
+    from onnx2snn.diagnose import diagnose
+    from onnx2snn.evaluate import evaluate
+
+    data = load_for_model(f"{dataset}:test", ann, "test", samples, 0, NO_IMAGE_OPTIONS, labelled=True)
+    before = _status_kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again from the current size
+    start = time.perf_counter()
+    if task == "eval":
+        evaluate(snn, data.x, data.y, timesteps, ann)
+    else:
+        diagnose(snn, ann, data.x, timesteps)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "peak_mib": _status_kib("VmHWM") / 1024,
+                      "added_mib": (_status_kib("VmHWM") - before) / 1024}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="mnist_cnn_clip")
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--timesteps", default="1,2,4,8,16,32,64")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--worker", nargs=3, metavar=("TASK", "SNN", "DATASET"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    timesteps = [int(t) for t in args.timesteps.split(",")]
+    ann = str(bundled_model(args.model))
+    if args.worker:
+        task, snn, dataset = args.worker
+        worker(task, snn, ann, dataset, args.samples, timesteps)
+        return
+    dataset = "digits" if args.model == "digits_mlp" else "mnist5k"
+    runs = {"eval": [], "diagnose": []}
+    with tempfile.TemporaryDirectory() as folder:
+        snn = str(Path(folder) / "model.snn.onnx")
+        subprocess.run([sys.executable, "-m", "onnx2snn.cli", "--quiet", "convert", ann, "-o", snn, "--calib",
+                        f"{dataset}:train"], check=True, capture_output=True)
+        for _ in range(args.repeats):
+            for task in runs:
+                out = subprocess.run([sys.executable, __file__, "--model", args.model, "--samples", str(args.samples),
+                                      "--timesteps", args.timesteps, "--worker", task, snn, dataset],
+                                     check=True, capture_output=True, text=True).stdout
+                runs[task].append(json.loads(out.strip().splitlines()[-1]))
+                print(f"{task}: {runs[task][-1]}", file=sys.stderr)
+    best = {task: min(rows, key=lambda row: row["seconds"]) for task, rows in runs.items()}
+    print(f"{args.model}, {args.samples} images, T up to {timesteps[-1]}:")
+    for task, row in best.items():
+        print(f"  {task:<9} {row['seconds']:7.1f} s   peak {row['peak_mib']:6.0f} MiB "
+              f"({row['added_mib']:+.0f} MiB while it ran)")
+    print(f"  diagnose / eval time: {best['diagnose']['seconds'] / best['eval']['seconds']:.2f}x (target <= 2x); "
+          f"diagnose's memory peaked {best['diagnose']['added_mib']:.0f} MiB above what the libraries and data "
+          f"took (target <= 500 MiB)")
+
+
+if __name__ == "__main__":
+    main()
