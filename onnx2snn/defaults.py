@@ -23,10 +23,11 @@ TUNE_WEIGHT_POWER = 1.0
 # shares of the fitted bias and start shift tried, the memory one calibration run may take, and the weight of each
 # T in the layer error, T ** LAYERWISE_WEIGHT_POWER.
 ANYTIME_TIMESTEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
-LAYERWISE_SAMPLES = 32
+LAYERWISE_SAMPLES = 256
 LAYERWISE_FACTORS = (1.0, 0.85, 1.2, 0.7, 1.45, 1.75, 2.1)
 LAYERWISE_CORRECTIONS = (0.5, 1.0, 1.5)
-LAYERWISE_MEMORY = 1 << 30
-LAYERWISE_WEIGHT_POWER = 1.0
+LAYERWISE_MEMORY = 256 << 20
+LAYERWISE_WEIGHT_POWER = 0.5
 # The neurons per channel (sampled over calibration samples and positions) whose error fits a layer.
 LAYERWISE_NEURONS = 256
+LAYERWISE_NORMALIZE = False
