@@ -1,34 +1,30 @@
 """Test accuracy by number of time steps T: onnx2snn against SpikingJelly's ann2snn, on the same trained nets.
 
-    python benchmarks/accuracy.py [--models mnist_cnn_relu,...] [--timesteps 1,2,4,8,16,32,64]
-                                  [--samples N] [--calibration N] [--variants] [--no-peers]
-                                  [--json PATH [--resume]] [--markdown] [--from-json PATH]
+    python benchmarks/accuracy.py [--models mnist_cnn_relu,... | --zoo dev|heldout|all]
+                                  [--timesteps 1,2,4,8,16,32,64] [--samples N] [--calibration N] [--variants]
+                                  [--no-peers] [--json PATH [--resume]] [--markdown] [--from-json PATH]
 
-For every reference model in models/onnx/ (trained by models/train_mnist.py) it prints one table: rows are
-T, columns are the ANN (the ONNX file run by ONNX Runtime on the same test images) and each conversion:
+For every model (the bundled ones in models/onnx/, or a half of the zoo in models/zoo/: models/zoo.py says which
+net is in which half) it prints one table: rows are T, columns are the ANN (the ONNX file run by ONNX Runtime on
+the same test images) and each conversion:
 
-- onnx2snn θ/2 spread: ``convert(path, calibration)``, the defaults: thresholds 'auto' (the trained clip
-                   bound, else the converter's default statistic: the rate-coding-optimal 'mse' threshold per
-                   channel), initial potential θ/2 (Bu et al. 2022) spread by ±0.375 θ over the neurons of
-                   layers with statistic thresholds that feed no max pool (spread 0.75);
-- onnx2snn tuned:  the defaults plus ``tune=True``: each statistic threshold scaled by the factor, and each spread
-                   layer's v_spread set to the value of (0, 0.5, 0.75, 1), that make the SNN's outputs follow
-                   the ANN's best on 256 of the calibration images at T = 1, 2, 4, ..., 64 (each weighted by T), and
-                   each layer's initial potentials calibrated per channel where that helps (onnx2snn.tune,
-                   onnx2snn.potentials; the conversion time includes it);
-- onnx2snn θ/2:    the defaults without the spread: every neuron starts at θ/2 (the paper's method);
-- onnx2snn v0=0:   the same thresholds, initial potential 0 (classic rate conversion);
-- with --variants, onnx2snn θ/2 ch 99.9% (the 99.9th percentile per channel, SpikingJelly's best statistic,
-  for every site, trained clip bounds included) and onnx2snn θ/2 layer ('auto' with one threshold per layer),
-  both with the default spread;
-- SpikingJelly settings (benchmarks/peers/spikingjelly_ann2snn.py): RateCodingRecipe channel-wise 99.9%
-  with half-threshold neurons, its layer-wise '99.9%' mode, and 'max' mode, on the PyTorch definition
-  (models/architectures.py) loaded with the ONNX file's weights.
+- onnx2snn:                ``convert(path, calibration)``, the defaults: thresholds 'auto' (a trained clip
+                           bound, else the rate-coding-optimal 'mse' statistic per channel), start θ/2 spread by
+                           ±0.375 θ over the neurons of statistic layers, then layer-wise calibration
+                           (onnx2snn.layerwise) for the anytime range T = 1..64;
+- onnx2snn --timesteps 4:  the same fitted for the latency target T = 4 (rows past T = 4 are not run: ·);
+- onnx2snn --no-layerwise: the defaults without layer-wise calibration;
+- onnx2snn θ/2 (Bu 2022):  the paper's method: the same thresholds, every neuron starts at θ/2, nothing else;
+- with --variants: tuning on top of the defaults (onnx2snn.tune), the classic start v(0) = 0, the 99.9th
+  percentile per channel (SpikingJelly's best statistic) and 'auto' per layer;
+- SpikingJelly (benchmarks/peers/spikingjelly_ann2snn.py): its best recipe, RateCodingRecipe channel-wise 99.9%
+  with half-threshold neurons, and its layer-wise '99.9%' recipe, on the PyTorch definition (models/) loaded
+  with the ONNX file's weights; a net it cannot convert says why.
 
-Every method calibrates on the same images (the first --calibration training images, default 1000) and is
-tested on the same images (the first --samples test images, default 200; 0 means all: 1000 for MNIST, 400
-for digits). Each SNN is simulated once for max(T) steps with direct (analog) input and its output averaged
-over steps, so the accuracy after every T comes from one run.
+The last row gives each method's conversion time in seconds. Every method calibrates on the same images (the
+first --calibration training images, default 1000) and is tested on the same images (the first --samples test
+images, default 200; 0 means all: 1000 for MNIST, 400 for digits). Each SNN is simulated once for max(T) steps
+with direct (analog) input and its output averaged over steps, so the accuracy after every T comes from one run.
 Progress goes to stderr; tables to stdout (text, or Markdown with --markdown); --json writes every number.
 """
 
@@ -48,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from models.architectures import DigitsMLP, MnistCNN  # noqa: E402
+from models.zoo import HALVES, ZOO, zoo_path  # noqa: E402
 from onnx2snn.calibrate import ThresholdSpec  # noqa: E402
 from onnx2snn.convert import convert  # noqa: E402
 from onnx2snn.datasets import load_builtin  # noqa: E402
@@ -55,27 +52,34 @@ from onnx2snn.evaluate import ann_correct  # noqa: E402
 from onnx2snn.paired import compare, describe as describe_pair  # noqa: E402
 
 MODEL_DIR = ROOT / "models" / "onnx"
-#: name -> (data set, PyTorch definition the ONNX file was exported from)
+#: name -> (data set, PyTorch definition the ONNX file was exported from or None, ONNX file, zoo half or None)
 MODELS = {
-    "mnist_cnn_relu": ("mnist5k", lambda: MnistCNN("relu", "avg")),
-    "mnist_cnn_clip": ("mnist5k", lambda: MnistCNN("clip", "avg")),
-    "mnist_cnn_maxpool": ("mnist5k", lambda: MnistCNN("relu", "max")),
-    "digits_mlp": ("digits", DigitsMLP),
+    "mnist_cnn_relu": ("mnist5k", lambda: MnistCNN("relu", "avg"), MODEL_DIR / "mnist_cnn_relu.onnx", None),
+    "mnist_cnn_clip": ("mnist5k", lambda: MnistCNN("clip", "avg"), MODEL_DIR / "mnist_cnn_clip.onnx", None),
+    "mnist_cnn_maxpool": ("mnist5k", lambda: MnistCNN("relu", "max"), MODEL_DIR / "mnist_cnn_maxpool.onnx", None),
+    "digits_mlp": ("digits", DigitsMLP, MODEL_DIR / "digits_mlp.onnx", None),
+    **{name: (net.dataset, net.build, zoo_path(name), net.half) for name, net in ZOO.items()},
 }
 OURS = {
-    "onnx2snn θ/2 spread": dict(threshold="auto", v_init="half"),
-    "onnx2snn tuned": dict(threshold="auto", v_init="half", tune=True),
-    "onnx2snn θ/2": dict(threshold="auto", v_init="half", spread=0.0),
-    "onnx2snn v0=0": dict(threshold="auto", v_init="zero"),
+    "onnx2snn": dict(),
+    "onnx2snn --timesteps 4": dict(timesteps=4),
+    "onnx2snn --no-layerwise": dict(layerwise=False),
+    "onnx2snn θ/2 (Bu 2022)": dict(spread=0.0, layerwise=False),
 }
-#: with --variants (θ/2 and the default spread): SpikingJelly's best statistic (the 99.9th percentile per
-#: channel; a percentile source ignores trained clip bounds, as SpikingJelly does), and 'auto' per layer
+#: with --variants: tuning on top of the defaults, the classic start v(0) = 0, SpikingJelly's best statistic (the
+#: 99.9th percentile per channel; a percentile source ignores trained clip bounds, as SpikingJelly does), and
+#: 'auto' per layer
 VARIANTS = {
-    "onnx2snn θ/2 ch 99.9%": dict(threshold=ThresholdSpec("percentile", 99.9, per_channel=True), v_init="half"),
-    "onnx2snn θ/2 layer": dict(threshold=ThresholdSpec("auto", per_channel=False), v_init="half"),
+    "onnx2snn tuned": dict(tune=True),
+    "onnx2snn v0=0": dict(v_init="zero", layerwise=False),
+    "onnx2snn θ/2 ch 99.9%": dict(threshold=ThresholdSpec("percentile", 99.9, per_channel=True)),
+    "onnx2snn θ/2 layer": dict(threshold=ThresholdSpec("auto", per_channel=False)),
 }
+#: SpikingJelly settings compared (benchmarks/peers/spikingjelly_ann2snn.py SETTINGS): its best recipe and its
+#: layer-wise 99.9% recipe
+PEER_SETTINGS = ("SJ 99.9% ch +½θ", "SJ 99.9%")
 #: pairs of methods compared image by image (onnx2snn.paired) under each table, where both have numbers
-PAIRS = (("onnx2snn tuned", "SJ 99.9% ch +½θ"), ("onnx2snn tuned", "ANN"), ("onnx2snn θ/2 spread", "SJ 99.9% ch +½θ"))
+PAIRS = (("onnx2snn", "SJ 99.9% ch +½θ"), ("onnx2snn", "ANN"))
 DEFAULT_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
 DEFAULT_SAMPLES = 200
 DEFAULT_CALIBRATION = 1000
@@ -83,10 +87,9 @@ BATCH = 100
 
 
 def describe(options):
-    """Our converter's settings in words, e.g. {'threshold': 'trained clip bound, else ...', 'v_init': 'half'}."""
-    spec = options["threshold"]
-    spec = ThresholdSpec.parse(spec) if isinstance(spec, str) else spec
-    return {**options, "threshold": f"{spec.describe()} ({spec.source})"}
+    """Our converter's settings in words: the options given, the rest are convert()'s defaults."""
+    spec = options.get("threshold")
+    return {**options, "threshold": spec.describe()} if isinstance(spec, ThresholdSpec) else dict(options)
 
 
 def log(message):
@@ -108,14 +111,17 @@ def anytime_accuracy(predictions, y, timesteps):
 
 
 def run_ours(path, x_cal, x, y, timesteps, options):
+    """Convert with ``options`` and simulate; a conversion with a latency target runs only to its largest T."""
     start = time.perf_counter()
     snn = convert(str(path), calibration=x_cal, **options)
     net = snn.network("cpu")
     converted = time.perf_counter()
+    target = options.get("timesteps")
+    steps = [t for t in timesteps if t <= max(np.atleast_1d(target))] if target else timesteps
     predictions = np.concatenate(
-        [net.run(x[i:i + BATCH], max(timesteps)).predictions().cpu().numpy() for i in range(0, len(x), BATCH)],
+        [net.run(x[i:i + BATCH], max(steps)).predictions().cpu().numpy() for i in range(0, len(x), BATCH)],
         axis=1)
-    return anytime_accuracy(predictions, y, timesteps), converted - start, time.perf_counter() - converted
+    return anytime_accuracy(predictions, y, steps), converted - start, time.perf_counter() - converted
 
 
 def run_peer(peer, module, setting, x_cal, x, y, timesteps):
@@ -132,18 +138,18 @@ def evaluate(name, args, peer, previous=None, save=lambda result: None):
     ``previous``: this model's entry of an earlier, interrupted run (--resume); methods it has numbers for
     are not run again. ``save(result)`` is called after every method.
     """
-    dataset, build = MODELS[name]
-    path = MODEL_DIR / f"{name}.onnx"
+    dataset, build, path, half = MODELS[name]
     if not path.exists():
-        return {"error": f"{path.relative_to(ROOT)} does not exist (train it with models/train_mnist.py)"}
+        return {"error": f"{path.relative_to(ROOT)} does not exist (train it with models/train_mnist.py or "
+                         "models/train_zoo.py)"}
     x_cal, _ = load_builtin(dataset, "train")
     x, y = load_builtin(dataset, "test")
     x_cal = x_cal[:args.calibration]
     x, y = x[:args.samples], y[:args.samples]
     ours = {**OURS, **(VARIANTS if args.variants else {})}
-    labels = list(ours) + (list(peer.SETTINGS) if peer is not None else [])
+    labels = list(ours) + (list(PEER_SETTINGS) if peer is not None else [])
     ann, ann_wrong = ann_accuracy(path, x, y)
-    result = {"path": str(path.relative_to(ROOT)), "dataset": dataset, "test_samples": len(x),
+    result = {"path": str(path.relative_to(ROOT)), "half": half, "dataset": dataset, "test_samples": len(x),
               "calibration_samples": len(x_cal), "ann": ann, "ann_wrong": ann_wrong, "methods": {}}
     same = previous and all(previous.get(k) == result[k] for k in ("test_samples", "calibration_samples", "ann"))
     done = {label: m for label, m in (previous or {}).get("methods", {}).items() if same and "wrong" in m}
@@ -154,20 +160,23 @@ def evaluate(name, args, peer, previous=None, save=lambda result: None):
         f"calibration on {len(x_cal)} training images")
 
     jobs = [(label, lambda o=options: run_ours(path, x_cal, x, y, args.timesteps, o)) for label, options in ours.items()]
-    if peer is not None:
+    if peer is not None and build is None:
+        for label in PEER_SETTINGS:
+            result["methods"][label] = {"error": "cannot convert: no PyTorch definition (a scikit-learn model)"}
+    elif peer is not None:
         module = build()
         try:
             diff, scale = peer.load_onnx_weights(module, path, x_cal[:BATCH])
         except ValueError as exc:  # the definition does not match the file: no peer numbers for this model
-            for label in peer.SETTINGS:
+            for label in PEER_SETTINGS:
                 result["methods"][label] = {"error": f"cannot convert: weights: {exc}"}
             log(f"{name}: cannot load the ONNX weights into the PyTorch definition: {exc}")
         else:
             result["torch_vs_onnx"] = {"max_abs_diff": diff, "max_abs_logit": scale}
             log(f"{name}: PyTorch definition reproduces the ONNX output (max |diff| {diff:.2g}, "
                 f"max |logit| {scale:.3g})")
-            jobs += [(label, lambda s=setting: run_peer(peer, module, s, x_cal, x, y, args.timesteps))
-                     for label, setting in peer.SETTINGS.items()]
+            jobs += [(label, lambda s=peer.SETTINGS[label]: run_peer(peer, module, s, x_cal, x, y, args.timesteps))
+                     for label in PEER_SETTINGS]
 
     for label, job in jobs:
         if label in done:
@@ -184,7 +193,7 @@ def evaluate(name, args, peer, previous=None, save=lambda result: None):
         result["methods"][label] = {"accuracy": {str(t): a for t, a in accuracy.items()},
                                     "wrong": {str(t): w for t, w in wrong.items()},
                                     "convert_seconds": round(convert_s, 2), "simulate_seconds": round(simulate_s, 2)}
-        log(f"{name}: {label}: T={max(args.timesteps)} {100 * accuracy[max(args.timesteps)]:.2f}% "
+        log(f"{name}: {label}: T={max(accuracy)} {100 * accuracy[max(accuracy)]:.2f}% "
             f"(convert {convert_s:.1f} s, simulate {simulate_s:.1f} s)")
         save(result)
     result["methods"] = {label: result["methods"][label] for label in labels}
@@ -200,9 +209,13 @@ def table_rows(result, timesteps):
         row = [str(t), f"{100 * result['ann']:.2f}"]
         for label in labels:
             method = result["methods"][label]
-            row.append(f"{100 * method['accuracy'][str(t)]:.2f}" if "accuracy" in method
-                       else method["error"].split(":")[0])
+            if "accuracy" in method:
+                row.append(f"{100 * method['accuracy'][str(t)]:.2f}" if str(t) in method["accuracy"] else "·")
+            else:
+                row.append(method["error"].split(":")[0])
         rows.append(row)
+    rows.append(["convert s", ""] + [f"{result['methods'][label]['convert_seconds']:.1f}"
+                                     if "convert_seconds" in result["methods"][label] else "" for label in labels])
     for label in labels:
         if "error" in result["methods"][label]:
             notes.append(f"{label}: {result['methods'][label]['error']}")
@@ -236,8 +249,9 @@ PAIRED_TITLE = ("image by image (McNemar's exact test, onnx2snn.paired): +images
 def title(name, result):
     if "error" in result:
         return f"{name}: {result['error']}"
-    return (f"{name} — test accuracy (%) by time steps T; {result['test_samples']} {result['dataset']} test "
-            f"images, {result['calibration_samples']} calibration images")
+    half = f" ({result['half']} half of the zoo)" if result.get("half") else " (bundled)"
+    return (f"{name}{half} — test accuracy (%) by time steps T; {result['test_samples']} {result['dataset']} "
+            f"test images, {result['calibration_samples']} calibration images")
 
 
 def text_table(header, rows, rule=True):
@@ -282,8 +296,11 @@ def format_markdown(name, result, timesteps):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default=",".join(MODELS),
-                        help=f"comma-separated, from {', '.join(MODELS)} (default: all)")
+    parser.add_argument("--models", default=",".join(n for n, m in MODELS.items() if m[3] is None),
+                        help=f"comma-separated, from {', '.join(MODELS)} (default: the bundled models)")
+    parser.add_argument("--zoo", choices=(*HALVES, "all"),
+                        help="run the zoo's development half, its held-out half, or all of it (models/zoo.py) "
+                             "instead of --models")
     parser.add_argument("--timesteps", default=",".join(map(str, DEFAULT_TIMESTEPS)),
                         help="comma-separated T values (default: %(default)s)")
     parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
@@ -306,6 +323,8 @@ def parse_args(argv):
                              "without running anything")
     args = parser.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if args.zoo:
+        args.models = [n for n, m in MODELS.items() if m[3] is not None and args.zoo in (m[3], "all")]
     unknown = [m for m in args.models if m not in MODELS]
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
@@ -343,12 +362,12 @@ def main(argv=None):
                 "or pass --no-peers")
             peer = None
     log(f"torch {torch.__version__}, SpikingJelly {peer_version or 'not used'}, T = {args.timesteps}")
-    log(f"onnx2snn thresholds 'auto': {describe(OURS['onnx2snn θ/2 spread'])['threshold']}")
     start = time.perf_counter()
     report = {"timesteps": args.timesteps, "torch": torch.__version__, "spikingjelly": peer_version,
               "onnx2snn_settings": {label: describe(options) for label, options in {**OURS, **VARIANTS}.items()
                                     if label in OURS or args.variants},
-              "spikingjelly_settings": peer.SETTINGS if peer else None, "models": {}}
+              "spikingjelly_settings": {label: peer.SETTINGS[label] for label in PEER_SETTINGS} if peer else None,
+              "models": {}}
     earlier = {}
     if args.resume and args.json and Path(args.json).exists():
         old = json.loads(Path(args.json).read_text())
