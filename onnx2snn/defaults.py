@@ -30,4 +30,3 @@ LAYERWISE_MEMORY = 256 << 20
 LAYERWISE_WEIGHT_POWER = 0.5
 # The neurons per channel (sampled over calibration samples and positions) whose error fits a layer.
 LAYERWISE_NEURONS = 256
-LAYERWISE_NORMALIZE = False

@@ -38,7 +38,7 @@ from snnrt.simulate import SpikingNetwork
 from .bias_carriers import add_bias, find_bias_carriers
 from .calibrate import ann_batches
 from .defaults import (LAYERWISE_CORRECTIONS, LAYERWISE_FACTORS, LAYERWISE_MEMORY, LAYERWISE_NEURONS,
-                       LAYERWISE_NORMALIZE, LAYERWISE_SAMPLES,
+                       LAYERWISE_SAMPLES,
                        LAYERWISE_WEIGHT_POWER)
 from .errors import CalibrationError
 from .tune import evenly_spaced
@@ -128,13 +128,8 @@ class LayerFitter:
                 diff = target - count * (theta / t)
                 errors.append((diff * diff).sum(-1, dtype=torch.float64))
                 means.append(diff.mean(-1, dtype=torch.float64))
-        return torch.stack(errors, dim=1), torch.stack(means, dim=1)
-
-    def scale(self, base):
-        """What each T's error (T, channels) is multiplied by in E: w_T, divided by the error of the unchanged layer
-        at that T with LAYERWISE_NORMALIZE."""
-        weights = torch.as_tensor(self.weights, dtype=torch.float64, device=base.device)[:, None]
-        return weights / (base + 1e-12 * base.sum(0).clamp(min=1e-30)) if LAYERWISE_NORMALIZE else weights
+        weights = torch.as_tensor(self.weights, dtype=torch.float64, device=first.device)[:, None]
+        return (torch.stack(errors, dim=1) * weights).sum(1), torch.stack(means, dim=1)
 
     def correction(self, means, biasable):
         """The least-squares (b, d) per channel of e_T = b + d / T (d alone where ``biasable`` is false)."""
@@ -151,9 +146,7 @@ class LayerFitter:
         """The LayerFit of one layer from its sampled neurons (see simulate): ``theta`` and ``v_init`` its current
         values per channel (float32), ``biasable`` whether a bias can carry a current."""
         factors = torch.tensor(LAYERWISE_FACTORS, dtype=torch.float32, device=theta.device)[:, None]
-        errors, means = self.simulate(currents, target, theta * factors, v_init * factors, None, offsets, reset)
-        scale = self.scale(errors[LAYERWISE_FACTORS.index(1.0)])
-        error = (errors * scale).sum(1)
+        error, means = self.simulate(currents, target, theta * factors, v_init * factors, None, offsets, reset)
         best = error.argmin(0)
         channels = torch.arange(theta.shape[0], device=theta.device)
         factor = factors[best, 0]
@@ -164,7 +157,6 @@ class LayerFitter:
         starts = torch.minimum(torch.clamp(v_init.double() + shares * shift, min=0.0), theta.double()).float()
         biases = None if bias is None else (shares * bias).float()
         corrected, _ = self.simulate(currents, target, theta.expand_as(starts), starts, biases, offsets, reset)
-        corrected = (corrected * scale).sum(1)
         pick = torch.cat([start_error[None], corrected]).argmin(0)
         keep = pick > 0
         chosen = (pick - 1).clamp(min=0)
