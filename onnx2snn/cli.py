@@ -131,7 +131,7 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
     from .convert import convert as run_convert
     from .convert import parse_v_init
     from .inspect_model import start_text
-    from .save import check_writable
+    from .paths import check_outputs
 
     try:
         spec = ThresholdSpec.parse(threshold, per_channel)
@@ -144,7 +144,7 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
     for given, name in ((tune_timesteps, "--tune-timesteps"), (tune_samples, "--tune-samples")):
         if given is not None and not tune:
             raise click.UsageError(f"{name} applies only with --tune")
-    check_writable(output)
+    check_outputs({"-o": output}, {"model": model, "--calib": calib})
     x = load_for_model(calib, model, "train", calib_samples, seed, image).x if calib else None
     snn = run_convert(model, x, spec, v_init, batch_size=batch_size, progress=obj.progress, output=output,
                       spread=spread, tune=tune, tune_timesteps=tune_timesteps or defaults.TUNE_TIMESTEPS,
@@ -205,11 +205,9 @@ def eval_command(obj, model, data, timesteps, ann, plot, as_json, samples, batch
       onnx2snn eval vgg.snn.onnx --data cifar-10-batches-py --samples 1000 --json
     """
     from .evaluate import evaluate
+    from .paths import check_outputs
 
-    if plot:
-        from .save import check_writable
-
-        check_writable(plot)
+    check_outputs({"--plot": plot}, {"model": model, "--ann": ann, "--data": data})
     dataset = load_for_model(data, model, "test", samples, seed, image, labelled=True)
     check_encoding(encoding, dataset.x)
     result = evaluate(model, dataset.x, dataset.y, timesteps, ann, batch_size, device, obj.progress, encoding, seed,
@@ -320,7 +318,9 @@ def export(model, fmt, output, timesteps, per_step):
       onnx2snn export cnn.snn.onnx --format nir -o cnn.nir
     """
     from .export import export_model
+    from .paths import check_outputs
 
+    check_outputs({"-o": output}, {"model": model})
     if fmt == "nir" and (timesteps is not None or per_step):
         raise click.UsageError("-T and --per-step shape the standard-ONNX export; a NIR graph has no fixed T")
     steps = 16 if timesteps is None else timesteps
