@@ -5,7 +5,7 @@ import stat
 from pathlib import Path
 
 from .errors import OutputPathError
-from .save import check_writable
+from .save import check_writable, file_kind
 
 
 def _stat(path):
@@ -45,3 +45,18 @@ def check_outputs(outputs, inputs):
             if stat.S_ISDIR(source.st_mode) and out_resolved.is_relative_to(Path(in_path).resolve()):
                 raise OutputPathError(f"{out_name} {out_path} lies inside the {in_name} folder {in_path}, which is "
                                       "read as input; write it elsewhere")
+
+
+def check_input_file(path, error, what):
+    """Raise ``error`` (an Onnx2SnnError class) unless ``path`` is a regular file: reading a device or a FIFO
+    could block or never end. ``what``: the form expected, for the message."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise error(f"{path}: no such file; give {what}") from None
+    except (OSError, ValueError) as exc:
+        raise error(f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc}); give {what}") from exc
+    if stat.S_ISDIR(mode):
+        raise error(f"{path}: is a folder; give {what}")
+    if not stat.S_ISREG(mode):
+        raise error(f"{path}: is a {file_kind(mode)}, not a regular file; give {what}")

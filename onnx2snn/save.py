@@ -24,11 +24,12 @@ def check_writable(path):
     except (OSError, ValueError) as exc:
         raise OutputPathError(f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from exc
     if not stat.S_ISREG(mode):
-        raise OutputPathError(f"cannot write {path}: it is a {_kind(mode)}, not a regular file; give a file name")
+        raise OutputPathError(f"cannot write {path}: it is a {file_kind(mode)}, not a regular file; give a file name")
     return path, folder
 
 
-def _kind(mode):
+def file_kind(mode):
+    """What a path that is not a regular file or folder is, in words."""
     kinds = ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "FIFO"),
              (stat.S_ISSOCK, "socket"))
     return next((name for test, name in kinds if test(mode)), "special file")

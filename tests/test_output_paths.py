@@ -6,15 +6,11 @@ import stat
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from onnx2snn.bundled import bundled_model
-from onnx2snn.cli import main
 from onnx2snn.save import atomic_write
-
-
-def _invoke(*args):
-    return CliRunner().invoke(main, ["--quiet", *map(str, args)])
+from tests.refusals import invoke as _invoke
+from tests.refusals import refused as _refused
 
 
 @pytest.fixture
@@ -25,12 +21,6 @@ def files(tmp_path, snn):
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "c.npz", x=rng.random((8, 64), np.float32), y=np.arange(8))
     return tmp_path
-
-
-def _refused(result, *words):
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and all(w in lines[0] for w in words), result.output
 
 
 @pytest.mark.parametrize("args, output, words", [

@@ -1,0 +1,67 @@
+"""What a model must keep to before any work: opsets that ONNX knows, at least one output, no dimension of size
+0, ops of domains that ONNX Runtime runs, and Reshape targets of a size a tensor can have."""
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+from snnrt import contract
+
+from .errors import ModelLoadError
+
+# More elements than any tensor of a network that onnx2snn converts or runs (64 GiB of float32).
+MAX_ELEMENTS = 2**34
+RUNNABLE_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft", contract.DOMAIN)
+_LATEST = {"": onnx.defs.onnx_opset_version(), contract.DOMAIN: contract.DOMAIN_VERSION}
+
+
+def check_limits(model, label):
+    """Raise ModelLoadError, naming ``label`` and the fault, where the model breaks one of the limits above."""
+    _check_opsets(model, label)
+    if not model.graph.output:
+        raise ModelLoadError(f"{label}: the graph has no outputs; export the model with its output(s)")
+    for value in (*model.graph.input, *model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if any(d.HasField("dim_value") and d.dim_value == 0 for d in dims):
+            raise ModelLoadError(f"{label}: {value.name!r} has a dimension of size 0; export the model with "
+                                 "the input size it takes (or a named dimension for the batch)")
+    _check_domains(model, label)
+    _check_reshapes(model, label)
+
+
+def _check_opsets(model, label):
+    for opset in model.opset_import:
+        domain = "" if opset.domain == "ai.onnx" else opset.domain
+        latest = _LATEST.get(domain)
+        if opset.version < 1 or (latest is not None and opset.version > latest):
+            raise ModelLoadError(f"{label}: opset {opset.version} of {domain or 'ai.onnx'} is outside 1..{latest}, "
+                                 "the versions that onnx2snn knows; export the model with a released opset")
+
+
+def _check_domains(model, label):
+    known = set(RUNNABLE_DOMAINS) | {f.domain for f in model.functions}
+    custom = [n for n in model.graph.node if n.domain not in known]
+    if custom:
+        ops = ", ".join(f"{n.name or n.output[0]!r} ({n.domain}::{n.op_type})" for n in custom)
+        raise ModelLoadError(f"{label}: node(s) {ops} of a custom domain, which neither ONNX Runtime nor onnx2snn "
+                             "can run; export the model with standard ONNX ops")
+
+
+def _constants(graph):
+    values = {t.name: t for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            values[node.output[0]] = node.attribute[0].t
+    return values
+
+
+def _check_reshapes(model, label):
+    constants = _constants(model.graph)
+    for node in model.graph.node:
+        if node.op_type != "Reshape" or len(node.input) < 2 or node.input[1] not in constants:
+            continue
+        shape = numpy_helper.to_array(constants[node.input[1]]).astype(np.int64).reshape(-1)
+        known = [int(d) for d in shape if d > 0]
+        if (shape < -1).any() or (shape == -1).sum() > 1 or np.prod(known, dtype=object) > MAX_ELEMENTS:
+            raise ModelLoadError(f"{label}: node {node.name or node.output[0]!r} (Reshape) asks for shape "
+                                 f"{shape.tolist()}, which no tensor can take (at most {MAX_ELEMENTS:,} elements, "
+                                 "one -1); export the model again")
