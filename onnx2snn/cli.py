@@ -11,6 +11,7 @@ from snnrt.errors import RuntimeInputError
 
 from . import __version__, defaults
 from .cli_options import (
+    FiniteFloatRange,
     batch_options,
     check_encoding,
     image_options,
@@ -95,7 +96,7 @@ def _format_threshold(values):
               help="One threshold per channel, or one per layer.")
 @click.option("--init", "v_init", default="half", show_default=True,
               help="Initial membrane potential: half (theta/2, Bu et al.), zero, or a fraction of theta.")
-@click.option("--spread", type=click.FloatRange(0.0, 1.0),
+@click.option("--spread", type=FiniteFloatRange(0.0, 1.0),
               help="Spread the membrane potentials over each layer's neurons after the first step by this "
                    "fraction of theta "
                    f"[default: {defaults.SPREAD} with --init half, else 0; --tune then picks it per layer].")

@@ -24,3 +24,8 @@ class DataError(Onnx2SnnError):
 
 class OutputPathError(Onnx2SnnError):
     """An output path cannot be written."""
+
+
+def reason(exc):
+    """An exception's message for the end of a one-line error, or its type where it has none (MemoryError)."""
+    return str(exc).strip() or type(exc).__name__
