@@ -1,10 +1,12 @@
 """What a model must keep to before any work: opsets that ONNX knows, at least one output, no dimension of size
-0, ops of domains that ONNX Runtime runs, and Reshape targets of a size a tensor can have."""
+0, ops of domains that ONNX Runtime runs, Reshape targets of a size a tensor can have, and spiking nodes whose
+attributes pass snnrt.validate."""
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 from snnrt import contract
+from snnrt.validate import InvalidSnnError, check_spiking_nodes
 
 from .errors import ModelLoadError
 
@@ -26,6 +28,10 @@ def check_limits(model, label):
                                  "the input size it takes (or a named dimension for the batch)")
     _check_domains(model, label)
     _check_reshapes(model, label)
+    try:
+        check_spiking_nodes(model.graph)
+    except InvalidSnnError as exc:
+        raise ModelLoadError(f"{label}: {exc}") from exc
 
 
 def _check_opsets(model, label):
