@@ -251,7 +251,7 @@ def _simulate(model, x, timesteps, batch_size, device, order, encoding, seed, pr
     starts = range(0, len(x), batch_size)
     for i, start in enumerate(tqdm(starts, desc="running", unit="batch", disable=not progress, leave=False)):
         xb = x[start : start + batch_size]
-        result = network.run(xb, timesteps, encoding=encoding, seed=seed + i)
+        result = network.run(xb, timesteps, encoding=encoding, seed=seed + i, keep=[timesteps])
         predictions += result.predictions()[-1].cpu().numpy().tolist()
         for name, rate in result.firing_rates.items():
             rates[name] = rates.get(name, 0.0) + rate * len(xb) / len(x)

@@ -70,7 +70,7 @@ def load_data(spec, default_split="test", preprocess=None, samples=None, seed=0)
         paths, labels = list_images(path)
         index = sample_indices(len(paths), samples, seed)
         chosen = [paths[i] for i in index]
-        x = preprocess.apply(read_images(chosen, preprocess), path)
+        x = preprocess.apply(read_images(chosen, preprocess, path), path)
         names = [str(p.relative_to(path)) for p in chosen]
         return Dataset(x, None if labels is None else labels[index], index, names)
     _no_preprocessing(preprocess, spec)

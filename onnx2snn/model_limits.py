@@ -1,17 +1,21 @@
 """What a model must keep to before any work: opsets that ONNX knows, at least one output, no dimension of size
-0, ops of domains that ONNX Runtime runs, Reshape targets of a size a tensor can have, and spiking nodes whose
-attributes pass snnrt.validate."""
+0, ops of domains that ONNX Runtime runs, Reshape targets of a size a tensor can have, values computed from
+constants (ConstantOfShape, Expand, ...) within FOLD_LIMIT, and spiking nodes whose attributes pass
+snnrt.validate."""
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 from snnrt import contract
 from snnrt.validate import InvalidSnnError, check_spiking_nodes
 
-from .errors import ModelLoadError
+from .errors import ModelLoadError, UnsupportedModelError
 
 # More elements than any tensor of a network that onnx2snn converts or runs (64 GiB of float32).
 MAX_ELEMENTS = 2**34
+FOLD_LIMIT = 1 << 30  # bytes: the most that a value computed from constants may take
+# Ops whose output can be far larger than their inputs: the values to size before anything computes them.
+GROWING_OPS = ("ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Upsample", "OneHot", "Pad")
 RUNNABLE_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft", contract.DOMAIN)
 _LATEST = {"": onnx.defs.onnx_opset_version(), contract.DOMAIN: contract.DOMAIN_VERSION}
 
@@ -30,7 +34,9 @@ def check_limits(model, label):
     _check_reshapes(model, label)
     try:
         check_spiking_nodes(model.graph)
-    except InvalidSnnError as exc:
+        if any(n.op_type in GROWING_OPS for n in model.graph.node):
+            check_fold_sizes(onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True))
+    except (InvalidSnnError, UnsupportedModelError) as exc:
         raise ModelLoadError(f"{label}: {exc}") from exc
 
 
@@ -71,3 +77,31 @@ def _check_reshapes(model, label):
             raise ModelLoadError(f"{label}: node {node.name or node.output[0]!r} (Reshape) asks for shape "
                                  f"{shape.tolist()}, which no tensor can take (at most {MAX_ELEMENTS:,} elements, "
                                  "one -1); export the model again")
+
+
+def _declared_bytes(value):
+    """Bytes of a value of fully known shape (None when a dimension or the type is not known)."""
+    tensor = value.type.tensor_type
+    dims = tensor.shape.dim
+    if not tensor.HasField("shape") or not all(d.HasField("dim_value") for d in dims):
+        return None
+    try:
+        itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.elem_type)).itemsize
+    except (KeyError, TypeError, ValueError):
+        return None
+    return int(np.prod([d.dim_value for d in dims], dtype=object)) * itemsize
+
+
+def check_fold_sizes(model, limit=FOLD_LIMIT):
+    """Raise UnsupportedModelError when a node output of fully known shape would take more than ``limit`` bytes
+    (``model`` with shapes inferred)."""
+    producers = {name: node for node in model.graph.node for name in node.output}
+    for value in model.graph.value_info:
+        size = _declared_bytes(value)
+        if size is not None and size > limit and value.name in producers:
+            node = producers[value.name]
+            dims = [d.dim_value for d in value.type.tensor_type.shape.dim]
+            raise UnsupportedModelError(
+                f"node {node.name or node.output[0]!r} ({node.op_type}) computes {value.name!r} of shape {dims}, "
+                f"{size / 2**30:.3g} GiB: more than the {limit / 2**30:.3g} GiB that a value may take; "
+                "export the model without it")
