@@ -103,8 +103,22 @@ def _load_external_data(model, path):
         raise ModelLoadError(f"{path}: cannot read its external data ({exc})") from exc
 
 
+def _text_fields_decode(message):
+    """Whether every string field of a protobuf message, recursively, is UTF-8 text (protobuf hands the others
+    back as bytes, which fail wherever they are read later)."""
+    for field, value in message.ListFields():
+        items = value if field.is_repeated else [value]
+        if field.type == field.TYPE_MESSAGE and not all(_text_fields_decode(item) for item in items):
+            return False
+        if field.type == field.TYPE_STRING and any(isinstance(item, bytes) for item in items):
+            return False
+    return True
+
+
 def check_model(model, label="the model"):
     """Run onnx.checker and require at least one floating-point graph input."""
+    if not _text_fields_decode(model):
+        raise ModelLoadError(f"{label}: the graph holds a name or string that is not UTF-8 text; export it again")
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:

@@ -1,11 +1,11 @@
 """What a model must keep to before any work: opsets that ONNX knows, at least one output, no dimension of size
-0, ops of domains that ONNX Runtime runs, Reshape targets of a size a tensor can have, values computed from
-constants (ConstantOfShape, Expand, ...) within FOLD_LIMIT, and spiking nodes whose attributes pass
-snnrt.validate."""
+0, ops of domains that ONNX Runtime runs, Reshape targets of a size a tensor can have, shapes that ONNX shape
+inference finds consistent, values of known shape (ConstantOfShape, Expand, ...) within FOLD_LIMIT, and
+spiking nodes whose attributes pass snnrt.validate."""
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import external_data_helper, helper, numpy_helper
 from snnrt import contract
 from snnrt.validate import InvalidSnnError, check_spiking_nodes
 
@@ -14,8 +14,9 @@ from .errors import ModelLoadError, UnsupportedModelError
 # More elements than any tensor of a network that onnx2snn converts or runs (64 GiB of float32).
 MAX_ELEMENTS = 2**34
 FOLD_LIMIT = 1 << 30  # bytes: the most that a value computed from constants may take
-# Ops whose output can be far larger than their inputs: the values to size before anything computes them.
-GROWING_OPS = ("ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Upsample", "OneHot", "Pad")
+# Types stored several values to a byte, whose raw size is not count * itemsize.
+_PACKED_TYPES = {getattr(onnx.TensorProto, name) for name in ("INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2")
+                 if hasattr(onnx.TensorProto, name)}
 RUNNABLE_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft", contract.DOMAIN)
 _LATEST = {"": onnx.defs.onnx_opset_version(), contract.DOMAIN: contract.DOMAIN_VERSION}
 
@@ -31,11 +32,16 @@ def check_limits(model, label):
             raise ModelLoadError(f"{label}: {value.name!r} has a dimension of size 0; export the model with "
                                  "the input size it takes (or a named dimension for the batch)")
     _check_domains(model, label)
+    _check_tensors(model, label)
     _check_reshapes(model, label)
     try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except onnx.shape_inference.InferenceError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ModelLoadError(f"{label}: the graph's shapes or types do not fit together: {first}; export it again") from exc
+    try:
         check_spiking_nodes(model.graph)
-        if any(n.op_type in GROWING_OPS for n in model.graph.node):
-            check_fold_sizes(onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True))
+        check_fold_sizes(inferred)
     except (InvalidSnnError, UnsupportedModelError) as exc:
         raise ModelLoadError(f"{label}: {exc}") from exc
 
@@ -56,6 +62,33 @@ def _check_domains(model, label):
         ops = ", ".join(f"{n.name or n.output[0]!r} ({n.domain}::{n.op_type})" for n in custom)
         raise ModelLoadError(f"{label}: node(s) {ops} of a custom domain, which neither ONNX Runtime nor onnx2snn "
                              "can run; export the model with standard ONNX ops")
+
+
+def _check_tensors(model, label):
+    """Every stored tensor holds as many values as its dims say (the checker does not look)."""
+    for tensor in external_data_helper._get_all_tensors(model):
+        count = int(np.prod(tensor.dims, dtype=object)) if tensor.dims else 1
+        try:
+            itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+        except (KeyError, TypeError, ValueError):
+            continue
+        if any(d < 0 for d in tensor.dims):
+            fault = f"negative dims {list(tensor.dims)}"
+        elif tensor.raw_data and tensor.data_type not in _PACKED_TYPES:
+            fault = None if len(tensor.raw_data) == count * itemsize else (
+                f"{len(tensor.raw_data)} bytes of data for dims {list(tensor.dims)} of "
+                f"{onnx.TensorProto.DataType.Name(tensor.data_type)}")
+        elif tensor.raw_data or tensor.data_location == onnx.TensorProto.EXTERNAL:
+            continue
+        else:
+            try:
+                numpy_helper.to_array(tensor)
+                fault = None
+            except (ValueError, TypeError) as exc:
+                fault = str(exc).strip().splitlines()[0]
+        if fault:
+            raise ModelLoadError(f"{label}: tensor {tensor.name!r} does not hold what it declares ({fault}); "
+                                 "export the model again")
 
 
 def _constants(graph):
@@ -92,10 +125,21 @@ def _declared_bytes(value):
     return int(np.prod([d.dim_value for d in dims], dtype=object)) * itemsize
 
 
+def _constant_producers(graph):
+    """{value name: node} of the node outputs computed from constants alone (what constant folding computes)."""
+    constant = {t.name for t in graph.initializer}
+    producers = {}
+    for node in graph.node:
+        if all(name in constant for name in node.input if name):
+            constant.update(node.output)
+            producers.update((name, node) for name in node.output)
+    return producers
+
+
 def check_fold_sizes(model, limit=FOLD_LIMIT):
-    """Raise UnsupportedModelError when a node output of fully known shape would take more than ``limit`` bytes
-    (``model`` with shapes inferred)."""
-    producers = {name: node for node in model.graph.node for name in node.output}
+    """Raise UnsupportedModelError when a value computed from constants alone, of known shape, would take more
+    than ``limit`` bytes (``model`` with shapes inferred)."""
+    producers = _constant_producers(model.graph)
     for value in model.graph.value_info:
         size = _declared_bytes(value)
         if size is not None and size > limit and value.name in producers:

@@ -74,6 +74,18 @@ def _external_in_if():
     return _graph_model(nodes)
 
 
+def _raw_data_of_another_type():
+    model = make_model(_mlp(), [("input", ["N", 4])], [("out", ["N", 3])], {"w": W})
+    model.graph.initializer[0].data_type = TensorProto.INT8
+    return model
+
+
+def _not_utf8():
+    """The node name 'relu' with its first byte replaced by 0xff, which no UTF-8 text holds."""
+    data = make_model(_mlp(), [("input", ["N", 4])], [("out", ["N", 3])], {"w": W}).SerializeToString()
+    return data.replace(b"\x04relu", b"\x04\xffelu")
+
+
 CASES = {
     "opset99": (lambda: _opset(99), ("opset 99", "outside 1..")),
     "no_outputs": (lambda: _graph_model(_mlp()[:1], outputs=(), initializers={"w": W}), ("no outputs",)),
@@ -84,6 +96,10 @@ CASES = {
     "custom_beside": (_custom_beside, ("'weird' (my.dom::Weird)", "custom domain")),
     "custom_instead": (lambda: _graph_model(_mlp("MyRelu", "my.dom"), initializers={"w": W}, domains=["my.dom"]),
                        ("'myrelu' (my.dom::MyRelu)", "custom domain")),
+    "shapes_misfit": (lambda: make_model(_mlp(), [("input", ["N", 5])], [("out", ["N", 3])], {"w": W}),
+                      ("shapes or types do not fit together",)),
+    "raw_data_size": (_raw_data_of_another_type, ("tensor 'w'", "48 bytes of data for dims [4, 3] of INT8")),
+    "not_utf8": (_not_utf8, ("not UTF-8",)),
     "offset_text": (lambda: _external(offset="abc"), ("tensor 'w'", "external data", "'abc'")),
     "offset_negative": (lambda: _external(offset="-5"), ("tensor 'w'", "external data", "-5")),
     "location_nul": (lambda: _external(location="w\0.bin"), ("tensor 'w'", "not a file name")),
@@ -96,7 +112,8 @@ CASES = {
 def test_a_model_beyond_a_limit_is_refused_naming_the_file(tmp_path, case, command):
     build, words = CASES[case]
     path = tmp_path / f"{case}.onnx"
-    path.write_bytes(build().SerializeToString())
+    model = build()
+    path.write_bytes(model if isinstance(model, bytes) else model.SerializeToString())
     (tmp_path / "w.bin").write_bytes(W.tobytes())
     np.savez(tmp_path / "c.npz", x=np.ones((4, 4), np.float32))
     out = tmp_path / "out.onnx"
