@@ -92,7 +92,8 @@ def _no_preprocessing(preprocess, spec):
                         "arrays and built-in datasets are used as they are")
 
 
-READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, MemoryError)
+# zipfile raises RuntimeError for an encrypted member, NotImplementedError (one) for an unknown compression
+READ_ERRORS = (ValueError, OSError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error, MemoryError)
 
 
 def _load_npy(path):

@@ -17,6 +17,7 @@ FOLD_LIMIT = 1 << 30  # bytes: the most that a value computed from constants may
 # Types stored several values to a byte, whose raw size is not count * itemsize.
 _PACKED_TYPES = {getattr(onnx.TensorProto, name) for name in ("INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2")
                  if hasattr(onnx.TensorProto, name)}
+WINDOW_OPS = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool")
 RUNNABLE_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft", contract.DOMAIN)
 _LATEST = {"": onnx.defs.onnx_opset_version(), contract.DOMAIN: contract.DOMAIN_VERSION}
 
@@ -39,11 +40,25 @@ def check_limits(model, label):
     except onnx.shape_inference.InferenceError as exc:
         first = str(exc).strip().splitlines()[0]
         raise ModelLoadError(f"{label}: the graph's shapes or types do not fit together: {first}; export it again") from exc
+    _check_windows(inferred, label)
     try:
         check_spiking_nodes(model.graph)
         check_fold_sizes(inferred)
     except (InvalidSnnError, UnsupportedModelError) as exc:
         raise ModelLoadError(f"{label}: {exc}") from exc
+
+
+def _check_windows(model, label):
+    """No convolution or pooling window larger than its padded input (an output with a dimension of 0)."""
+    shapes = {v.name: v.type.tensor_type.shape for v in (*model.graph.value_info, *model.graph.output)}
+    for node in model.graph.node:
+        if node.op_type not in WINDOW_OPS or not node.output or node.output[0] not in shapes:
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in shapes[node.output[0]].dim]
+        if 0 in dims:
+            raise ModelLoadError(f"{label}: node {node.name or node.output[0]!r} ({node.op_type}) gives an output of "
+                                 f"shape {dims}: its window is larger than its padded input; export the model for "
+                                 "a larger input")
 
 
 def _check_opsets(model, label):
@@ -71,8 +86,10 @@ def _check_tensors(model, label):
         try:
             itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
         except (KeyError, TypeError, ValueError):
-            continue
-        if any(d < 0 for d in tensor.dims):
+            itemsize = None
+        if itemsize is None:
+            fault = f"data type {tensor.data_type}, which ONNX does not define"
+        elif any(d < 0 for d in tensor.dims):
             fault = f"negative dims {list(tensor.dims)}"
         elif tensor.raw_data and tensor.data_type not in _PACKED_TYPES:
             fault = None if len(tensor.raw_data) == count * itemsize else (

@@ -15,6 +15,15 @@ def _array(value, index, dtype=np.float32):
     return x
 
 
+def _encrypted_npz(path):
+    """An .npz whose member 'x' says it is encrypted: zip flag bit 0 set in its local and central headers."""
+    np.savez(path, x=np.zeros((2, 64), np.float32), y=np.zeros(2, np.int64))
+    data = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        data[data.index(signature) + offset] |= 0x1
+    path.write_bytes(bytes(data))
+
+
 WRITERS = {
     "not_zip.npz": lambda p: p.write_bytes(b"hello, not a zip archive"),
     "object_x.npz": lambda p: np.savez(p, x=np.array([[1, 2], [3]], dtype=object), y=np.array([0, 1])),
@@ -24,6 +33,7 @@ WRITERS = {
     "inf.npy": lambda p: np.save(p, _array(np.inf, 2)),
     "overflow.npy": lambda p: np.save(p, _array(1e300, 0, np.float64)),
     "fifo.npy": os.mkfifo,
+    "encrypted.npz": _encrypted_npz,
 }
 WORDS = {
     "not_zip.npz": ("not an .npz file", "zip archive"),
@@ -34,6 +44,7 @@ WORDS = {
     "inf.npy": ("sample 2", "NaN or inf"),
     "overflow.npy": ("sample 0", "NaN or inf in float32"),
     "fifo.npy": ("FIFO", "not a regular file"),
+    "encrypted.npz": ("array 'x'", "encrypted"),
 }
 
 

@@ -86,6 +86,18 @@ def _not_utf8():
     return data.replace(b"\x04relu", b"\x04\xffelu")
 
 
+def _conv_window():
+    nodes = [helper.make_node("Conv", ["input", "k"], ["c"], name="conv"), helper.make_node("Relu", ["c"], ["out"])]
+    return make_model(nodes, [("input", ["N", 1, 2, 2])], [("out", ["N", 2, "h", "w"])],
+                      {"k": np.ones((2, 1, 3, 3), np.float32)})
+
+
+def _unknown_data_type():
+    model = make_model(_mlp(), [("input", ["N", 4])], [("out", ["N", 3])], {"w": W})
+    model.graph.initializer[0].data_type = 33
+    return model
+
+
 CASES = {
     "opset99": (lambda: _opset(99), ("opset 99", "outside 1..")),
     "no_outputs": (lambda: _graph_model(_mlp()[:1], outputs=(), initializers={"w": W}), ("no outputs",)),
@@ -100,6 +112,8 @@ CASES = {
                       ("shapes or types do not fit together",)),
     "raw_data_size": (_raw_data_of_another_type, ("tensor 'w'", "48 bytes of data for dims [4, 3] of INT8")),
     "not_utf8": (_not_utf8, ("not UTF-8",)),
+    "conv_window": (_conv_window, ("'conv' (Conv)", "['N', 2, 0, 0]", "window is larger")),
+    "unknown_data_type": (_unknown_data_type, ("tensor 'w'", "data type 33")),
     "offset_text": (lambda: _external(offset="abc"), ("tensor 'w'", "external data", "'abc'")),
     "offset_negative": (lambda: _external(offset="-5"), ("tensor 'w'", "external data", "-5")),
     "location_nul": (lambda: _external(location="w\0.bin"), ("tensor 'w'", "not a file name")),
