@@ -49,13 +49,13 @@ def check_limits(model, label):
 
 
 def _check_windows(model, label):
-    """No convolution or pooling window larger than its padded input (an output with a dimension of 0)."""
+    """No convolution or pooling window larger than its padded input (an output with a dimension of 0 or less)."""
     shapes = {v.name: v.type.tensor_type.shape for v in (*model.graph.value_info, *model.graph.output)}
     for node in model.graph.node:
         if node.op_type not in WINDOW_OPS or not node.output or node.output[0] not in shapes:
             continue
         dims = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in shapes[node.output[0]].dim]
-        if 0 in dims:
+        if any(isinstance(d, int) and d <= 0 for d in dims):
             raise ModelLoadError(f"{label}: node {node.name or node.output[0]!r} ({node.op_type}) gives an output of "
                                  f"shape {dims}: its window is larger than its padded input; export the model for "
                                  "a larger input")

@@ -86,9 +86,9 @@ def _not_utf8():
     return data.replace(b"\x04relu", b"\x04\xffelu")
 
 
-def _conv_window():
+def _conv_window(size):
     nodes = [helper.make_node("Conv", ["input", "k"], ["c"], name="conv"), helper.make_node("Relu", ["c"], ["out"])]
-    return make_model(nodes, [("input", ["N", 1, 2, 2])], [("out", ["N", 2, "h", "w"])],
+    return make_model(nodes, [("input", ["N", 1, size, size])], [("out", ["N", 2, "h", "w"])],
                       {"k": np.ones((2, 1, 3, 3), np.float32)})
 
 
@@ -112,7 +112,8 @@ CASES = {
                       ("shapes or types do not fit together",)),
     "raw_data_size": (_raw_data_of_another_type, ("tensor 'w'", "48 bytes of data for dims [4, 3] of INT8")),
     "not_utf8": (_not_utf8, ("not UTF-8",)),
-    "conv_window": (_conv_window, ("'conv' (Conv)", "['N', 2, 0, 0]", "window is larger")),
+    "conv_window_2": (lambda: _conv_window(2), ("'conv' (Conv)", "['N', 2, 0, 0]", "window is larger")),
+    "conv_window_1": (lambda: _conv_window(1), ("'conv' (Conv)", "['N', 2, -1, -1]", "window is larger")),
     "unknown_data_type": (_unknown_data_type, ("tensor 'w'", "data type 33")),
     "offset_text": (lambda: _external(offset="abc"), ("tensor 'w'", "external data", "'abc'")),
     "offset_negative": (lambda: _external(offset="-5"), ("tensor 'w'", "external data", "-5")),
