@@ -82,6 +82,13 @@ def test_an_unknown_op_of_the_spiking_domain_is_refused():
         GraphModule(model)
 
 
+def test_a_spiking_node_without_its_input_is_refused():
+    model = tiny_snn([helper.make_node("Identity", ["s"], ["output"])])
+    del model.graph.node[0].input[:]
+    with pytest.raises(InvalidSnnError, match="'if' \\(IFNeuron\\): has 0 input\\(s\\) and 1 output\\(s\\)"):
+        GraphModule(model)
+
+
 def test_a_valid_snn_runs_after_the_checks():
     model = tiny_snn([helper.make_node("Identity", ["s"], ["output"])])
     out = GraphModule(model)(torch.full((1, 4), 0.6))

@@ -105,7 +105,9 @@ def check_spiking_nodes(graph):
             continue
         if node.op_type not in SPIKING_OPS:
             _fail(node, f"not an op of {contract.DOMAIN} (those are {', '.join(SPIKING_OPS)})")
+        if len(node.input) != 1 or not node.input[0] or len(node.output) != 1 or not node.output[0]:
+            _fail(node, f"has {len(node.input)} input(s) and {len(node.output)} output(s); it takes one and gives one")
         if node.op_type == contract.IF_OP:
             attrs = if_attributes(node)
-            declared = channels(node.input[0], attrs.channel_axis) if node.input else None
+            declared = channels(node.input[0], attrs.channel_axis)
             check_channels(node.name, attrs.threshold.size, declared)
