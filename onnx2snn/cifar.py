@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, reason
 
 CIFAR10_SPLITS = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 CIFAR100_SPLITS = {"train": ["train"], "test": ["test"]}
@@ -48,7 +48,7 @@ def _read_batch(path, label_key, classes):
             batch = _BatchUnpickler(f, encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, MemoryError,
             OverflowError, RecursionError) as exc:
-        raise DataError(f"{path}: cannot read it as {form} ({exc})") from exc
+        raise DataError(f"{path}: cannot read it as {form} ({reason(exc)})") from exc
     if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
         found = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
         raise DataError(f"{path}: expected {form}, found {found}")

@@ -11,6 +11,7 @@ from snnrt.errors import RuntimeInputError
 
 from . import __version__, defaults
 from .cli_options import (
+    FiniteFloatRange,
     batch_options,
     check_encoding,
     image_options,
@@ -95,7 +96,7 @@ def _format_threshold(values):
               help="One threshold per channel, or one per layer.")
 @click.option("--init", "v_init", default="half", show_default=True,
               help="Initial membrane potential: half (theta/2, Bu et al.), zero, or a fraction of theta.")
-@click.option("--spread", type=click.FloatRange(0.0, 1.0),
+@click.option("--spread", type=FiniteFloatRange(0.0, 1.0),
               help="Spread the membrane potentials over each layer's neurons after the first step by this "
                    "fraction of theta "
                    f"[default: {defaults.SPREAD} with --init half, else 0; --tune then picks it per layer].")
@@ -141,7 +142,7 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
     from .convert import convert as run_convert
     from .convert import parse_v_init
     from .inspect_model import start_text
-    from .save import check_writable
+    from .paths import check_outputs
 
     try:
         spec = ThresholdSpec.parse(threshold, per_channel)
@@ -154,7 +155,7 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
     for given, name in ((tune_timesteps, "--tune-timesteps"), (tune_samples, "--tune-samples")):
         if given is not None and not tune:
             raise click.UsageError(f"{name} applies only with --tune")
-    check_writable(output)
+    check_outputs({"-o": output}, {"model": model, "--calib": calib})
     x = load_for_model(calib, model, "train", calib_samples, seed, image).x if calib else None
     snn = run_convert(model, x, spec, v_init, batch_size=batch_size, progress=obj.progress, output=output,
                       spread=spread, tune=tune, tune_timesteps=tune_timesteps or defaults.TUNE_TIMESTEPS,
@@ -222,13 +223,11 @@ def eval_command(obj, model, data, timesteps, ann, budget, plot, as_json, sample
     """
     from .budget import DEFAULT_POINTS, smallest_t
     from .evaluate import evaluate
+    from .paths import check_outputs
 
     if budget is not None and ann is None:
         raise click.UsageError("--budget compares with the ANN: give --ann as well")
-    if plot:
-        from .save import check_writable
-
-        check_writable(plot)
+    check_outputs({"--plot": plot}, {"model": model, "--ann": ann, "--data": data})
     dataset = load_for_model(data, model, "test", samples, seed, image, labelled=True)
     check_encoding(encoding, dataset.x)
     result = evaluate(model, dataset.x, dataset.y, timesteps, ann, batch_size, device, obj.progress, encoding, seed,
@@ -276,10 +275,9 @@ def diagnose(obj, model, ann, data, timesteps, as_json, plot, samples, batch_siz
 
     if encoding != "direct":
         raise click.UsageError("diagnose drives the layers by the ANN's values: it takes --encoding direct only")
-    if plot:
-        from .save import check_writable
+    from .paths import check_outputs
 
-        check_writable(plot)
+    check_outputs({"--plot": plot}, {"model": model, "--ann": ann, "--data": data})
     dataset = load_for_model(data, model, "test", samples, seed, image)
     result = run_diagnose(model, ann, dataset.x, timesteps, batch_size, device, order, obj.progress)
     if plot:
@@ -320,7 +318,7 @@ def _simulate(model, x, timesteps, batch_size, device, order, encoding, seed, pr
     starts = range(0, len(x), batch_size)
     for i, start in enumerate(tqdm(starts, desc="running", unit="batch", disable=not progress, leave=False)):
         xb = x[start : start + batch_size]
-        result = network.run(xb, timesteps, encoding=encoding, seed=seed + i)
+        result = network.run(xb, timesteps, encoding=encoding, seed=seed + i, keep=[timesteps])
         predictions += result.predictions()[-1].cpu().numpy().tolist()
         for name, rate in result.firing_rates.items():
             rates[name] = rates.get(name, 0.0) + rate * len(xb) / len(x)
@@ -388,7 +386,9 @@ def export(model, fmt, output, timesteps, per_step):
       onnx2snn export cnn.snn.onnx --format nir -o cnn.nir
     """
     from .export import export_model
+    from .paths import check_outputs
 
+    check_outputs({"-o": output}, {"model": model})
     if fmt == "nir" and (timesteps is not None or per_step):
         raise click.UsageError("-T and --per-step shape the standard-ONNX export; a NIR graph has no fixed T")
     steps = 16 if timesteps is None else timesteps

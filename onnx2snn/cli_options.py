@@ -1,9 +1,13 @@
 """Options shared by the onnx2snn commands, their parsing, and reading data the way a model takes it."""
 
+import math
+
 import click
 import numpy as np
 
 from .images import LAYOUTS, Preprocess
+
+MAX_SEED = 2**32 - 1
 
 
 def parse_timesteps(ctx, param, text):
@@ -18,13 +22,26 @@ def parse_timesteps(ctx, param, text):
     return values
 
 
+class FiniteFloatRange(click.FloatRange):
+    """A click.FloatRange that also refuses nan and inf (which compare false with both bounds)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 def _floats(ctx, param, text):
     if text is None:
         return None
     try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError as exc:
-        raise click.BadParameter(f"expected comma-separated numbers such as 0.485,0.456,0.406, got {text!r}") from exc
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = (math.nan,)
+    if not all(math.isfinite(v) for v in values):
+        raise click.BadParameter(f"expected comma-separated finite numbers such as 0.485,0.456,0.406, got {text!r}")
+    return values
 
 
 def _resize(ctx, param, text):
@@ -69,7 +86,7 @@ def image_options(f):
 
 def batch_options(f):
     """--batch-size and --seed (sample draws, Poisson spikes)."""
-    f = click.option("--seed", default=0, show_default=True, type=click.IntRange(0),
+    f = click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
                      help="Seed for drawing --samples and for Poisson input spikes.")(f)
     return click.option("--batch-size", default=128, show_default=True, type=click.IntRange(1),
                         help="Samples per batch (memory vs speed).")(f)

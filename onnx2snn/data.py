@@ -11,6 +11,8 @@ calibration reads the training split and evaluation the test split. Image source
 go through a Preprocess (resize, scale to [0, 1], mean/std, layout); other sources are used as they are.
 """
 
+import zipfile
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,8 +20,9 @@ import numpy as np
 
 from .cifar import SPLITS, is_cifar_dir, load_cifar
 from .datasets import BUILTIN_NAMES, load_builtin
-from .errors import DataError
+from .errors import DataError, reason
 from .images import Preprocess, list_images, read_images
+from .paths import check_input_file
 
 FORMS = "a built-in name (mnist5k, digits), an .npz (x, y), an .npy, an image folder or a CIFAR batches folder"
 
@@ -67,16 +70,14 @@ def load_data(spec, default_split="test", preprocess=None, samples=None, seed=0)
         paths, labels = list_images(path)
         index = sample_indices(len(paths), samples, seed)
         chosen = [paths[i] for i in index]
-        x = preprocess.apply(read_images(chosen, preprocess), path)
+        x = preprocess.apply(read_images(chosen, preprocess, path), path)
         names = [str(p.relative_to(path)) for p in chosen]
         return Dataset(x, None if labels is None else labels[index], index, names)
     _no_preprocessing(preprocess, spec)
-    if path.suffix == ".npz":
-        x, y = _load_npz(path)
-    elif path.suffix == ".npy":
-        x, y = _checked_x(_np_load(path), path), None
-    else:
+    if path.suffix not in (".npz", ".npy"):
         raise DataError(f"{path}: unknown data format; give {FORMS}")
+    check_input_file(path, DataError, FORMS)
+    x, y = _load_npz(path) if path.suffix == ".npz" else (_checked_x(_load_npy(path), path), None)
     return _subset(x, y, samples, seed)
 
 
@@ -91,11 +92,28 @@ def _no_preprocessing(preprocess, spec):
                         "arrays and built-in datasets are used as they are")
 
 
-def _np_load(path):
+# zipfile raises RuntimeError for an encrypted member, NotImplementedError (one) for an unknown compression
+READ_ERRORS = (ValueError, OSError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error, MemoryError)
+
+
+def _load_npy(path):
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":
+        raise DataError(f"{path}: not a NumPy .npy file (it does not start with the .npy header); save the inputs "
+                        "with numpy.save")
     try:
         return np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise DataError(f"{path}: cannot read it as NumPy data ({exc})") from exc
+    except READ_ERRORS as exc:
+        raise DataError(f"{path}: cannot read it as a NumPy .npy file ({reason(exc)})") from exc
+
+
+def _member(archive, name, path):
+    try:
+        return archive[name]
+    except READ_ERRORS as exc:
+        raise DataError(f"{path}: cannot read array {name!r} of the .npz ({reason(exc)}); it must "
+                        "hold numbers, not Python objects") from exc
 
 
 def _checked_x(x, path):
@@ -103,15 +121,28 @@ def _checked_x(x, path):
         raise DataError(f"{path}: inputs must have shape (N, ...) with N >= 1, got {x.shape}")
     if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
         raise DataError(f"{path}: inputs must be real numbers, got dtype {x.dtype}")
-    return x.astype(np.float32)
+    with np.errstate(over="ignore"):
+        x = x.astype(np.float32)
+    bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
+    if len(bad):
+        raise DataError(f"{path}: sample {bad[0]} holds NaN or inf in float32 ({len(bad)} such sample(s)); "
+                        "give finite inputs")
+    return x
 
 
 def _load_npz(path):
-    with _np_load(path) as archive:
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not an .npz file (an .npz is a zip archive of arrays); save the data with "
+                        "numpy.savez(path, x=inputs, y=labels)")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except READ_ERRORS as exc:
+        raise DataError(f"{path}: cannot read it as an .npz file ({reason(exc)})") from exc
+    with archive:
         if "x" not in archive.files:
             raise DataError(f"{path}: the .npz has arrays {archive.files}; it needs 'x' (inputs) and optionally 'y'")
-        x = _checked_x(archive["x"], path)
-        y = archive["y"] if "y" in archive.files else None
+        x = _checked_x(_member(archive, "x", path), path)
+        y = _member(archive, "y", path) if "y" in archive.files else None
     if y is not None:
         if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
             raise DataError(f"{path}: 'y' must be a 1-D array of integer labels, got shape {y.shape} dtype {y.dtype}")

@@ -28,3 +28,8 @@ class OutputPathError(Onnx2SnnError):
 
 class ModelMismatchError(Onnx2SnnError):
     """Two models that should belong together do not: an SNN and an ANN it was not converted from."""
+
+
+def reason(exc):
+    """An exception's message for the end of a one-line error, or its type where it has none (MemoryError)."""
+    return str(exc).strip() or type(exc).__name__

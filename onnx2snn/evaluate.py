@@ -94,14 +94,14 @@ def evaluate(snn, x, y, timesteps=DEFAULT_TIMESTEPS, ann=None, batch_size=128, d
     network = snn if isinstance(snn, SpikingNetwork) else SpikingNetwork(load_model(snn), device, order)
     t_max = timesteps[-1]
     ann_right = None if ann is None else ann_correct(ann, x, y)
-    right = []  # per batch: (t_max, batch) booleans, whether the prediction after each step is correct
+    right = []  # per batch: (len(timesteps), batch) booleans, whether the prediction after each T is correct
     rate_sums = {}
     sops = np.zeros(t_max)
     macs = static = 0.0
     starts = range(0, len(x), batch_size)
     for i, start in enumerate(tqdm(starts, desc="evaluating", unit="batch", disable=not progress, leave=False)):
         xb, yb = x[start : start + batch_size], np.asarray(y[start : start + batch_size])
-        result = network.run(xb, t_max, encoding=encoding, seed=seed + i, count_ops=True)
+        result = network.run(xb, t_max, encoding=encoding, seed=seed + i, count_ops=True, keep=timesteps)
         right.append(result.predictions().cpu().numpy() == yb[None, :])
         for name, rate in result.firing_rates.items():
             rate_sums[name] = rate_sums.get(name, 0.0) + rate * len(xb)
@@ -113,11 +113,11 @@ def evaluate(snn, x, y, timesteps=DEFAULT_TIMESTEPS, ann=None, batch_size=128, d
     return Evaluation(
         samples=len(x),
         timesteps=timesteps,
-        snn_accuracy={t: float(right[t - 1].mean()) for t in timesteps},
+        snn_accuracy={t: float(row.mean()) for t, row in zip(timesteps, right)},
         ann_accuracy=None if ann_right is None else float(ann_right.mean()),
         firing_rates={name: total / len(x) for name, total in rate_sums.items()},
         ann_macs=macs,
         sops={t: float(cumulative_sops[t - 1]) for t in timesteps},
         static_macs=static,
-        versus_ann=None if ann_right is None else {t: compare(right[t - 1], ann_right) for t in timesteps},
+        versus_ann=None if ann_right is None else {t: compare(row, ann_right) for t, row in zip(timesteps, right)},
     )

@@ -17,6 +17,24 @@ LAYOUTS = ("nchw", "nhwc")
 GRAY_MODES = ("1", "L", "LA")
 COLOUR_MODES = ("P", "PA", "RGB", "RGBA", "CMYK", "YCbCr")
 FOLDER_FORM = "one subfolder per class holding image files (FOLDER/cat/1.png, FOLDER/dog/2.jpg), or image files"
+MAX_PIXELS = 2**26  # per image, as stored and after --resize (8192 x 8192)
+DATA_BUDGET = 4 << 30  # bytes: the most that the model input read from an image folder may take (float32)
+
+
+def check_pixels(height, width, what):
+    """Raise DataError when an image of height x width would have more than MAX_PIXELS pixels."""
+    if height * width > MAX_PIXELS:
+        raise DataError(f"{what}: {width}x{height} = {height * width:,} pixels, more than the {MAX_PIXELS:,} pixels "
+                        "an image may have; give a smaller --resize (or a smaller image)")
+
+
+def check_budget(images, height, width, channels, source):
+    """Raise DataError when ``images`` inputs of (channels, height, width) in float32 exceed DATA_BUDGET."""
+    size = images * height * width * channels * 4
+    if size > DATA_BUDGET:
+        raise DataError(f"{source}: {images:,} images of {channels}x{height}x{width} take {size / 2**30:.3g} GiB as "
+                        f"float32, more than the budget of {DATA_BUDGET / 2**30:.3g} GiB; give --samples or a smaller "
+                        "--resize")
 
 
 @dataclass(frozen=True)
@@ -33,6 +51,8 @@ class Preprocess:
     def __post_init__(self):
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
+        if self.resize is not None:
+            check_pixels(*self.resize, "--resize")
 
     def changes_values(self):
         """True when a flag that only image data can honour (resize, mean, std, nhwc) is set."""
@@ -101,19 +121,25 @@ def list_images(folder):
     return paths, np.asarray(labels, np.int64)
 
 
-def read_images(paths, preprocess):
-    """uint8 (N, H, W, C) of the image files, converted and resized as ``preprocess`` says."""
+def read_images(paths, preprocess, source=None):
+    """uint8 (N, H, W, C) of the image files, converted and resized as ``preprocess`` says; refused before
+    decoding where they would exceed DATA_BUDGET (``source``: the folder, for the message)."""
     from PIL import Image, UnidentifiedImageError
 
     images = []
+    if preprocess.resize is not None:
+        check_budget(len(paths), *preprocess.resize, preprocess.channels or 3, source or paths[0].parent)
     for path in paths:
         try:
             with Image.open(path) as image:
+                check_pixels(image.height, image.width, path)
                 if image.mode not in GRAY_MODES + COLOUR_MODES:
                     raise DataError(f"{path}: {image.mode} images (16-bit or float) are not supported; save it "
                                     "as 8-bit grayscale or RGB (PNG, JPEG)")
                 mode = {1: "L", 3: "RGB"}.get(preprocess.channels, "L" if image.mode in GRAY_MODES else "RGB")
                 images.append(preprocess.fit_image(image, mode))
+                if len(images) == 1:
+                    check_budget(len(paths), *images[0].shape, source or paths[0].parent)
         except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
             raise DataError(f"{path}: cannot read it as an image ({exc}); remove it or convert it to PNG") from exc
     if preprocess.channels is None and len({a.shape[-1] for a in images}) > 1:

@@ -1,12 +1,12 @@
 """A plain-text description of an ANN or SNN file: I/O, opset, size, cost, and what converts."""
 
 import numpy as np
-import onnx
 import torch
 
 from snnrt import contract
 from snnrt.graph import GraphModule
 from snnrt.stats import OpCounter
+from snnrt.validate import if_attributes
 
 from .find_sites import find_sites
 from .load import load_model
@@ -68,16 +68,15 @@ def _describe_snn(model):
     for node in model.graph.node:
         if node.domain != contract.DOMAIN:
             continue
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         if node.op_type == contract.IF_OP:
-            theta = np.asarray(attrs[contract.ATTR_THRESHOLD], np.float64)
-            v0 = np.asarray(attrs[contract.ATTR_V_INIT], np.float64)
+            attrs = if_attributes(node)
+            theta = attrs.threshold.astype(np.float64)
             shared = np.ptp(theta) == 0
             text = (f"theta {theta[0]:.4g}" + (f" on {theta.size} channels" if theta.size > 1 else "") if shared
                     else f"theta per channel ({theta.size})")
-            text += f", v_init {start_text(contract.start_fractions(theta, v0))} theta"
-            if attrs.get(contract.ATTR_SPREAD):
-                text += f", v_spread {attrs[contract.ATTR_SPREAD]:.3g} theta"
+            text += f", v_init {start_text(contract.start_fractions(theta, attrs.v_init))} theta"
+            if attrs.spread:
+                text += f", v_spread {attrs.spread:.3g} theta"
             lines.append(f"  {node.name}: {node.op_type} {text}")
         else:
             lines.append(f"  {node.name}: {node.op_type}")

@@ -8,6 +8,8 @@ from google.protobuf.message import DecodeError
 from onnx import external_data_helper
 
 from .errors import ModelLoadError
+from .model_limits import check_limits
+from .paths import check_input_file
 
 FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16}
 
@@ -25,15 +27,21 @@ def load_model(source, check=True):
     else:
         path = Path(source)
         label = str(path)
-        if not path.is_file():
-            raise ModelLoadError(f"{path}: no such file; give the path of an .onnx model")
-        model = _parse(path.read_bytes(), label)
+        check_input_file(path, ModelLoadError, "the path of an .onnx model")
+        model = _parse(_read(path), label)
         _load_external_data(model, path)
     if _has_external_data(model) and not isinstance(source, (str, Path)):
         raise ModelLoadError(f"{label}: the model keeps weights in external files; load it from its path instead")
     if check:
         check_model(model, label)
     return model
+
+
+def _read(path):
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
 
 
 def _parse(data, label):
@@ -51,16 +59,25 @@ def _parse(data, label):
 
 
 def _tensors(model):
-    """Initializers and Constant-node tensors of the main graph."""
-    yield from model.graph.initializer
-    for node in model.graph.node:
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.TENSOR:
-                yield attr.t
+    """Initializers and tensor attributes of every graph, subgraphs included."""
+    return external_data_helper._get_all_tensors(model)
 
 
 def _has_external_data(model):
     return any(external_data_helper.uses_external_data(t) for t in _tensors(model))
+
+
+def _external_location(tensor, path):
+    """The location of a tensor's external data, its fields checked (numbers, no NUL byte)."""
+    try:
+        info = external_data_helper.ExternalDataInfo(tensor)
+    except ValueError as exc:
+        raise ModelLoadError(f"{path}: tensor {tensor.name!r} has unreadable external data fields ({exc}); "
+                             "export the model again") from exc
+    if not info.location or "\0" in info.location:
+        raise ModelLoadError(f"{path}: tensor {tensor.name!r} has external data location {info.location!r}, which "
+                             "is not a file name; export the model again")
+    return info.location
 
 
 def _load_external_data(model, path):
@@ -68,31 +85,46 @@ def _load_external_data(model, path):
     for tensor in _tensors(model):
         if not external_data_helper.uses_external_data(tensor):
             continue
-        info = external_data_helper.ExternalDataInfo(tensor)
-        target = (folder / info.location).resolve()
+        location = _external_location(tensor, path)
+        target = (folder / location).resolve()
         if not target.is_relative_to(folder):
             raise ModelLoadError(
-                f"{path}: tensor {tensor.name!r} points to external data {info.location!r} outside the model's "
+                f"{path}: tensor {tensor.name!r} points to external data {location!r} outside the model's "
                 f"folder {folder}; keep external data files next to the model"
             )
         if not target.is_file():
             raise ModelLoadError(
-                f"{path}: tensor {tensor.name!r} needs the external data file {info.location!r}, which is missing "
+                f"{path}: tensor {tensor.name!r} needs the external data file {location!r}, which is missing "
                 f"from {folder}; copy it next to the model"
             )
     try:
         external_data_helper.load_external_data_for_model(model, str(folder))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, onnx.checker.ValidationError) as exc:
         raise ModelLoadError(f"{path}: cannot read its external data ({exc})") from exc
+
+
+def _text_fields_decode(message):
+    """Whether every string field of a protobuf message, recursively, is UTF-8 text (protobuf hands the others
+    back as bytes, which fail wherever they are read later)."""
+    for field, value in message.ListFields():
+        items = value if field.is_repeated else [value]
+        if field.type == field.TYPE_MESSAGE and not all(_text_fields_decode(item) for item in items):
+            return False
+        if field.type == field.TYPE_STRING and any(isinstance(item, bytes) for item in items):
+            return False
+    return True
 
 
 def check_model(model, label="the model"):
     """Run onnx.checker and require at least one floating-point graph input."""
+    if not _text_fields_decode(model):
+        raise ModelLoadError(f"{label}: the graph holds a name or string that is not UTF-8 text; export it again")
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
         first = str(exc).strip().splitlines()[0]
         raise ModelLoadError(f"{label}: the graph fails the ONNX checker: {first}") from exc
+    check_limits(model, label)
     initializers = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     if not any(i.type.tensor_type.elem_type in FLOAT_TYPES for i in inputs):

@@ -9,6 +9,7 @@ from ..load import load_model
 from ..save import check_writable, save_model
 
 FORMATS = ("onnx", "nir")
+MAX_EXPORT_STEPS = 2**20
 
 
 def export_model(source, fmt, output, timesteps=16, per_step_outputs=False):
@@ -20,8 +21,10 @@ def export_model(source, fmt, output, timesteps=16, per_step_outputs=False):
     """
     if fmt not in FORMATS:
         raise Onnx2SnnError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if int(timesteps) < 1:
-        raise Onnx2SnnError(f"the exported graph needs at least one time step, got {timesteps}")
+    if not 1 <= int(timesteps) <= MAX_EXPORT_STEPS:
+        raise Onnx2SnnError(f"-T {timesteps}: the exported graph takes at least one time step and at most "
+                            f"{MAX_EXPORT_STEPS:,} (it holds constants of T values and folds T into the batch axis "
+                            "of every spiking layer's output)")
     check_writable(output)
     snn = load_model(source)
     if not any(n.domain == contract.DOMAIN and n.op_type == contract.IF_OP for n in snn.graph.node):

@@ -10,6 +10,7 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 from snnrt import contract
+from snnrt.validate import if_attributes
 
 from ..errors import UnsupportedModelError
 
@@ -74,16 +75,7 @@ def _if_parameters(b, node, shape):
     """Constants theta and v_init, shaped to broadcast along the node's channel axis; the shift of v after
     the first step (v_spread, over the whole neuron shape) or None; the reset mode. ``shape``: the input's
     declared shape or None."""
-    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    theta = np.asarray(attrs.get(contract.ATTR_THRESHOLD, []), np.float32)
-    v_init = np.asarray(attrs.get(contract.ATTR_V_INIT, []), np.float32)
-    spread = float(attrs.get(contract.ATTR_SPREAD, 0.0))
-    reset = attrs.get(contract.ATTR_RESET, contract.RESET_SUBTRACT.encode()).decode()
-    if theta.size == 0 or theta.shape != v_init.shape or reset not in contract.RESET_MODES:
-        raise UnsupportedModelError(
-            f"node {node.name!r} ({contract.IF_OP}) needs {contract.ATTR_THRESHOLD} and {contract.ATTR_V_INIT} of "
-            f"the same length and {contract.ATTR_RESET} in {contract.RESET_MODES}; convert the model again"
-        )
+    theta, v_init, reset, channel_axis, spread = if_attributes(node)
     rank = None if shape is None else len(shape)
     neurons = None if shape is None or not all(isinstance(d, int) for d in shape[1:]) else tuple(shape[1:])
     if (theta.size > 1 and rank is None) or (spread and neurons is None):
@@ -94,7 +86,7 @@ def _if_parameters(b, node, shape):
         )
     param_shape = []
     if theta.size > 1:
-        axis = attrs.get(contract.ATTR_CHANNEL_AXIS, 1) % rank
+        axis = channel_axis % rank
         param_shape = [theta.size] + [1] * (rank - 1 - axis)
     theta, v_init = theta.reshape(param_shape), v_init.reshape(param_shape)
     shift = b.const(spread * theta * contract.spread_offsets(neurons), np.float32) if spread else None

@@ -12,6 +12,7 @@ from .folding import folding_plan
 from .node import OnnxNode, constant_node_value
 from .precision import full_float32
 from .registry import ONNX_DOMAIN, REGISTRY
+from .validate import check_spiking_nodes
 
 
 def _opsets(model):
@@ -42,6 +43,7 @@ class GraphModule(torch.nn.Module):
         else:
             model = _as_model(model)
             graph, opsets = model.graph, _opsets(model)
+        check_spiking_nodes(graph)
         constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
         for proto in graph.node:
             if proto.op_type == "Constant" and proto.domain in ("", "ai.onnx"):

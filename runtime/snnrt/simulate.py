@@ -15,6 +15,7 @@ sum in another order than on N, which could in principle also move a spike that 
 ``auto`` picks ``layer`` unless the graph cannot fold time into its batch axis (see snnrt.folding).
 """
 
+import collections
 import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ CPU_MEMORY_BUDGET = 32 << 20
 # (16, 1) 1.12x, (16, 2) 1.04x, (8, 4) 1.04x, (4, 8) 1.08x. Those ran with numba tiles of 4096 neurons; with 512
 # (snnrt.cpu_fused.TILE), (32, 4) took 1.07x at T=32 and (128, 1) 1.20x.
 CHUNK_STEPS = 4
+# run(count_ops=True) keeps one figure per step (snnrt.stats): the most steps it counts (8 MiB of figures).
+MAX_COUNTED_STEPS = 2**20
 
 
 def pick_device(device="auto"):
@@ -79,7 +82,8 @@ def default_memory_budget(device):
 
 @dataclass
 class SimulationResult:
-    """``outputs[t]`` is the output averaged over steps 1..t+1, shape (steps run, N, ...)."""
+    """``outputs[i]`` is the output averaged over steps 1..``steps[i]``, shape (len(steps), N, ...): every step
+    run (steps = 1, 2, ...), or those that ``run(keep=...)`` asked for."""
 
     outputs: torch.Tensor
     firing_rates: dict
@@ -87,9 +91,10 @@ class SimulationResult:
     op_counts: object
     order: str = "step"
     channel_rates: dict = None  # run(channel_rates=True or names): IF node name -> (steps, channels) firing rates
+    steps: list = None  # the step count of each row of outputs
 
     def predictions(self):
-        """Arg-max class after every step, shape (T, N)."""
+        """Arg-max class after each step of ``steps``, shape (len(steps), N)."""
         return self.outputs.argmax(dim=-1)
 
 
@@ -148,9 +153,11 @@ class SpikingNetwork:
 
     @torch.no_grad()
     def run(self, x, timesteps, encoding="direct", seed=None, count_ops=False, order=None, stop_when_stable=None,
-            channel_rates=False, observe=None):
+            channel_rates=False, observe=None, keep=None):
         """Simulate ``timesteps`` steps on the batch x (analog input fed at every step, or Poisson spikes).
 
+        ``keep``: the step counts whose anytime outputs to return (None: every step), so that the memory a run
+        keeps does not grow with T. ``count_ops`` keeps one figure per step: at most MAX_COUNTED_STEPS.
         ``stop_when_stable=k`` (step order) stops once every prediction has stayed the same for k steps.
         ``channel_rates``: also record each IF layer's firing rate per channel at every step (the mean over
         samples and positions), as ``result.channel_rates``; True for every IF layer, or the names of the IF
@@ -164,6 +171,12 @@ class SpikingNetwork:
             raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
         if timesteps < 1:
             raise ValueError(f"timesteps must be at least 1, got {timesteps}")
+        if count_ops and timesteps > MAX_COUNTED_STEPS:
+            raise RuntimeInputError(f"counting operations keeps one figure per time step: T={timesteps:,} is more "
+                                    f"than the {MAX_COUNTED_STEPS:,} steps allowed; give a smaller T")
+        kept = list(range(1, timesteps + 1)) if keep is None else sorted({int(t) for t in keep if 1 <= t <= timesteps})
+        if not kept:
+            raise ValueError(f"keep must name at least one step in 1..{timesteps}, got {keep}")
         order = self.resolve_order("step" if stop_when_stable and not order else order, encoding)
         if stop_when_stable and order != "step":
             raise ValueError("stop_when_stable needs the step-by-step order")
@@ -186,7 +199,7 @@ class SpikingNetwork:
         with counter if count_ops else contextlib.nullcontext(), _recording(recorders or []):
             for start in range(0, len(x), samples):
                 outputs.append(self._run_chunk(x[start : start + samples], timesteps, steps, encoding, generator,
-                                               counter, stop_when_stable, _at_sample(observe, start)))
+                                               counter, stop_when_stable, _at_sample(observe, start), set(kept)))
         if count_ops:
             counter.finish(len(x))
         return SimulationResult(
@@ -197,14 +210,15 @@ class SpikingNetwork:
             order=order,
             channel_rates={node.name: _per_neuron(layer, len(x)) for node, layer in recorders}
             if recorders is not None else None,
+            steps=kept[: len(outputs[0])],
         )
 
-    def _run_chunk(self, x, timesteps, steps, encoding, generator, counter, stop_when_stable, observe):
+    def _run_chunk(self, x, timesteps, steps, encoding, generator, counter, stop_when_stable, observe, keep):
         for _, layer in self.graph.stateful_layers():
             layer.reset_membrane()
         cache = {} if encoding == "direct" else None
         varying = self.graph.folding[encoding == "poisson"].varying
-        total, anytime = None, []
+        total, anytime, recent, done = None, [], collections.deque(maxlen=(stop_when_stable or 0) + 1), 0
         for first in range(0, timesteps, steps):
             count = min(steps, timesteps - first)
             counter.begin(first, count)
@@ -220,8 +234,12 @@ class SpikingNetwork:
             per_step = _per_step(outs[0], count, len(x), self.graph.output_names[0] in varying)
             for value in per_step:
                 total = value.clone() if total is None else total + value
-                anytime.append(total / (len(anytime) + 1))
-            if stop_when_stable and _stable(anytime, stop_when_stable):
+                done += 1
+                if done in keep:
+                    anytime.append(total / done)
+                if stop_when_stable:
+                    recent.append((total / done).argmax(dim=-1))
+            if stop_when_stable and _stable(recent):
                 break
         return torch.stack(anytime)
 
@@ -281,9 +299,9 @@ def _per_neuron(layer, samples):
     return None if counts is None else (counts / (samples * layer.neurons / counts.shape[1])).float()
 
 
-def _stable(anytime, steps):
-    """True when the arg-max of the last ``steps`` + 1 anytime outputs agree for every sample."""
-    if len(anytime) <= steps:
+def _stable(recent):
+    """True when ``recent`` (a full deque of the arg-max of the last anytime outputs) agree for every sample."""
+    if len(recent) < recent.maxlen:
         return False
-    recent = torch.stack(anytime[-steps - 1 :]).argmax(dim=-1)
-    return bool((recent == recent[-1]).all())
+    stacked = torch.stack(list(recent))
+    return bool((stacked == stacked[-1]).all())

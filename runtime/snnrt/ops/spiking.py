@@ -7,6 +7,7 @@ from .. import contract, cpu_fused
 from ..fused import fused_if_fire
 from ..neuron import IFParameters, count_ones, if_fire, if_initial_state, sum_ones
 from ..registry import register
+from ..validate import check_channels, if_attributes
 from .pool import max_pool_fn
 
 
@@ -58,12 +59,13 @@ class IFNeuron(SpikingLayer):
     and a missing numba fall back to eager). snnrt.simulate.pick_kernel sets it per device.
     """
 
-    def __init__(self, v_threshold, v_init, reset, channel_axis=1, spread=0.0):
+    def __init__(self, v_threshold, v_init, reset, channel_axis=1, spread=0.0, name=""):
         if reset not in contract.RESET_MODES:
             raise NotImplementedError(f"reset mode {reset!r}; expected one of {contract.RESET_MODES}")
         if not 0.0 <= spread <= 1.0:
             raise ValueError(f"{contract.ATTR_SPREAD} must be in [0, 1], got {spread}")
         super().__init__()
+        self.name = name
         self.reset = reset
         self.channel_axis = channel_axis
         self.spread = float(spread)
@@ -104,7 +106,9 @@ class IFNeuron(SpikingLayer):
     def _params(self, x):
         shape = [1] * x.dim()
         if self.v_threshold.numel() > 1:
-            shape[self.channel_axis % x.dim()] = -1
+            axis = self.channel_axis % x.dim()
+            check_channels(self.name, self.v_threshold.numel(), x.shape[axis])
+            shape[axis] = -1
         return IFParameters(self.v_threshold.reshape(shape), self.v_init.reshape(shape), self.reset)
 
     def forward_sequence(self, x, steps, constant_in_time=False, into_input=False):
@@ -163,17 +167,8 @@ class SpikeMaxPool(SpikingLayer):
 
 @register(contract.IF_OP, 1, domain=contract.DOMAIN)
 def convert_if_neuron(node):
-    threshold = node.attr(contract.ATTR_THRESHOLD)
-    v_init = node.attr(contract.ATTR_V_INIT)
-    if threshold is None or v_init is None:
-        raise NotImplementedError(f"{contract.IF_OP} needs {contract.ATTR_THRESHOLD} and {contract.ATTR_V_INIT}")
-    return IFNeuron(
-        threshold,
-        v_init,
-        node.attr(contract.ATTR_RESET, contract.RESET_SUBTRACT),
-        node.attr(contract.ATTR_CHANNEL_AXIS, 1),
-        node.attr(contract.ATTR_SPREAD, 0.0),
-    )
+    attrs = if_attributes(node.proto)
+    return IFNeuron(attrs.threshold, attrs.v_init, attrs.reset, attrs.channel_axis, attrs.spread, node.name)
 
 
 @register(contract.MAXPOOL_OP, 1, domain=contract.DOMAIN)
