@@ -132,9 +132,12 @@ class LayerFitter:
         return (torch.stack(errors, dim=1) * weights).sum(1), torch.stack(means, dim=1)
 
     def correction(self, means, biasable):
-        """The least-squares (b, d) per channel of e_T = b + d / T (d alone where ``biasable`` is false)."""
+        """The least-squares (b, d) per channel of e_T = b + d / T (d alone where ``biasable`` is false; b alone
+        for a single T, where the two cannot be told apart)."""
         w = torch.as_tensor(self.weights, dtype=torch.float64, device=means.device)[:, None]
         inverse = 1.0 / torch.as_tensor(self.timesteps, dtype=torch.float64, device=means.device)[:, None]
+        if biasable and len(self.timesteps) == 1:
+            return means[0], torch.zeros_like(means[0])
         if not biasable:
             return None, (w * means * inverse).sum(0) / (w * inverse**2).sum()
         s1, s2, s3 = w.sum(), (w * inverse).sum(), (w * inverse**2).sum()

@@ -49,6 +49,16 @@ def test_without_a_bias_carrier_the_start_is_shifted_instead():
     assert fit.error_after < fit.error_before
 
 
+@pytest.mark.parametrize("biasable", [True, False])
+def test_one_target_step_fits_one_correction(biasable):
+    target = torch.from_numpy(RNG.uniform(0.2, 0.8, size=(2, 512)).astype(np.float32))
+    fit = _fit(target - 0.1, target, [1.0, 1.0], biasable=biasable, steps=(4,))
+    assert np.all(np.isfinite(fit.v_init)) and fit.error_after < fit.error_before
+    if biasable:
+        np.testing.assert_allclose(fit.bias, 0.1, atol=0.03)
+        np.testing.assert_allclose(fit.v_init, 0.5 * fit.v_threshold)
+
+
 def test_time_varying_currents_are_read_step_by_step():
     target = torch.full((1, 64), 0.5)
     currents = torch.zeros((8, 1, 64))
