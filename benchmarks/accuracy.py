@@ -146,7 +146,8 @@ def evaluate(name, args, peer, previous=None, save=lambda result: None):
     x, y = load_builtin(dataset, "test")
     x_cal = x_cal[:args.calibration]
     x, y = x[:args.samples], y[:args.samples]
-    ours = {**OURS, **(VARIANTS if args.variants else {})}
+    ours = {label: options for label, options in {**OURS, **(VARIANTS if args.variants else {})}.items()
+            if args.methods is None or label in args.methods}
     labels = list(ours) + (list(PEER_SETTINGS) if peer is not None else [])
     ann, ann_wrong = ann_accuracy(path, x, y)
     result = {"path": str(path.relative_to(ROOT)), "half": half, "dataset": dataset, "test_samples": len(x),
@@ -313,6 +314,8 @@ def parse_args(argv):
                         help="add onnx2snn θ/2 with 99.9th-percentile thresholds per channel (SpikingJelly's best "
                              "statistic) and with 'auto' thresholds per layer")
     parser.add_argument("--no-peers", action="store_true", help="onnx2snn only, no SpikingJelly")
+    parser.add_argument("--methods", help="comma-separated labels of the onnx2snn methods to run (default: all "
+                                          f"of {', '.join(OURS)}, and the --variants)")
     parser.add_argument("--json", metavar="PATH", help="write all numbers as JSON")
     parser.add_argument("--resume", action="store_true",
                         help="with --json: keep the methods an interrupted run already wrote to that file "
@@ -323,6 +326,11 @@ def parse_args(argv):
                              "without running anything")
     args = parser.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if args.methods is not None:
+        args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        unknown = [m for m in args.methods if m not in {**OURS, **VARIANTS}]
+        if unknown:
+            parser.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join({**OURS, **VARIANTS})}")
     if args.zoo:
         args.models = [n for n, m in MODELS.items() if m[3] is not None and args.zoo in (m[3], "all")]
     unknown = [m for m in args.models if m not in MODELS]

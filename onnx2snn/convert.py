@@ -208,7 +208,7 @@ def target_text(target):
     """The metadata's words for the latency target."""
     if target is None:
         steps = defaults.ANYTIME_TIMESTEPS
-        return f"anytime: fitted for T={steps[0]}..{steps[-1]}"
+        return f"anytime, T={steps[0]}..{steps[-1]}"
     return "T=" + ",".join(str(t) for t in target)
 
 

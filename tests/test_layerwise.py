@@ -136,7 +136,7 @@ def test_layerwise_fit_brings_the_output_closer_to_the_ann():
     assert _output_error(fitted, x, 64) < 0.8 * _output_error(plain, x, 64)
     meta = {p.key: p.value for p in fitted.model.metadata_props}
     assert meta[contract.META_LAYERWISE].startswith("layer-wise calibration of 2 IF layer(s)")
-    assert meta[contract.META_TIMESTEPS] == "anytime: fitted for T=1..64"
+    assert meta[contract.META_TIMESTEPS] == "anytime, T=1..64"
     assert all(layer.source.endswith("fitted layer-wise") for layer in fitted.layers)
     assert np.any(_bias(fitted.model, "fc2") != 0), "the second layer's mean error goes into fc2's bias"
 
@@ -162,3 +162,41 @@ def test_layerwise_off_is_recorded_and_changes_nothing():
 def test_a_bad_latency_target_is_refused_by_name(bad):
     with pytest.raises(ValueError, match="timesteps"):
         convert(_mlp(), RNG.normal(size=(8, 8)).astype(np.float32), timesteps=bad)
+
+
+def _clip_mlp():
+    nodes = [helper.make_node("Gemm", ["input", "w1", "b1"], ["h1"], name="fc1", transB=1),
+             helper.make_node("Clip", ["h1", "lo", "hi"], ["a1"], name="clip1"),
+             helper.make_node("Gemm", ["a1", "w3"], ["out"], name="fc3", transB=1)]
+    inits = {"w1": W1, "b1": np.zeros(32, np.float32), "lo": np.float32(0.0), "hi": np.float32(1.5),
+             "w3": W3}
+    return make_model(nodes, [("input", ["N", 8])], [("out", ["N", 5])], inits)
+
+
+def _spread(snn):
+    node = next(n for n in snn.model.graph.node if n.op_type == contract.IF_OP)
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}.get(contract.ATTR_SPREAD)
+
+
+def test_an_explicit_spread_is_honoured_on_a_trained_bound():
+    x = RNG.normal(size=(64, 8)).astype(np.float32)
+    assert _spread(convert(_clip_mlp(), x, layerwise=False)) is None
+    assert _spread(convert(_clip_mlp(), x, spread=0.5, layerwise=False)) == pytest.approx(0.5)
+
+
+def test_the_cli_takes_a_latency_target_and_can_skip_layerwise(tmp_path):
+    from click.testing import CliRunner
+
+    from onnx2snn.bundled import bundled_model
+    from onnx2snn.cli import main
+
+    out = tmp_path / "mlp.snn.onnx"
+    args = ["--quiet", "convert", str(bundled_model("digits_mlp")), "-o", str(out), "--calib", "digits"]
+    result = CliRunner().invoke(main, [*args, "--timesteps", "4", "--no-layerwise"])
+    assert result.exit_code == 0, result.output
+    assert "fitted for: T=4" in result.output and "layer-wise: not run" in result.output
+    result = CliRunner().invoke(main, [*args, "--layerwise-samples", "64"])
+    assert result.exit_code == 0, result.output
+    assert "fitted for: anytime, T=1..64" in result.output
+    assert "layer-wise calibration of 2 IF layer(s) on 64 calibration samples" in result.output
+    assert CliRunner().invoke(main, [*args, "--timesteps", "0"]).exit_code == 2

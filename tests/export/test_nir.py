@@ -168,7 +168,9 @@ def test_cnn_graph_structure(cnn):
         layer = graph.nodes[name]
         assert layer.metadata["onnx_node"] == node.name and layer.metadata["reset"] == "subtract"
         assert np.all(layer.v_threshold == 1) and np.all(layer.r == 1) and np.all(layer.v_reset == 0)
-        np.testing.assert_allclose(layer.metadata["v_init"], 0.5, rtol=1e-6)
+        start = contract.start_fractions(attribute(node, "v_threshold"), attribute(node, "v_init"))
+        expected = np.broadcast_to(start.reshape(-1, *[1] * (layer.v_threshold.ndim - 1)), layer.v_threshold.shape)
+        np.testing.assert_allclose(layer.metadata["v_init"], expected, rtol=1e-5)
         shift = layer.metadata.get("v_shift_after_first_step", np.zeros(layer.v_threshold.shape))
         np.testing.assert_allclose(shift, shift_fraction(node, layer.v_threshold.shape), rtol=1e-6)
     conv0, conv1 = [n for n in cnn.model.graph.node if n.op_type == "Conv"][:2]
