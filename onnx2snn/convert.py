@@ -90,7 +90,7 @@ class SnnModel:
 def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, reset=contract.RESET_SUBTRACT,
             batch_size=128, progress=False, output=None, spread=None, tune=False,
             tune_timesteps=defaults.TUNE_TIMESTEPS, tune_samples=defaults.TUNE_SAMPLES, timesteps=None,
-            layerwise=True, layerwise_samples=defaults.LAYERWISE_SAMPLES):
+            layerwise=None, layerwise_samples=defaults.LAYERWISE_SAMPLES):
     """Convert an ANN (path, bytes or ModelProto) into an SnnModel; write it to ``output`` when given.
 
     ``calibration``: inputs (N, ...) for the threshold statistics; ``threshold``: a ThresholdSpec or its
@@ -107,13 +107,14 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     ``timesteps``: the latency target, the T (an int or a list) the SNN will run for; the mse thresholds, the
     layer-wise calibration and tuning (unless ``tune_timesteps`` is given) are then fitted for those T instead of
     the anytime range defaults.ANYTIME_TIMESTEPS. ``layerwise``: finally fit every IF layer to the spike trains it
-    receives from the converted layers before it, on ``layerwise_samples`` calibration inputs (onnx2snn.layerwise:
+    receives from the converted layers before it (None: defaults.LAYERWISE), on ``layerwise_samples`` calibration inputs (onnx2snn.layerwise:
     one SNN run).
     """
     spec = ThresholdSpec.parse(threshold) if isinstance(threshold, str) else threshold
     fraction = parse_v_init(v_init)
     if reset not in RESET_WORDS:
         raise ValueError(f"reset must be one of {contract.RESET_MODES}, got {reset!r}")
+    layerwise = defaults.LAYERWISE if layerwise is None else layerwise
     tune_spreads = spread is None
     spread = parse_spread(spread, fraction)
     target = check_timesteps(timesteps)
@@ -140,7 +141,7 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
         contract.META_VERSION: __version__,
         contract.META_INPUT_ENCODING: "direct",
         contract.META_DROPPED_SOFTMAX: ",".join(report.dropped_output),
-        contract.META_TIMESTEPS: target_text(target),
+        contract.META_FITTED_FOR: target_text(target),
     }
     tunable = [site for site in report.sites if not thresholds[site.name].trained] if tune else []
     if tune and not tunable:
@@ -179,7 +180,7 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     written = _if_attributes(snn)
     layers = [_summary(s, thresholds[s.name], written[if_node_name(s)], fitted) for s in report.sites]
     result = SnnModel(snn, ann, layers, report.dropped_output, metadata.get(contract.META_TUNING),
-                      metadata[contract.META_TIMESTEPS], layerwise_text)
+                      metadata[contract.META_FITTED_FOR], layerwise_text)
     if output is not None:
         result.save(output)
     return result

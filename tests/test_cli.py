@@ -54,7 +54,8 @@ def _cnn(channels=3, size=32, classes=10):
 def test_convert_prints_the_layer_summary_and_writes_a_checked_file(tmp_path):
     out = tmp_path / "mlp.snn.onnx"
     result = _invoke("convert", MLP, "-o", out, "--calib", "digits:train", "--calib-samples", 300,
-                     "--threshold", "percentile:99.9", "--per-layer", "--init", "zero", "--batch-size", 64)
+                     "--threshold", "percentile:99.9", "--per-layer", "--init", "zero", "--batch-size", 64,
+                     "--no-layerwise")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split() == ["site", "replaced", "threshold", "source", "spread", "start", "threshold"]
@@ -78,7 +79,8 @@ def test_convert_spreads_potentials_by_default_with_the_half_start(tmp_path, opt
 @pytest.mark.parametrize("option, start", [(("--init", "0.3"), "0.3"), (("--per-layer",), "0.5")])
 def test_convert_and_inspect_show_the_start_as_a_fraction_of_theta(tmp_path, option, start):
     out = tmp_path / "mlp.snn.onnx"
-    result = _invoke("convert", MLP, "-o", out, "--calib", "digits:train", "--calib-samples", 50, *option)
+    result = _invoke("convert", MLP, "-o", out, "--calib", "digits:train", "--calib-samples", 50, "--no-layerwise",
+                     *option)
     lines = result.output.splitlines()
     column = lines[0].index("start")
     starts = [line[column:].split()[0] for line in lines if line.startswith("/")]
@@ -94,7 +96,7 @@ def _if_thresholds(path):
 
 def test_convert_tunes_thresholds_on_request(tmp_path):
     plain, tuned = tmp_path / "plain.snn.onnx", tmp_path / "tuned.snn.onnx"
-    common = ("--calib", "digits:train", "--calib-samples", 100)
+    common = ("--calib", "digits:train", "--calib-samples", 100, "--no-layerwise")
     assert _invoke("convert", MLP, "-o", plain, *common).exit_code == 0
     result = _invoke("convert", MLP, "-o", tuned, *common, "--tune", "--tune-timesteps", "1,2,4", "--tune-samples", 64)
     assert result.exit_code == 0, result.output

@@ -57,7 +57,7 @@ def test_file_is_valid_onnx_with_provenance_and_softmax_dropped(tmp_path):
     x = RNG.normal(size=(200, 6)).astype(np.float32)
     path = tmp_path / "m.snn.onnx"
     snn = convert(ann, x, threshold=ThresholdSpec("percentile", 99.9, per_channel=False), v_init="half",
-                  output=path)
+                  output=path, layerwise=False)
     model = onnx.load(path)
     onnx.checker.check_model(model)
     meta = {p.key: p.value for p in model.metadata_props}

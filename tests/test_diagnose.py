@@ -56,7 +56,7 @@ def test_rate_sums_in_chunks_equal_the_figures_of_the_whole_tensors():
 @pytest.fixture(scope="module")
 def mlp_snn(tmp_path_factory):
     """The digits MLP converted with 400 training images, as a ModelProto."""
-    return convert(MLP, digits("train")[0][:400]).model
+    return convert(MLP, digits("train")[0][:400], layerwise=False).model
 
 
 @pytest.mark.parametrize("broken", ["/1/Relu_if", "/3/Relu_if"])

@@ -136,7 +136,7 @@ def test_layerwise_fit_brings_the_output_closer_to_the_ann():
     assert _output_error(fitted, x, 64) < 0.8 * _output_error(plain, x, 64)
     meta = {p.key: p.value for p in fitted.model.metadata_props}
     assert meta[contract.META_LAYERWISE].startswith("layer-wise calibration of 2 IF layer(s)")
-    assert meta[contract.META_TIMESTEPS] == "anytime, T=1..64"
+    assert meta[contract.META_FITTED_FOR] == "anytime, T=1..64"
     assert all(layer.source.endswith("fitted layer-wise") for layer in fitted.layers)
     assert np.any(_bias(fitted.model, "fc2") != 0), "the second layer's mean error goes into fc2's bias"
 
@@ -145,7 +145,7 @@ def test_a_latency_target_is_what_the_layers_are_fitted_for():
     x = RNG.normal(size=(64, 8)).astype(np.float32)
     fitted = convert(_mlp(), x, timesteps=[8, 4])
     meta = {p.key: p.value for p in fitted.model.metadata_props}
-    assert meta[contract.META_TIMESTEPS] == "T=4,8"
+    assert meta[contract.META_FITTED_FOR] == "T=4,8"
     assert "T=4,8:" in meta[contract.META_LAYERWISE]
     assert fitted.fitted_for == "T=4,8"
 

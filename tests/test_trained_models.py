@@ -11,6 +11,14 @@ from onnx2snn.datasets import digits, mnist5k
 from onnx2snn.evaluate import ann_accuracy, evaluate
 from tests.conftest import ort_run
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _without_layerwise():
+    """The targets of the conversion core (θ/2, spread, mse thresholds) on the bundled models: convert() without layer-wise calibration here (tests/test_layerwise.py tests it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("onnx2snn.defaults.LAYERWISE", False)
+        yield
+
 LONG = (1, 2, 4, 8, 32, 64)
 SHORT = (1, 2, 4, 8)
 TEST_IMAGES = 300

@@ -19,6 +19,14 @@ from snnrt.simulate import SpikingNetwork
 from tests.conftest import make_model, ort_run
 from tests.test_convert import W1, W2, _mlp, _qcfs_mlp
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _without_layerwise():
+    """These tests measure tuning alone: convert() without layer-wise calibration here (tests/test_layerwise.py tests it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("onnx2snn.defaults.LAYERWISE", False)
+        yield
+
 RNG = np.random.default_rng(11)
 X = RNG.normal(size=(64, 6)).astype(np.float32)
 STEPS = (1, 2, 4, 8)

@@ -60,7 +60,7 @@ META_TUNING = META_PREFIX + "threshold_tuning"
 META_VERSION = META_PREFIX + "version"
 META_DROPPED_SOFTMAX = META_PREFIX + "dropped_output_softmax"
 META_INPUT_ENCODING = META_PREFIX + "input_encoding"
-META_TIMESTEPS = META_PREFIX + "timesteps"  # the latency target the conversion was fitted for
+META_FITTED_FOR = META_PREFIX + "fitted_for"  # the latency target the conversion was fitted for
 META_LAYERWISE = META_PREFIX + "layerwise_calibration"
 
 

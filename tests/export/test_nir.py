@@ -22,6 +22,14 @@ from snnrt.simulate import SpikingNetwork
 from tests.conftest import make_model
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _without_layerwise():
+    """These tests compare the export with starts and thresholds as the statistics give them: convert() without layer-wise calibration here (tests/test_layerwise.py tests it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("onnx2snn.defaults.LAYERWISE", False)
+        yield
+
+
 @functools.cache
 def images(dataset, split):
     return load_builtin(dataset, split)[0]
