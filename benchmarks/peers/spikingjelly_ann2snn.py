@@ -160,9 +160,11 @@ def load_onnx_weights(module, onnx_path, check_input, tolerance=1e-5):
 
 
 def unsupported_reason(module):
-    """Submodules that RateCodingRecipe neither converts nor passes through harmlessly, as text, or None."""
+    """Submodules that RateCodingRecipe neither converts nor passes through harmlessly, as text, or None. A module
+    with children (a residual block, a dense layer) is traced through by FX: its own additions and
+    concatenations are SpikingJelly's to accept or refuse, and its children are checked here."""
     others = [(name, type(m).__name__) for name, m in module.named_modules()
-              if name and not isinstance(m, _HANDLED)]
+              if name and not isinstance(m, _HANDLED) and not list(m.children())]
     if not others:
         return None
     listed = ", ".join(f"'{name}' ({kind})" for name, kind in others)
