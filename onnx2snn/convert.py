@@ -1,7 +1,6 @@
 """The Python API: one call from an ONNX ANN plus calibration data to an SNN model and file."""
 
 from dataclasses import dataclass, replace
-from numbers import Integral
 
 import numpy as np
 import onnx
@@ -18,7 +17,7 @@ from .load import load_model
 from .normalize import normalize
 from .rewrite import if_node_name, rewrite
 from .save import save_model
-from .tune import check_tuning, tune_thresholds
+from .tune import check_steps, check_tuning, tune_thresholds
 
 RESET_WORDS = {contract.RESET_SUBTRACT: "reset by subtraction", contract.RESET_ZERO: "reset to zero"}
 
@@ -105,10 +104,10 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     (onnx2snn.tune, onnx2snn.potentials: one SNN run per layer and factor or spread tried, one for the starts).
     A ``spread`` given explicitly applies to trained bounds too; by default they keep none.
     ``timesteps``: the latency target, the T (an int or a list) the SNN will run for; the mse thresholds, the
-    layer-wise calibration and tuning (unless ``tune_timesteps`` is given) are then fitted for those T instead of
-    the anytime range defaults.ANYTIME_TIMESTEPS. ``layerwise``: finally fit every IF layer to the spike trains it
-    receives from the converted layers before it (None: defaults.LAYERWISE), on ``layerwise_samples`` calibration inputs (onnx2snn.layerwise:
-    one SNN run).
+    layer-wise calibration and tuning (in place of ``tune_timesteps``) are then fitted for those T instead of the
+    anytime range defaults.ANYTIME_TIMESTEPS. ``layerwise``: finally fit every IF layer to the spike trains it
+    receives from the converted layers before it (None: defaults.LAYERWISE), on ``layerwise_samples``
+    calibration inputs (onnx2snn.layerwise: one SNN run).
     """
     spec = ThresholdSpec.parse(threshold) if isinstance(threshold, str) else threshold
     fraction = parse_v_init(v_init)
@@ -117,7 +116,7 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     layerwise = defaults.LAYERWISE if layerwise is None else layerwise
     tune_spreads = spread is None
     spread = parse_spread(spread, fraction)
-    target = check_timesteps(timesteps)
+    target = None if timesteps is None else check_steps(timesteps, "timesteps")
     if tune:
         tune_timesteps, tune_samples = check_tuning(target or tune_timesteps, tune_samples)
     ann, _ = normalize(load_model(source))
@@ -192,17 +191,6 @@ def _spread_text(spread):
         return ("; membranes spread after step 1 by a fraction of theta picked per layer by simulation "
                 "(the IF nodes' v_spread; 0 where absent)")
     return f"; membranes spread by {spread}*theta after step 1" if spread else ""
-
-
-def check_timesteps(timesteps):
-    """The latency target as sorted distinct positive ints (None: anytime), or a ValueError that names it."""
-    if timesteps is None:
-        return None
-    steps = [timesteps] if isinstance(timesteps, Integral) else timesteps
-    if (isinstance(steps, (str, bytes)) or not hasattr(steps, "__iter__") or not steps
-            or not all(isinstance(t, Integral) and not isinstance(t, bool) and t >= 1 for t in steps)):
-        raise ValueError(f"timesteps must be a positive integer or a list of them, got {timesteps!r}")
-    return tuple(sorted({int(t) for t in steps}))
 
 
 def target_text(target):

@@ -23,7 +23,6 @@ plus len(LAYERWISE_FACTORS) + 3 simulations of each IF layer alone (elementwise,
 """
 
 from dataclasses import dataclass
-from numbers import Integral
 
 import numpy as np
 import onnx
@@ -41,7 +40,7 @@ from .defaults import (LAYERWISE_CORRECTIONS, LAYERWISE_FACTORS, LAYERWISE_MEMOR
                        LAYERWISE_SAMPLES,
                        LAYERWISE_WEIGHT_POWER)
 from .errors import CalibrationError
-from .tune import evenly_spaced
+from .tune import evenly_spaced, whole_number
 
 
 @dataclass
@@ -184,7 +183,7 @@ def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, ba
     fitted thresholds, starts and biases, LayerwiseResult)."""
     if data is None or len(data) == 0:
         raise CalibrationError("layer-wise calibration needs calibration data; give --calib")
-    if not isinstance(samples, Integral) or isinstance(samples, bool) or samples < 1:
+    if not whole_number(samples) or samples < 1:
         raise ValueError(f"layerwise_samples must be a positive integer, got {samples!r}")
     network = SpikingNetwork(snn, order="layer")
     plan = network.graph.folding[False]

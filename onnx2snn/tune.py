@@ -84,19 +84,27 @@ def evenly_spaced(count, samples):
     return np.unique(np.linspace(0, count - 1, min(samples, count)).round().astype(np.int64))
 
 
-def _whole(value):
+def whole_number(value):
+    """Whether ``value`` is an int (a bool is not)."""
     return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def check_steps(timesteps, name):
+    """Sorted distinct time steps from ``timesteps`` (a positive int or a list or tuple of them); a ValueError that
+    names the argument ``name`` otherwise."""
+    steps = [timesteps] if whole_number(timesteps) else timesteps
+    if not isinstance(steps, (list, tuple)) or not steps or not all(whole_number(t) and t >= 1 for t in steps):
+        raise ValueError(f"{name} must be a positive integer or a list of them, got {timesteps!r}")
+    return tuple(sorted({int(t) for t in steps}))
 
 
 def check_tuning(timesteps, samples):
     """(sorted distinct time steps, samples) from ``tune_timesteps`` (an int or a sequence of ints) and
     ``tune_samples``; a ValueError that names the argument otherwise."""
-    steps = [timesteps] if _whole(timesteps) else timesteps
-    if not isinstance(steps, (list, tuple)) or not steps or not all(_whole(t) and t >= 1 for t in steps):
-        raise ValueError(f"tune_timesteps must be a positive integer or a list of them, got {timesteps!r}")
-    if not _whole(samples) or samples < 1:
+    steps = check_steps(timesteps, "tune_timesteps")
+    if not whole_number(samples) or samples < 1:
         raise ValueError(f"tune_samples must be a positive integer, got {samples!r}")
-    return tuple(sorted({int(t) for t in steps})), int(samples)
+    return steps, int(samples)
 
 
 def snn_output_in_ann(ann, dropped):
