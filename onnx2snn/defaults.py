@@ -18,16 +18,16 @@ TUNE_SPREADS = (0.0, 0.5, 0.75, 1.0)
 # and with all training images for calibration (README, Results).
 TUNE_WEIGHT_POWER = 1.0
 
-# Layer-wise calibration (onnx2snn.layerwise): whether convert() runs it by default, the time steps the anytime conversion is fitted for, the number of
-# calibration samples the SNN runs on, the factors tried on each channel's threshold (1 first: ties keep it), the
-# shares of the fitted bias and start shift tried, the memory one calibration run may take, and the weight of each
-# T in the layer error, T ** LAYERWISE_WEIGHT_POWER.
+# Layer-wise calibration (onnx2snn.layerwise): whether convert() runs it by default, the time steps the anytime
+# conversion is fitted for (each counts by its relative error), the number of calibration samples the SNN runs
+# on, the factors tried on each channel's threshold (1 first: ties keep it and it is the reference of the
+# relative errors), the shares of the fitted bias and start shift tried, and the memory one calibration run may
+# take.
 LAYERWISE = True
 ANYTIME_TIMESTEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 LAYERWISE_SAMPLES = 256
 LAYERWISE_FACTORS = (1.0, 0.85, 1.2, 0.7, 1.45, 1.75, 2.1)
 LAYERWISE_CORRECTIONS = (0.5, 1.0, 1.5)
 LAYERWISE_MEMORY = 256 << 20
-LAYERWISE_WEIGHT_POWER = 0.5
 # The neurons per channel (sampled over calibration samples and positions) whose error fits a layer.
 LAYERWISE_NEURONS = 256

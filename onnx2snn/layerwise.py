@@ -7,9 +7,12 @@ layer by layer (snnrt's layer order), and each IF layer, before it fires, is fit
 x[t] against the ANN's activation a at the same site on the same inputs (no labels), channel by channel:
 
 1. threshold: each channel's theta (and its start, a fixed fraction of theta) is scaled by the factor in
-   LAYERWISE_FACTORS that minimizes the layer's rate-code error over the target time steps,
-   E = sum over T of w_T * sum over samples and positions of (a - theta * N_T / T)^2, N_T the spikes in steps
-   1..T, w_T proportional to T ** LAYERWISE_WEIGHT_POWER (onnx2snn.defaults);
+   LAYERWISE_FACTORS that minimizes the layer's relative rate-code error over the target time steps,
+   E = sum over T of E_T / E0_T, E_T = sum over samples and positions of (a - theta * N_T / T)^2, N_T the
+   spikes in steps 1..T, and E0_T the whole layer's E_T with the thresholds it came with. Each T counts by its
+   relative error: the rounding error at T=1 is thousands of times the one at T=64, and with absolute errors
+   the thresholds would be chosen for the smallest T alone, clipping what the SNN needs to converge at the
+   largest;
 2. mean error: the remaining mean error of each channel at each T, e_T, is fitted as e_T = b + d / T: a
    constant current b (bias calibration, Li et al., ICML 2021), written into the bias of the Conv or Gemm that
    computes the input (onnx2snn.bias_carriers; b = 0 where there is none), and a start shift d (potential
@@ -37,8 +40,7 @@ from snnrt.simulate import SpikingNetwork
 from .bias_carriers import add_bias, find_bias_carriers
 from .calibrate import ann_batches
 from .defaults import (LAYERWISE_CORRECTIONS, LAYERWISE_FACTORS, LAYERWISE_MEMORY, LAYERWISE_NEURONS,
-                       LAYERWISE_SAMPLES,
-                       LAYERWISE_WEIGHT_POWER)
+                       LAYERWISE_SAMPLES)
 from .errors import CalibrationError
 from .tune import evenly_spaced, whole_number
 
@@ -71,12 +73,6 @@ class LayerwiseResult:
                 f"summed layer error {before:.4g} -> {after:.4g}")
 
 
-def step_weights(timesteps):
-    """w_T of the layer error: T ** LAYERWISE_WEIGHT_POWER, scaled to sum to 1."""
-    weights = np.asarray(timesteps, np.float64) ** LAYERWISE_WEIGHT_POWER
-    return weights / weights.sum()
-
-
 def neuron_sample(shape, count, generator):
     """Flat offsets (C, M) into one step of an activation shaped (N, C, *spatial) of up to ``count`` neurons per
     channel, drawn without replacement over samples and positions (the same draw for every channel)."""
@@ -97,11 +93,10 @@ def channel_rows(value, offsets, steps=None):
 
 
 class LayerFitter:
-    """Fits one IF layer to its input currents (module doc); ``timesteps`` sorted, ``weights`` their w_T."""
+    """Fits one IF layer to its input currents (module doc) over the sorted ``timesteps``."""
 
-    def __init__(self, timesteps, weights):
+    def __init__(self, timesteps):
         self.timesteps = timesteps
-        self.weights = weights
 
     def simulate(self, currents, target, theta, v_init, bias, offsets, reset):
         """(E per candidate and channel, mean error e_T per candidate, T and channel) of candidate parameters
@@ -127,13 +122,21 @@ class LayerFitter:
                 diff = target - count * (theta / t)
                 errors.append((diff * diff).sum(-1, dtype=torch.float64))
                 means.append(diff.mean(-1, dtype=torch.float64))
-        weights = torch.as_tensor(self.weights, dtype=torch.float64, device=first.device)[:, None]
-        return (torch.stack(errors, dim=1) * weights).sum(1), torch.stack(means, dim=1)
+        return torch.stack(errors, dim=1), torch.stack(means, dim=1)
 
-    def correction(self, means, biasable):
-        """The least-squares (b, d) per channel of e_T = b + d / T (d alone where ``biasable`` is false; b alone
-        for a single T, where the two cannot be told apart)."""
-        w = torch.as_tensor(self.weights, dtype=torch.float64, device=means.device)[:, None]
+    @staticmethod
+    def relative_weights(errors):
+        """The weight of each T's error, 1 / E0_T (module doc), scaled to sum to 1: ``errors`` (candidates, T,
+        channels), the first candidate the thresholds as they came. A T without error (a silent layer) counts
+        like one with a billionth of the largest."""
+        reference = errors[0].sum(-1)
+        weights = 1.0 / reference.clamp(min=float(reference.max()) * 1e-9 + torch.finfo(torch.float64).tiny)
+        return weights / weights.sum()
+
+    def correction(self, means, biasable, weights):
+        """The least-squares (b, d) per channel of e_T = b + d / T, each T weighted by ``weights`` (d alone where
+        ``biasable`` is false; b alone for a single T, where the two cannot be told apart)."""
+        w = weights[:, None]
         inverse = 1.0 / torch.as_tensor(self.timesteps, dtype=torch.float64, device=means.device)[:, None]
         if biasable and len(self.timesteps) == 1:
             return means[0], torch.zeros_like(means[0])
@@ -148,17 +151,20 @@ class LayerFitter:
         """The LayerFit of one layer from its sampled neurons (see simulate): ``theta`` and ``v_init`` its current
         values per channel (float32), ``biasable`` whether a bias can carry a current."""
         factors = torch.tensor(LAYERWISE_FACTORS, dtype=torch.float32, device=theta.device)[:, None]
-        error, means = self.simulate(currents, target, theta * factors, v_init * factors, None, offsets, reset)
+        per_step, means = self.simulate(currents, target, theta * factors, v_init * factors, None, offsets, reset)
+        weights = self.relative_weights(per_step)
+        error = (per_step * weights[:, None]).sum(1)
         best = error.argmin(0)
         channels = torch.arange(theta.shape[0], device=theta.device)
         factor = factors[best, 0]
         theta, v_init = theta * factor, v_init * factor
         start_error = error[best, channels]
-        bias, shift = self.correction(means[best, :, channels].T, biasable)
+        bias, shift = self.correction(means[best, :, channels].T, biasable, weights)
         shares = torch.tensor(LAYERWISE_CORRECTIONS, dtype=torch.float64, device=theta.device)[:, None]
         starts = torch.minimum(torch.clamp(v_init.double() + shares * shift, min=0.0), theta.double()).float()
         biases = None if bias is None else (shares * bias).float()
         corrected, _ = self.simulate(currents, target, theta.expand_as(starts), starts, biases, offsets, reset)
+        corrected = (corrected * weights[:, None]).sum(1)
         pick = torch.cat([start_error[None], corrected]).argmin(0)
         keep = pick > 0
         chosen = (pick - 1).clamp(min=0)
@@ -199,7 +205,7 @@ def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, ba
     channels = {node.name: int(targets[node.outputs[0]].shape[1]) if targets[node.outputs[0]].dim() > 1 else 1
                 for node, _ in layers}
     carriers = find_bias_carriers(snn, channels)
-    fitter = LayerFitter(tuple(timesteps), step_weights(timesteps))
+    fitter = LayerFitter(tuple(timesteps))
     fits = {}
     generator = torch.Generator().manual_seed(0)
     bar = tqdm(total=len(layers), desc="layer-wise calibration", unit="layer", disable=not progress, leave=False)

@@ -8,7 +8,7 @@ from onnx import helper
 
 from onnx2snn.bias_carriers import add_bias, find_bias_carriers
 from onnx2snn.convert import convert
-from onnx2snn.layerwise import LayerFitter, step_weights
+from onnx2snn.layerwise import LayerFitter
 from snnrt import contract
 from tests.conftest import make_model, ort_run
 
@@ -17,7 +17,7 @@ RNG = np.random.default_rng(5)
 
 
 def _fitter(steps=STEPS):
-    return LayerFitter(steps, step_weights(steps))
+    return LayerFitter(steps)
 
 
 def _fit(currents, target, theta, biasable=True, steps=STEPS):
@@ -32,6 +32,23 @@ def test_a_threshold_that_clips_is_raised_and_a_right_one_is_kept():
     assert fit.v_threshold[0] >= 1.45
     assert fit.v_threshold[1] == pytest.approx(2.0 * fit.factor[1])
     assert fit.error_after < fit.error_before
+
+
+def test_each_step_counts_by_its_relative_error_so_the_threshold_does_not_clip_a_heavy_tail():
+    # Mostly small activations and a rare large one: at T=1 and 2 a low threshold rounds the many small ones
+    # better, at T=64 it clips the large ones; with absolute errors the small T would decide alone.
+    values = np.where(RNG.uniform(size=(1, 4096)) < 0.02, 4.0, RNG.uniform(0.0, 1.0, size=(1, 4096)))
+    values = torch.from_numpy(values.astype(np.float32))
+    fitter = _fitter()
+    theta = torch.tensor([3.0])
+    errors, _ = fitter.simulate(values, values, theta[None] * torch.tensor([[1.0], [4.0 / 3.0]]),
+                                theta[None] * torch.tensor([[0.5], [2.0 / 3.0]]), None, None,
+                                contract.RESET_SUBTRACT)
+    absolute = errors.sum(1)[:, 0]
+    relative = (errors * fitter.relative_weights(errors)[:, None]).sum(1)[:, 0]
+    assert absolute[0] < absolute[1]  # absolute errors keep the clipping threshold 3
+    assert relative[1] < relative[0]  # relative errors raise it to 4, which clips nothing
+    assert fitter.relative_weights(errors).sum() == pytest.approx(1.0)
 
 
 def test_a_mean_error_from_upstream_becomes_a_bias_current():
