@@ -321,6 +321,9 @@ def parse_args(argv):
                         help="with --json: keep the methods an interrupted run already wrote to that file "
                              "(same models, images and settings) and run only the rest")
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    parser.add_argument("--summary", action="store_true",
+                        help="with --from-json: one Markdown table of all models, the files' methods merged (the "
+                             "README's zoo tables)")
     parser.add_argument("--from-json", metavar="PATH",
                         help="print the tables of --json files (comma-separated) again, e.g. as --markdown, "
                              "without running anything")
@@ -349,9 +352,53 @@ def parse_args(argv):
     return args
 
 
+#: the rows of --summary: (method label, its name in the table)
+SUMMARY_ROWS = (("onnx2snn", "onnx2snn"), ("onnx2snn --no-layerwise", "`--no-layerwise`"),
+                ("SJ 99.9% ch +½θ", "SpikingJelly best"))
+LATENCY_LABEL, LATENCY_T = "onnx2snn --timesteps 4", "4"
+
+
+def summary_table(models, timesteps):
+    """One markdown table of every model: a row per method of SUMMARY_ROWS (accuracy by T, then the latency
+    target's accuracy at T=4 and the conversion time); ``models`` name -> result, methods merged from runs."""
+    header = (["net", "ANN", "method"] + [f"T={t}" for t in timesteps]
+              + [f"T={LATENCY_T} with `--timesteps {LATENCY_T}`", "convert s"])
+    rows = []
+    for name, result in models.items():
+        methods = result["methods"]
+        for i, (label, shown) in enumerate(label for label in SUMMARY_ROWS if label[0] in methods):
+            method = methods[label]
+            first = [name, f"{100 * result['ann']:.1f}"] if i == 0 else ["", ""]
+            if "accuracy" not in method:
+                rows.append(first + [shown, method["error"]] + [""] * (len(timesteps) + 1))
+                continue
+            latency = methods.get(LATENCY_LABEL, {}).get("accuracy", {}).get(LATENCY_T) if i == 0 else None
+            rows.append(first + [shown] + [f"{100 * method['accuracy'][str(t)]:.1f}" for t in timesteps]
+                        + ["" if latency is None else f"{100 * latency:.1f}", f"{method['convert_seconds']:.1f}"])
+    return "\n".join(["| " + " | ".join(header) + " |", "|---|---:|---|" + "---:|" * (len(header) - 3)]
+                     + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
+
+
+def merged_reports(paths):
+    """The models of several --json files, each model's methods merged (a later file adds methods)."""
+    reports = [json.loads(Path(path).read_text()) for path in paths.split(",")]
+    models = {}
+    for report in reports:
+        for name, result in report["models"].items():
+            if name in models:
+                models[name]["methods"].update(result["methods"])
+            else:
+                models[name] = {**result, "methods": dict(result["methods"])}
+    return reports[0]["timesteps"], models
+
+
 def main(argv=None):
     args = parse_args(argv)
     formatter = format_markdown if args.markdown else format_text
+    if args.from_json and args.summary:
+        timesteps, models = merged_reports(args.from_json)
+        print(summary_table(models, timesteps), end="")
+        return
     if args.from_json:
         for path in args.from_json.split(","):
             report = json.loads(Path(path).read_text())
