@@ -3,7 +3,8 @@
     python benchmarks/nir_consumers.py [--models mnist_cnn_relu,digits_mlp] [--samples 1000] [--timesteps 32]
 
 For each model: convert (first 1000 training images for calibration; θ/2 without the default spread after
-the first step, so that a consumer needs only metadata['v_init']), export with onnx2snn.export.nir_graph,
+the first step and without layer-wise calibration, so that a consumer needs only metadata['v_init'] and the
+file without it is the classic conversion), export with onnx2snn.export.nir_graph,
 write and read the file back, load it into each consumer, feed the test images at every step, average the
 consumer's per-step outputs and compare with onnx2snn's runtime (anytime means). Prints accuracy after
 T = 1, 2, 4, ... steps and the largest |difference| of the anytime outputs of each exact pair.
@@ -119,7 +120,8 @@ def evaluate(model, samples, steps, folder):
     x, y = (x[:samples], y[:samples]) if samples else (x, y)
     path = bundled_model(model)
     snns = {key: convert(str(path), x_cal[:1000], **options) for key, options in {
-        "half": {"spread": 0.0}, "zero": {"v_init": 0.0}, "reset0": {"v_init": 0.0, "reset": "zero"}}.items()}
+        "half": {"spread": 0.0, "layerwise": False}, "zero": {"v_init": 0.0, "layerwise": False},
+        "reset0": {"v_init": 0.0, "reset": "zero", "layerwise": False}}.items()}
     graphs = {key: nir_file(snn, folder, f"{model}_{key}") for key, snn in snns.items()}
     graphs["half, sum pooling"] = nir_file(snns["half"], folder, f"{model}_half_sum", pooling="sum")
     runs = {
