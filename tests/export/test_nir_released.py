@@ -34,7 +34,7 @@ def _data(path):
     """Training and test inputs of the data set the bundled model was trained on (its input rank tells)."""
     rank = len(onnx.load(path).graph.input[0].type.tensor_type.shape.dim)
     dataset = "mnist5k" if rank == 4 else "digits"
-    return load_builtin(dataset, "train")[0][:128], load_builtin(dataset, "test")[0][:64]
+    return load_builtin(dataset, "train")[0][:64], load_builtin(dataset, "test")[0][:32]
 
 
 def run_in_snntorch(graph, x, steps):
