@@ -144,6 +144,7 @@ def convert(obj, model, output, calib, recipe_name, threshold, per_channel, v_in
     Example:
       onnx2snn convert models/onnx/mnist_cnn_relu.onnx -o cnn.snn.onnx --calib mnist5k:train
       onnx2snn convert vgg.onnx -o vgg.snn.onnx --calib cifar-10-batches-py:train --calib-samples 2000
+      onnx2snn convert model.onnx -o paper.snn.onnx --calib calib.npz --recipe bu2022
     """
     from .calibrate import ThresholdSpec
     from .convert import convert as run_convert
