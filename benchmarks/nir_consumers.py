@@ -3,13 +3,15 @@
     python benchmarks/nir_consumers.py [--models mnist_cnn_relu,digits_mlp] [--samples 1000] [--timesteps 32]
 
 For each model: convert (first 1000 training images for calibration; θ/2 without the default spread after
-the first step, so that a consumer needs only metadata['v_init']), export with onnx2snn.export.nir_graph,
+the first step and without layer-wise calibration, so that a consumer needs only metadata['v_init'] and the
+file without it is the classic conversion), export with onnx2snn.export.nir_graph,
 write and read the file back, load it into each consumer, feed the test images at every step, average the
 consumer's per-step outputs and compare with onnx2snn's runtime (anytime means). Prints accuracy after
 T = 1, 2, 4, ... steps and the largest |difference| of the anytime outputs of each exact pair.
 
-snnTorch 1.0.0's importer maps nir.IF to ``snn.Leaky(beta=0.9, init_hidden=False)``, which returns a tuple
-the next layer cannot take (fixed upstream in snnTorch #395 and #452). The "snnTorch" rows therefore use
+Average pooling is exported as nir.AvgPool2d (snnTorch imports it), and as nir.SumPool2d for Sinabs (which imports
+only that). snnTorch 1.0.0's importer maps nir.IF to ``snn.Leaky(beta=0.9, init_hidden=False)``, which returns a
+tuple the next layer cannot take (fixed upstream in snnTorch #395 and #452). The "snnTorch" rows therefore use
 ``import_nir``'s own mapping for every node except IF, which becomes ``snn.Leaky(beta=1, threshold=...)``:
 with ``reset_delay=True`` (snnTorch's default Leaky) that is onnx2snn's IF exactly; with ``reset_delay=False``
 (the upstream importer) the subtraction misfires while the membrane stays above threshold.
@@ -101,10 +103,11 @@ def chunked(fn, x, steps):
     return torch.cat([fn(torch.from_numpy(x[i:i + CHUNK]), steps) for i in range(0, len(x), CHUNK)], dim=1)
 
 
-def nir_file(snn, folder, name):
+def nir_file(snn, folder, name, pooling="avg"):
+    """The export written and read back; ``pooling`` 'sum' for Sinabs, which imports SumPool2d, not AvgPool2d."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        graph = export_nir(snn)
+        graph = export_nir(snn, pooling=pooling)
     path = os.path.join(folder, f"{name}.nir")
     write_nir(graph, path)
     return nir.read(path)
@@ -117,8 +120,10 @@ def evaluate(model, samples, steps, folder):
     x, y = (x[:samples], y[:samples]) if samples else (x, y)
     path = bundled_model(model)
     snns = {key: convert(str(path), x_cal[:1000], **options) for key, options in {
-        "half": {"spread": 0.0}, "zero": {"v_init": 0.0}, "reset0": {"v_init": 0.0, "reset": "zero"}}.items()}
+        "half": {"spread": 0.0, "layerwise": False}, "zero": {"v_init": 0.0, "layerwise": False},
+        "reset0": {"v_init": 0.0, "reset": "zero", "layerwise": False}}.items()}
     graphs = {key: nir_file(snn, folder, f"{model}_{key}") for key, snn in snns.items()}
+    graphs["half, sum pooling"] = nir_file(snns["half"], folder, f"{model}_half_sum", pooling="sum")
     runs = {
         "onnx2snn θ/2": lambda xb, t: SpikingNetwork(snns["half"].model, "cpu").run(xb, t).outputs,
         "snnTorch, v_init from metadata": lambda xb, t: anytime(run_snntorch(graphs["half"], xb, t,
@@ -129,7 +134,7 @@ def evaluate(model, samples, steps, folder):
         "snnTorch importer fixed upstream (reset_delay=False)": lambda xb, t: anytime(
             run_snntorch(graphs["half"], xb, t, reset_delay=False)),
         "Norse (resets to 0), θ/2 file": lambda xb, t: anytime(run_norse(graphs["half"], xb, t)),
-        "Sinabs (multi-spike, v >= -θ), θ/2 file": lambda xb, t: anytime(run_sinabs(graphs["half"], xb, t)),
+        "Sinabs (multi-spike, v >= -θ), θ/2 file": lambda xb, t: anytime(run_sinabs(graphs["half, sum pooling"], xb, t)),
         "onnx2snn reset to 0, v0=0": lambda xb, t: SpikingNetwork(snns["reset0"].model, "cpu").run(xb, t).outputs,
         "Norse, reset-to-0 file": lambda xb, t: anytime(run_norse(graphs["reset0"], xb, t)),
     }

@@ -8,7 +8,12 @@ MODELS_DIR = Path(__file__).resolve().parent.parent / "models" / "onnx"
 
 
 def bundled_model(name):
-    """Path of a bundled reference model such as 'mnist_cnn_relu'."""
+    """Path of a bundled reference model: 'mnist_cnn_relu', 'mnist_cnn_clip', 'mnist_cnn_maxpool' or 'digits_mlp'.
+
+    Example::
+
+        snn = onnx2snn.convert(onnx2snn.bundled_model("digits_mlp"), onnx2snn.digits("train")[0])
+    """
     path = MODELS_DIR / f"{name}.onnx"
     if not path.is_file():
         raise ModelLoadError(

@@ -22,6 +22,7 @@ from .cli_options import (
 )
 from .errors import Onnx2SnnError
 from .paired import describe as describe_pair
+from .recipes import NAMES as RECIPE_NAMES
 
 USER_ERRORS = (Onnx2SnnError, RuntimeInputError)
 DATA_FORMS = "mnist5k, digits[:train|test|all], FILE.npz (x, y), FILE.npy, an image folder or a CIFAR folder[:split]"
@@ -90,12 +91,18 @@ def _format_threshold(values):
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Path of the SNN file to write.")
 @click.option("--calib", help=f"Calibration data (default split: train): {DATA_FORMS}.")
-@click.option("--threshold", default="auto", show_default=True,
-              help="auto (= clip: trained bound, else mse) | mse | max | percentile | percentile:Q.")
-@click.option("--per-channel/--per-layer", default=True, show_default=True,
-              help="One threshold per channel, or one per layer.")
-@click.option("--init", "v_init", default="half", show_default=True,
-              help="Initial membrane potential: half (theta/2, Bu et al.), zero, or a fraction of theta.")
+@click.option("--recipe", "recipe_name", type=click.Choice(RECIPE_NAMES), default="default", show_default=True,
+              help="The conversion method (docs/conversion.md, Recipes): default (onnx2snn's), bu2022 (the paper: "
+                   "layer threshold, theta/2, nothing else), classic (v(0) = 0, max thresholds), qcfs (trained "
+                   "bounds). The options below override its fields.")
+@click.option("--threshold",
+              help="auto (= clip: trained bound, else mse) | mse | max | percentile | percentile:Q "
+                   "[default: the recipe's; auto].")
+@click.option("--per-channel/--per-layer", default=None,
+              help="One threshold per channel, or one per layer [default: the recipe's; per channel].")
+@click.option("--init", "v_init",
+              help="Initial membrane potential: half (theta/2, Bu et al.), zero, or a fraction of theta "
+                   "[default: the recipe's; half].")
 @click.option("--spread", type=FiniteFloatRange(0.0, 1.0),
               help="Spread the membrane potentials over each layer's neurons after the first step by this "
                    "fraction of theta "
@@ -118,17 +125,17 @@ def _format_threshold(values):
               help="Latency target: the time steps T the SNN will run for (e.g. 4 or 4,8); thresholds, starts, "
                    "layer-wise calibration and --tune are fitted for them [default: anytime, fitted for T="
                    f"{defaults.ANYTIME_TIMESTEPS[0]}..{defaults.ANYTIME_TIMESTEPS[-1]}].")
-@click.option("--layerwise/--no-layerwise", default=True, show_default=True,
+@click.option("--layerwise/--no-layerwise", default=None,
               help="Finally fit each IF layer's thresholds, starts and input bias per channel to the spike trains "
                    "it receives from the converted layers before it (one SNN run on calibration data; see "
-                   "onnx2snn.layerwise).")
+                   "onnx2snn.layerwise) [default: the recipe's; on in the default recipe].")
 @click.option("--layerwise-samples", type=click.IntRange(1), default=defaults.LAYERWISE_SAMPLES, show_default=True,
               help="With --layerwise: calibration samples the SNN runs on, evenly spaced over --calib.")
 @batch_options
 @image_options
 @click.pass_obj
-def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, calib_samples, tune, tune_timesteps,
-            tune_samples, timesteps, layerwise, layerwise_samples, batch_size, seed, **image):
+def convert(obj, model, output, calib, recipe_name, threshold, per_channel, v_init, spread, calib_samples, tune,
+            tune_timesteps, tune_samples, timesteps, layerwise, layerwise_samples, batch_size, seed, **image):
     """Convert an ANN into an SNN file (written atomically) and print the per-layer summary.
 
     Calibration runs the ANN in ONNX Runtime on the CPU.
@@ -137,30 +144,38 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
     Example:
       onnx2snn convert models/onnx/mnist_cnn_relu.onnx -o cnn.snn.onnx --calib mnist5k:train
       onnx2snn convert vgg.onnx -o vgg.snn.onnx --calib cifar-10-batches-py:train --calib-samples 2000
+      onnx2snn convert model.onnx -o paper.snn.onnx --calib calib.npz --recipe bu2022
     """
     from .calibrate import ThresholdSpec
     from .convert import convert as run_convert
-    from .convert import parse_v_init
     from .inspect_model import start_text
     from .paths import check_outputs
+    from .recipes import get_recipe, parse_v_init
 
+    if threshold is not None:
+        try:
+            ThresholdSpec.parse(threshold)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--threshold") from exc
+    if v_init is not None:
+        try:
+            parse_v_init(v_init)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--init") from exc
+    given = {"threshold": threshold, "per_channel": per_channel, "v_init": v_init, "spread": spread,
+             "layerwise": layerwise, "timesteps": timesteps, "tune": tune or None}
     try:
-        spec = ThresholdSpec.parse(threshold, per_channel)
+        recipe = get_recipe(recipe_name).with_overrides(**{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--threshold") from exc
-    try:
-        parse_v_init(v_init)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--init") from exc
-    for given, name in ((tune_timesteps, "--tune-timesteps"), (tune_samples, "--tune-samples")):
-        if given is not None and not tune:
+        raise click.UsageError(str(exc)) from exc
+    for value, name in ((tune_timesteps, "--tune-timesteps"), (tune_samples, "--tune-samples")):
+        if value is not None and not recipe.tune:
             raise click.UsageError(f"{name} applies only with --tune")
     check_outputs({"-o": output}, {"model": model, "--calib": calib})
     x = load_for_model(calib, model, "train", calib_samples, seed, image).x if calib else None
-    snn = run_convert(model, x, spec, v_init, batch_size=batch_size, progress=obj.progress, output=output,
-                      spread=spread, tune=tune, tune_timesteps=tune_timesteps or defaults.TUNE_TIMESTEPS,
-                      tune_samples=tune_samples or defaults.TUNE_SAMPLES, timesteps=timesteps, layerwise=layerwise,
-                      layerwise_samples=layerwise_samples)
+    snn = run_convert(model, x, recipe, batch_size=batch_size, progress=obj.progress, output=output,
+                      tune_timesteps=tune_timesteps or defaults.TUNE_TIMESTEPS,
+                      tune_samples=tune_samples or defaults.TUNE_SAMPLES, layerwise_samples=layerwise_samples)
     click.echo(f"{'site':<32} {'replaced':<16} {'threshold source':<34} {'spread':<6} {'start':<10} threshold")
     for layer in snn.layers:
         click.echo(f"{layer.site:<32} {layer.replaced:<16} {layer.source:<34} {layer.spread:<6g} "
@@ -169,8 +184,9 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
             click.echo(f"warning: {layer.warning}", err=True)
     if snn.dropped_output:
         click.echo(f"dropped from the spiking output (arg-max unchanged): {', '.join(snn.dropped_output)}")
-    if tune:
+    if recipe.tune:
         click.echo(f"tuning: {snn.tuning}")
+    click.echo(f"recipe: {recipe.name}")
     click.echo(f"fitted for: {snn.fitted_for}")
     click.echo(f"layer-wise: {snn.layerwise}")
     click.echo(f"wrote {output} ({len(snn.layers)} IF layers)")

@@ -1,5 +1,6 @@
 """The Python API: one call from an ONNX ANN plus calibration data to an SNN model and file."""
 
+import json
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -15,9 +16,10 @@ from .find_sites import find_sites
 from .layerwise import calibrate_layerwise
 from .load import load_model
 from .normalize import normalize
+from .recipes import get_recipe
 from .rewrite import if_node_name, rewrite
 from .save import save_model
-from .tune import check_steps, check_tuning, tune_thresholds
+from .tune import check_tuning, tune_thresholds
 
 RESET_WORDS = {contract.RESET_SUBTRACT: "reset by subtraction", contract.RESET_ZERO: "reset to zero"}
 
@@ -25,33 +27,6 @@ RESET_WORDS = {contract.RESET_SUBTRACT: "reset by subtraction", contract.RESET_Z
 def _method(reset):
     """The metadata's method, before the spread and tuning are added."""
     return f"IF neurons, {RESET_WORDS[reset]}, initial potential v_init*theta (Bu et al., AAAI 2022)"
-
-
-def _fraction_of_theta(value, what, forms="a fraction"):
-    """``value`` as a float in [0, 1], or a ValueError that names ``what``."""
-    try:
-        fraction = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} must be {forms} of the threshold, got {value!r}") from exc
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"{what} must be in [0, 1], got {fraction}")
-    return fraction
-
-
-def parse_v_init(value):
-    """'half' -> 0.5, 'zero' -> 0.0, or a fraction of the threshold in [0, 1]."""
-    named = {"half": 0.5, "zero": 0.0}
-    if isinstance(value, str) and value in named:
-        return named[value]
-    return _fraction_of_theta(value, "initial potential", "'half', 'zero' or a fraction")
-
-
-def parse_spread(value, v_init_fraction):
-    """The spread of the membrane potentials after the first step, a fraction of the threshold in [0, 1];
-    None: the default for ``v_init_fraction`` (defaults.SPREAD with theta/2, none with any other start)."""
-    if value is None:
-        return defaults.SPREAD if v_init_fraction == 0.5 else 0.0
-    return _fraction_of_theta(value, "spread")
 
 
 @dataclass
@@ -86,37 +61,31 @@ class SnnModel:
         return SpikingNetwork(self.model, device, order)
 
 
-def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, reset=contract.RESET_SUBTRACT,
-            batch_size=128, progress=False, output=None, spread=None, tune=False,
-            tune_timesteps=defaults.TUNE_TIMESTEPS, tune_samples=defaults.TUNE_SAMPLES, timesteps=None,
-            layerwise=None, layerwise_samples=defaults.LAYERWISE_SAMPLES):
+def convert(source, calibration=None, recipe="default", *, output=None, batch_size=128, progress=False,
+            tune_timesteps=defaults.TUNE_TIMESTEPS, tune_samples=defaults.TUNE_SAMPLES,
+            layerwise_samples=defaults.LAYERWISE_SAMPLES, **overrides):
     """Convert an ANN (path, bytes or ModelProto) into an SnnModel; write it to ``output`` when given.
 
-    ``calibration``: inputs (N, ...) for the threshold statistics; ``threshold``: a ThresholdSpec or its
-    text form ('auto', 'clip', 'max', 'percentile:99.9'); ``v_init``: initial membrane potential as a
-    fraction of theta ('half' = 0.5 as in Bu et al. 2022, 'zero' = classic conversion); ``spread``:
-    after the first step, spread the membrane potentials of each layer's neurons evenly over this fraction
-    of theta, in [0, 1] (0: none; see snnrt.contract, v_spread); None: defaults.SPREAD with v_init = 1/2,
-    else 0 (so that v_init='zero' is the classic conversion). ``tune``: then scale the thresholds of the
-    layers whose threshold is a calibration statistic by simulating the SNN (on CUDA when torch sees it) on
-    ``tune_samples`` calibration inputs over ``tune_timesteps``, and pick the spreads of those that have one
-    unless ``spread`` is given, and calibrate their initial potentials per channel starting from ``v_init``
-    (onnx2snn.tune, onnx2snn.potentials: one SNN run per layer and factor or spread tried, one for the starts).
-    A ``spread`` given explicitly applies to trained bounds too; by default they keep none.
-    ``timesteps``: the latency target, the T (an int or a list) the SNN will run for; the mse thresholds, the
-    layer-wise calibration and tuning (in place of ``tune_timesteps``) are then fitted for those T instead of the
-    anytime range defaults.ANYTIME_TIMESTEPS. ``layerwise``: finally fit every IF layer to the spike trains it
-    receives from the converted layers before it (None: defaults.LAYERWISE), on ``layerwise_samples``
-    calibration inputs (onnx2snn.layerwise: one SNN run).
+    ``calibration``: inputs (N, ...) whose ANN activations set the thresholds (no labels); ``recipe``: a preset
+    name ('default', 'bu2022', 'classic', 'qcfs') or a Recipe; ``overrides``: Recipe fields that replace the
+    preset's (``threshold`` may also be a ThresholdSpec), for example ``spread=0.5`` or ``timesteps=4``.
+    ``tune_timesteps`` and ``tune_samples``: with ``tune``, the T whose outputs should follow the ANN (the latency
+    target replaces them) and the calibration inputs simulated (onnx2snn.tune); ``layerwise_samples``: the
+    calibration inputs that layer-wise calibration runs the SNN on (onnx2snn.layerwise). The file's metadata
+    records the recipe by name and value. docs/conversion.md describes the method.
+
+    Example::
+
+        import onnx2snn
+        x_train, _ = onnx2snn.mnist5k("train")
+        snn = onnx2snn.convert("models/onnx/mnist_cnn_relu.onnx", x_train[:1000], recipe="bu2022",
+                               output="cnn.snn.onnx")
     """
-    spec = ThresholdSpec.parse(threshold) if isinstance(threshold, str) else threshold
-    fraction = parse_v_init(v_init)
-    if reset not in RESET_WORDS:
-        raise ValueError(f"reset must be one of {contract.RESET_MODES}, got {reset!r}")
-    layerwise = defaults.LAYERWISE if layerwise is None else layerwise
-    tune_spreads = spread is None
-    spread = parse_spread(spread, fraction)
-    target = None if timesteps is None else check_steps(timesteps, "timesteps")
+    recipe = get_recipe(recipe).with_overrides(**overrides) if overrides else get_recipe(recipe)
+    spec = recipe.threshold_spec()
+    fraction, reset, tune, target = recipe.v_init, recipe.reset, recipe.tune, recipe.timesteps
+    tune_spreads = recipe.spread is None
+    spread = recipe.spread_value()
     if tune:
         tune_timesteps, tune_samples = check_tuning(target or tune_timesteps, tune_samples)
     ann, _ = normalize(load_model(source))
@@ -128,6 +97,11 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
         )
     if not report.sites:
         raise UnsupportedModelError("the model has no ReLU-like activation to turn into IF neurons")
+    unbounded = [site.name for site in report.sites if site.bound is None] if recipe.bounds_only else []
+    if unbounded:
+        raise UnsupportedModelError(
+            f"recipe {recipe.name!r} needs a trained clip bound on every activation, but {', '.join(unbounded)} "
+            "has none; use recipe 'bu2022' or 'default', which take a statistic there")
     fitted_for = target or defaults.ANYTIME_TIMESTEPS
     thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress, target or MSE_TIMESTEPS)
     samples = 0 if calibration is None else len(calibration)
@@ -141,6 +115,8 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
         contract.META_INPUT_ENCODING: "direct",
         contract.META_DROPPED_SOFTMAX: ",".join(report.dropped_output),
         contract.META_FITTED_FOR: target_text(target),
+        contract.META_RECIPE: recipe.name,
+        contract.META_RECIPE_VALUES: json.dumps(recipe.values()),
     }
     tunable = [site for site in report.sites if not thresholds[site.name].trained] if tune else []
     if tune and not tunable:
@@ -171,6 +147,7 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
         metadata[contract.META_TUNING] = tuning.describe()
         snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread, starts, spread_trained)
     fitted = None
+    layerwise = recipe.layerwise
     if layerwise and samples:
         snn, fitted = calibrate_layerwise(snn, ann, calibration, fitted_for, layerwise_samples, batch_size, progress)
     layerwise_text = fitted.describe() if fitted else ("not run" if not layerwise else

@@ -50,7 +50,14 @@ def sample_indices(n, samples=None, seed=0):
 
 
 def load_data(spec, default_split="test", preprocess=None, samples=None, seed=0):
-    """Dataset (x float32, y int64 or None, index) for a data argument, ``samples`` of it drawn with ``seed``."""
+    """Dataset (x float32, y int64 or None, index, names) for a data argument: a built-in name ('mnist5k',
+    'digits:train'), an .npz (x, y), an .npy, an image folder or a CIFAR folder; ``samples`` of it drawn with
+    ``seed``; ``preprocess``: an onnx2snn.images.Preprocess for image sources (resize, mean, std, layout).
+
+    Example::
+
+        x, y, _, _ = onnx2snn.load_data("test.npz")
+    """
     preprocess = preprocess or Preprocess()
     name, split = split_spec(spec)
     path = Path(name)

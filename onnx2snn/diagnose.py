@@ -69,13 +69,23 @@ class Diagnosis:
 
 
 def diagnose(snn, ann, x, timesteps=DEFAULT_TIMESTEPS, batch_size=128, device="auto", order="auto", progress=False):
-    """The Diagnosis of an SNN (path or ModelProto) against its ANN (path or ModelProto) on inputs x (N, ...)."""
+    """The Diagnosis of an SNN (path, ModelProto or SnnModel) against its ANN (path or ModelProto) on inputs x
+    (N, ...): every IF layer's rate-code error by T against the ANN's activation, and its own error (the layer
+    alone on the ANN's input). ``Diagnosis.worst`` names the layer that adds the most error.
+
+    Example::
+
+        import onnx2snn
+        x_test, _ = onnx2snn.mnist5k("test")
+        found = onnx2snn.diagnose("cnn.snn.onnx", "models/onnx/mnist_cnn_relu.onnx", x_test[:200])
+        print(found.worst.name)
+    """
     timesteps = sorted(set(int(t) for t in timesteps))
     if not timesteps or timesteps[0] < 1:
         raise ValueError(f"time steps must be positive integers, got {timesteps}")
     if not len(x):
         raise DataError("diagnose needs at least one input")
-    snn_model = load_model(snn)
+    snn_model = load_model(getattr(snn, "model", snn))  # an SnnModel holds its ModelProto as .model
     sites = if_sites(snn_model)
     if not sites:
         raise ModelMismatchError("the SNN has no IF nodes: give an SNN file that onnx2snn convert wrote")

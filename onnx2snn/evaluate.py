@@ -83,15 +83,29 @@ def ann_correct(model, x, y, batch_size=256):
 
 def evaluate(snn, x, y, timesteps=DEFAULT_TIMESTEPS, ann=None, batch_size=128, device="auto", progress=False,
              encoding="direct", seed=0, order="auto"):
-    """Evaluation of an SNN (path, ModelProto or SpikingNetwork) on (x, y) for every T in ``timesteps``.
+    """Evaluation of an SNN (path, ModelProto, SnnModel or SpikingNetwork) on (x, y) for every T in ``timesteps``.
 
     ``ann``: the ANN (path or ModelProto), for its accuracy and a sample-by-sample comparison at every T;
-    ``order``: the runtime's execution order, 'auto', 'step' or 'layer' (see snnrt.simulate)."""
+    ``order``: the runtime's execution order, 'auto', 'step' or 'layer' (see snnrt.simulate); ``encoding``:
+    'direct' (the input at every step) or 'poisson' (seeded by ``seed``). One run to the largest T per batch
+    gives every T's accuracy.
+
+    Example::
+
+        import onnx2snn
+        x_test, y_test = onnx2snn.mnist5k("test")
+        result = onnx2snn.evaluate("cnn.snn.onnx", x_test, y_test, timesteps=(1, 4, 16),
+                                   ann="models/onnx/mnist_cnn_relu.onnx")
+        print(result.snn_accuracy, result.ann_accuracy)
+    """
     _check_labels(x, y)
     timesteps = sorted(set(int(t) for t in timesteps))
     if not timesteps or timesteps[0] < 1:
         raise ValueError(f"time steps must be positive integers, got {timesteps}")
-    network = snn if isinstance(snn, SpikingNetwork) else SpikingNetwork(load_model(snn), device, order)
+    if isinstance(snn, SpikingNetwork):
+        network = snn
+    else:  # an SnnModel (onnx2snn.convert) holds its ModelProto as .model
+        network = SpikingNetwork(load_model(getattr(snn, "model", snn)), device, order)
     t_max = timesteps[-1]
     ann_right = None if ann is None else ann_correct(ann, x, y)
     right = []  # per batch: (len(timesteps), batch) booleans, whether the prediction after each T is correct

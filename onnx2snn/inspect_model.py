@@ -1,5 +1,7 @@
 """A plain-text description of an ANN or SNN file: I/O, opset, size, cost, and what converts."""
 
+import json
+
 import numpy as np
 import torch
 
@@ -60,8 +62,22 @@ def start_text(fractions):
     return f"{low:.3g}" if np.isclose(low, high, rtol=1e-5, atol=1e-7) else f"{low:.2f}..{high:.2f}"
 
 
+def recipe_text(model):
+    """'name (field=value, ...)' of the recipe recorded in an SNN's metadata, or None for a file without one."""
+    meta = {p.key: p.value for p in model.metadata_props}
+    if contract.META_RECIPE not in meta:
+        return None
+    raw = meta.get(contract.META_RECIPE_VALUES, "{}")
+    try:
+        values = ", ".join(f"{k}={v}" for k, v in json.loads(raw).items())
+    except (ValueError, AttributeError):  # an edited file: show what it holds
+        values = raw
+    return f"{meta[contract.META_RECIPE]} ({values})"
+
+
 def _describe_snn(model):
-    lines = []
+    recipe = recipe_text(model)
+    lines = [f"recipe: {recipe}"] if recipe else []
     macs = _macs(model)
     lines.append(f"MACs per sample (as an ANN): {macs:,.0f}" if macs is not None else "MACs: input size not fixed")
     lines.append("spiking layers:")

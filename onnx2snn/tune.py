@@ -24,7 +24,7 @@ Why the weights: the rounding error of the output averaged over T steps falls ab
 clipping at the threshold does not fall. With the same weight for every T, the errors of T = 1 and 2 dominate, so
 the tuner chose low thresholds that clip: the tuned ReLU CNN stayed 0.2 to 0.4 points below the ANN at T = 64 in
 every calibration draw tried. Weighted by T, the large T's count as well, at a cost at the small T's (on the bundled
-MNIST CNNs 6.6 points at T = 1 on the ReLU CNN, 1.6 at T = 2 on the max-pooling one: README, Results). The
+MNIST CNNs 6.6 points at T = 1 on the ReLU CNN, 1.6 at T = 2 on the max-pooling one: docs/results.md). The
 least-squares fit of a start shift (onnx2snn.potentials) stays unweighted, since a start matters at small T; the
 weighted error decides whether the shifted starts are kept. A geometric mean (the same weight for a relative gain at
 every T), tried before the spreads and starts, gave lower accuracy averaged over T = 1..64 on both bundled ReLU

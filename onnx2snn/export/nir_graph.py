@@ -14,6 +14,7 @@ edges that enter a node); Concat becomes 1x1 convolutions into the channels of t
 node carries the last layer's value at each step; onnx2snn reports its mean over the T steps.
 """
 
+import functools
 import warnings
 from collections import defaultdict
 
@@ -35,6 +36,7 @@ LINEAR = {"Conv": nir_layers.conv, "Gemm": nir_layers.affine, "MatMul": nir_laye
 CHANNELWISE = {"AveragePool": nir_layers.average_pool, "GlobalAveragePool": nir_layers.average_pool,
                "Flatten": nir_layers.flatten}
 JOINS = ("Add", "Concat", "Identity")
+POOLINGS = ("avg", "sum")
 MAXPOOL_ADVICE = "NIR has no max pooling; retrain the ANN with average pooling and convert it again"
 
 V_INIT_NOTE = (
@@ -157,14 +159,21 @@ def _join(node, values):
     return Value((offset, *values[0].shape[1:]), parts)
 
 
-def export_nir(snn_model, unit_threshold=True):
+def export_nir(snn_model, unit_threshold=True, pooling="avg"):
     """The NIR graph of an SNN written by onnx2snn.convert (an SnnModel or its onnx.ModelProto).
+
+    ``pooling``: average pooling as 'avg' (nir.AvgPool2d, which snnTorch imports) or 'sum' (nir.SumPool2d with
+    1/window in the next layer's weights, which Sinabs imports); both compute the same.
 
     Raises UnsupportedModelError naming every node NIR cannot express (max pooling, for one); warns with
     NirSemanticsWarning when the neurons start at v_init != 0 or reset by subtraction (see the module doc).
     """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     graph = getattr(snn_model, "model", snn_model).graph
     _check_ops(graph)
+    channelwise = {**CHANNELWISE, **{op: functools.partial(nir_layers.average_pool, pooling=pooling)
+                                     for op in ("AveragePool", "GlobalAveragePool")}}
     inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     input_name, input_shape = _graph_input(graph, inits)
     wanted = _wanted_scales(graph, unit_threshold)
@@ -192,7 +201,7 @@ def export_nir(snn_model, unit_threshold=True):
         elif node.op_type in LINEAR:
             out = LINEAR[node.op_type](b, node, attrs, value, inits, wanted[node.output[0]])
         else:
-            out = CHANNELWISE[node.op_type](b, node, attrs, value)
+            out = channelwise[node.op_type](b, node, attrs, value)
         values[node.output[0]] = out
     result = values[graph.output[0].name]
     sources = b.gather(result, np.ones(result.shape[0]), graph.output[0].name)

@@ -111,8 +111,10 @@ def batch_norm(b, node, attrs, value, inits, wanted):
     return Value(value.shape, [Part(b.add("batchnorm", layer, sources), out_scale, 0, channels)])
 
 
-def average_pool(b, node, attrs, value):
-    """AveragePool or GlobalAveragePool as NIR SumPool2d; the 1/window factor goes into the scale."""
+def average_pool(b, node, attrs, value, pooling="avg"):
+    """AveragePool or GlobalAveragePool as NIR AvgPool2d (``pooling`` 'avg': what snnTorch imports), or as
+    SumPool2d with the 1/window factor in the scale ('sum': what Sinabs imports). Both are exact: padding is
+    counted in the window (count_include_pad=1, as torch's AvgPool2d does) or refused."""
     if len(value.shape) != 3:
         raise unsupported(node, "NIR has 2-D pooling only")
     if node.op_type == "GlobalAveragePool":
@@ -126,12 +128,12 @@ def average_pool(b, node, attrs, value):
             raise unsupported(node, "dilated pooling")
         if any(pads) and not attrs.get("count_include_pad", 0):
             raise unsupported(node, "padding with count_include_pad=0 (NIR's pooling counts the padding)")
-    window = float(np.prod(kernel))
+    kind, window = (nir.AvgPool2d, 1.0) if pooling == "avg" else (nir.SumPool2d, float(np.prod(kernel)))
     parts = []
     for part in value.parts:
-        layer = nir.SumPool2d(kernel_size=np.array(kernel), stride=np.array(strides), padding=np.array(pads),
-                              metadata={"onnx_node": node.name})
-        name = b.add("sumpool", layer, [part.node])
+        layer = kind(kernel_size=np.array(kernel), stride=np.array(strides), padding=np.array(pads),
+                     metadata={"onnx_node": node.name})
+        name = b.add(f"{pooling}pool", layer, [part.node])
         parts.append(Part(name, part.scale / window, part.offset, part.channels))
     return Value((value.shape[0], *sizes), parts)
 

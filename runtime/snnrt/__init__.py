@@ -2,3 +2,5 @@
 
 Depends on onnx, numpy and torch only; it never imports the converter.
 """
+
+__version__ = "0.1.0"

@@ -62,6 +62,8 @@ META_DROPPED_SOFTMAX = META_PREFIX + "dropped_output_softmax"
 META_INPUT_ENCODING = META_PREFIX + "input_encoding"
 META_FITTED_FOR = META_PREFIX + "fitted_for"  # the latency target the conversion was fitted for
 META_LAYERWISE = META_PREFIX + "layerwise_calibration"
+META_RECIPE = META_PREFIX + "recipe"  # the conversion recipe's name (onnx2snn.recipes)
+META_RECIPE_VALUES = META_PREFIX + "recipe_values"  # its fields, as JSON
 
 
 GOLDEN = (5**0.5 - 1) / 2

@@ -24,9 +24,7 @@ except ImportError:  # the eager update stays available without it
     numba = None
 
 # A tile's membrane and thresholds (4 bytes each a neuron) stay in the 32 KiB L1 cache while its currents stream
-# past: ad hoc timing of the kernel alone (4 steps, 32 samples of 25088 neurons, 2 threads) took 0.68 ms with
-# tiles of 4096 neurons, 0.48 with 2048, 0.41 with 1024, 0.35 with 512 and 256, 0.43 with 64 (torch.relu_ on the
-# same currents: 0.28 ms); with one step a chunk every size took 0.62 to 0.72 ms
+# past (tile sizes measured: benchmarks/README.md, "Chunk sizes").
 TILE = 512
 
 

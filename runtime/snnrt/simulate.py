@@ -30,23 +30,12 @@ from .stats import OpCounter
 
 ENCODINGS = ("direct", "poisson")
 ORDERS = ("auto", "step", "layer")
-# On CPU, small chunks run faster per image than large ones: `benchmarks/speed.py --memory-budget 1024` against
-# the default shows it (MNIST CNN at T=32: the layer order 0.93x SpikingJelly with 1 GiB, 1.75x with 64 MiB).
-# Much of it is page faults: glibc gives freed blocks above its mmap threshold (at most 32 MiB) back to the OS,
-# and trims its heap once more than twice that threshold is free, so every chunk faults its buffers in again.
-# How much depends on what the process allocated before. In fresh processes (ad hoc runs on the 2-core
-# machine, MNIST CNN, 128 images) a 64 MiB budget ran at 127 to 266 images/s at T=32 and 640 at T=8, 32 MiB at
-# 182 to 252 and 908, 16 MiB at 198 to 248 and 971; on the CIFAR VGG-16 (batch 16, T=16) 16 MiB chunks of one
-# step were slower (17.2 images/s against 19.8 with 32 MiB and 19.6 with 64). With glibc told to keep its memory
-# (MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_) larger chunks were faster, but a library should not change
-# its host's allocator. (These figures predate CHUNK_STEPS: their chunks held every sample.)
+# On CPU, small chunks run faster per image than large ones, mostly from page faults: glibc hands freed blocks above
+# its mmap threshold (at most 32 MiB) back to the OS, so large chunks fault their buffers in again every time; a
+# library should not change its host's allocator to avoid it. Measurements: benchmarks/README.md, "Chunk sizes".
 CPU_MEMORY_BUDGET = 32 << 20
-# The fewest time steps a chunk holds where the budget allows, by taking fewer samples. Ad hoc runs (MNIST CNN,
-# 128 images, 32 MiB, 2 cores; median over 10 rounds of the time over the dense bound measured just before it):
-# chunks of (samples, steps) = (128, 1) took 1.18x at T=32, (64, 2) 1.12x, (32, 4) 1.10x, (16, 8) 1.12 to 1.14x,
-# (4, 32) 1.18x; at T=8 (128, 1) 1.21x, (64, 2) 1.15x, (32, 4) 1.18x, (16, 8) 1.25x. VGG-16 (16 images, T=16):
-# (16, 1) 1.12x, (16, 2) 1.04x, (8, 4) 1.04x, (4, 8) 1.08x. Those ran with numba tiles of 4096 neurons; with 512
-# (snnrt.cpu_fused.TILE), (32, 4) took 1.07x at T=32 and (128, 1) 1.20x.
+# The fewest time steps a chunk holds where the budget allows, by taking fewer samples, so that the numba kernel
+# keeps each membrane in cache over them (benchmarks/README.md, "Chunk sizes").
 CHUNK_STEPS = 4
 # run(count_ops=True) keeps one figure per step (snnrt.stats): the most steps it counts (8 MiB of figures).
 MAX_COUNTED_STEPS = 2**20

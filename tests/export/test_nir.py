@@ -165,11 +165,11 @@ def test_cnn_graph_structure(cnn):
     with pytest.warns(NirSemanticsWarning, match="initial membrane potential"):
         graph = export_nir(cnn)
     kinds = {name: type(node).__name__ for name, node in graph.nodes.items()}
-    chain = ["input", "conv_0", "if_0", "conv_1", "if_1", "sumpool_0", "conv_2", "if_2", "sumpool_1",
+    chain = ["input", "conv_0", "if_0", "conv_1", "if_1", "avgpool_0", "conv_2", "if_2", "avgpool_1",
              "flatten_0", "affine_0", "if_3", "affine_1", "output"]
     assert sorted(graph.edges) == sorted(zip(chain, chain[1:]))
-    assert [kinds[n] for n in chain] == ["Input", "Conv2d", "IF", "Conv2d", "IF", "SumPool2d", "Conv2d", "IF",
-                                         "SumPool2d", "Flatten", "Affine", "IF", "Affine", "Output"]
+    assert [kinds[n] for n in chain] == ["Input", "Conv2d", "IF", "Conv2d", "IF", "AvgPool2d", "Conv2d", "IF",
+                                         "AvgPool2d", "Flatten", "Affine", "IF", "Affine", "Output"]
     ifs = if_nodes(cnn.model)
     theta = [np.asarray(attribute(n, "v_threshold")) for n in ifs]
     for name, node in zip(["if_0", "if_1", "if_2", "if_3"], ifs):

@@ -77,7 +77,7 @@ def case(name):
     images = images_of("digits" if name == "digits_mlp" else "mnist5k")
     calibration, x = images[:64], images[64:80]
     if name == "concat":
-        snn = convert(_concat_onnx(), calibration, ThresholdSpec("max", per_channel=False), reset=contract.RESET_ZERO)
+        snn = convert(_concat_onnx(), calibration, threshold=ThresholdSpec("max", per_channel=False), reset=contract.RESET_ZERO)
     else:
         snn = convert(bundled_model(name), calibration)
     return snn.model, x
