@@ -86,8 +86,9 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
     fraction, reset, tune, target = recipe.v_init, recipe.reset, recipe.tune, recipe.timesteps
     tune_spreads = recipe.spread is None
     spread = recipe.spread_value()
+    fitting = None if target is None else latency_steps(target)
     if tune:
-        tune_timesteps, tune_samples = check_tuning(target or tune_timesteps, tune_samples)
+        tune_timesteps, tune_samples = check_tuning(fitting or tune_timesteps, tune_samples)
     ann, _ = normalize(load_model(source))
     report = find_sites(ann)
     if report.problems:
@@ -102,8 +103,8 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
         raise UnsupportedModelError(
             f"recipe {recipe.name!r} needs a trained clip bound on every activation, but {', '.join(unbounded)} "
             "has none; use recipe 'bu2022' or 'default', which take a statistic there")
-    fitted_for = target or defaults.ANYTIME_TIMESTEPS
-    thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress, target or MSE_TIMESTEPS)
+    fitted_for = fitting or defaults.ANYTIME_TIMESTEPS
+    thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress, fitting or MSE_TIMESTEPS)
     samples = 0 if calibration is None else len(calibration)
     metadata = {
         contract.META_METHOD: _method(reset) + _spread_text(spread),
@@ -168,6 +169,14 @@ def _spread_text(spread):
         return ("; membranes spread after step 1 by a fraction of theta picked per layer by simulation "
                 "(the IF nodes' v_spread; 0 where absent)")
     return f"; membranes spread by {spread}*theta after step 1" if spread else ""
+
+
+def latency_steps(target):
+    """The T that a latency target is fitted on: each target T with its neighbours T - 1 and T + 1. Fitted to one
+    T alone, thresholds and biases fit that T's rounding grid so closely that inputs unlike the calibration
+    samples fall off it (development half, T=4 fitted on 3, 4, 5 against 4 alone: resnet13 95.4 against 91.6 %,
+    dense7 97.2 against 94.2 %)."""
+    return tuple(sorted({step for t in target for step in (t - 1, t, t + 1) if step >= 1}))
 
 
 def target_text(target):

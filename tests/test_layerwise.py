@@ -7,7 +7,7 @@ import torch
 from onnx import helper
 
 from onnx2snn.bias_carriers import add_bias, find_bias_carriers
-from onnx2snn.convert import convert
+from onnx2snn.convert import convert, latency_steps
 from onnx2snn.layerwise import LayerFitter
 from snnrt import contract
 from tests.conftest import make_model, ort_run
@@ -163,8 +163,9 @@ def test_a_latency_target_is_what_the_layers_are_fitted_for():
     fitted = convert(_mlp(), x, timesteps=[8, 4])
     meta = {p.key: p.value for p in fitted.model.metadata_props}
     assert meta[contract.META_FITTED_FOR] == "T=4,8"
-    assert "T=4,8:" in meta[contract.META_LAYERWISE]
+    assert "T=3,4,5,7,8,9:" in meta[contract.META_LAYERWISE]  # each target T with its neighbours
     assert fitted.fitted_for == "T=4,8"
+    assert latency_steps((1, 2)) == (1, 2, 3)
 
 
 def test_layerwise_off_is_recorded_and_changes_nothing():
