@@ -45,6 +45,17 @@ def _fail(ctx, message, exc, code):
     ctx.exit(code)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """onnx2snn's own warnings as one 'warning: ...' line; other libraries' in Python's usual form."""
+    if category.__module__.startswith("onnx2snn"):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _PYTHON_SHOW_WARNING(message, category, filename, lineno, file, line)
+
+
+_PYTHON_SHOW_WARNING = warnings.showwarning
+
+
 class Group(click.Group):
     """User errors and bad options: one line and exit code 2; anything else: internal error, exit 1."""
 
@@ -77,6 +88,7 @@ def main(ctx, debug, quiet):
       onnx2snn eval model.snn.onnx --data mnist5k --ann model.onnx
     """
     ctx.obj = Context(debug, quiet)
+    warnings.showwarning = _show_warning
 
 
 def _format_threshold(values):

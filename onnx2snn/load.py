@@ -1,14 +1,16 @@
 """Load an ONNX model from a path, bytes or ModelProto, with checks that name the file and the fault."""
 
 import copy
+import warnings
 from pathlib import Path
 
 import onnx
 from google.protobuf.message import DecodeError
 from onnx import external_data_helper
 
-from .errors import ModelLoadError
+from .errors import ModelLoadError, ModelLoadWarning
 from .model_limits import check_limits
+from .normalize.drop_input_initializers import allow_initializers_outside_inputs
 from .paths import check_input_file
 
 FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16}
@@ -32,9 +34,23 @@ def load_model(source, check=True):
         _load_external_data(model, path)
     if _has_external_data(model) and not isinstance(source, (str, Path)):
         raise ModelLoadError(f"{label}: the model keeps weights in external files; load it from its path instead")
+    model = _tolerate_old_ir(model, label)
     if check:
         check_model(model, label)
     return model
+
+
+def _tolerate_old_ir(model, label):
+    """An IR 3 model with initializers that are not graph inputs breaks a rule of IR 3 only (IR 4 dropped it),
+    which ONNX Runtime does not enforce: read it as IR 4, with a warning."""
+    inputs = {i.name for i in model.graph.input}
+    outside = [t.name for t in model.graph.initializer if t.name not in inputs]
+    if model.ir_version != 3 or not outside:
+        return model
+    warnings.warn(f"{label}: IR version 3 wants every initializer listed as a graph input, and {len(outside)} "
+                  f"(such as {outside[0]!r}) are not; ONNX Runtime accepts this, so the model is read as IR 4",
+                  ModelLoadWarning, stacklevel=3)
+    return allow_initializers_outside_inputs(model)
 
 
 def _read(path):

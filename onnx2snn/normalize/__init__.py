@@ -14,6 +14,7 @@ from .drop_label_outputs import drop_label_outputs
 from .fold_affine import fold_affine
 from .fold_batchnorm import fold_batchnorm
 from .fold_constants import fold_constants
+from .free_batch import free_batch
 from .infer_shapes import infer_shapes
 from .name_nodes import name_nodes
 from .remove_noops import remove_noops
@@ -26,6 +27,7 @@ PASSES = (
     upgrade_opset,
     infer_shapes,
     fold_constants,
+    free_batch,
     canonicalize_sum,
     remove_noops,
     canonicalize_gemm,
