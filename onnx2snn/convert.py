@@ -119,7 +119,7 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     target = None if timesteps is None else check_steps(timesteps, "timesteps")
     if tune:
         tune_timesteps, tune_samples = check_tuning(target or tune_timesteps, tune_samples)
-    ann, _ = normalize(load_model(source))
+    ann, _ = normalize(load_model(source, float_input=False))
     report = find_sites(ann)
     if report.problems:
         raise UnsupportedModelError(

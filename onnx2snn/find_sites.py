@@ -10,7 +10,7 @@ Recognized sites (each becomes one IF node; its output tensor is what the rest o
   Min/Max/Relu around one Floor: recognized by evaluating the chain, which must equal that formula.
 
 A final Softmax/LogSoftmax/Sigmoid (monotone, argmax unchanged) is dropped from the spiking output.
-Any other nonlinearity inside the network is reported, all at once, by node name and op.
+Everything else that blocks conversion is reported, all at once, by node name and op (onnx2snn.blockers).
 """
 
 from dataclasses import dataclass, field
@@ -18,29 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx_graphsurgeon as gs
 
+from .blockers import blockers
+
 CONVERTIBLE_OUTPUT_OPS = ("Softmax", "LogSoftmax", "Sigmoid")
-BLOCKING_OPS = {
-    "Sigmoid": "replace it by ReLU (or a clipped ReLU) and retrain",
-    "Tanh": "replace it by ReLU (or a clipped ReLU) and retrain",
-    "Gelu": "replace it by ReLU and retrain",
-    "Erf": "GELU written with Erf; replace it by ReLU and retrain",
-    "Elu": "replace it by ReLU and retrain",
-    "Selu": "replace it by ReLU and retrain",
-    "Softplus": "replace it by ReLU and retrain",
-    "HardSigmoid": "replace it by a clipped ReLU and retrain",
-    "HardSwish": "replace it by ReLU6 and retrain",
-    "LeakyRelu": "negative slopes need signed neurons; use ReLU and retrain",
-    "PRelu": "negative slopes need signed neurons; use ReLU and retrain",
-    "LRN": "remove local response normalization (or move it after the last activation)",
-    "Softmax": "a Softmax is only allowed as the last node",
-    "LogSoftmax": "a LogSoftmax is only allowed as the last node",
-    "Exp": "an exponential inside the network cannot be computed with spikes",
-    "Log": "a logarithm inside the network cannot be computed with spikes",
-    "Sqrt": "a square root inside the network cannot be computed with spikes",
-    "Pow": "a power inside the network cannot be computed with spikes",
-    "Div": "division by a computed value cannot be computed with spikes",
-    "Floor": "a Floor outside a QCFS activation cannot be computed with spikes",
-}
 
 
 @dataclass
@@ -241,11 +221,6 @@ def _match_qcfs(floor):
     return site
 
 
-def _is_float(tensor):
-    """False for integer tensors such as the shape chains of dynamic-batch exports."""
-    return tensor.dtype is None or np.issubdtype(np.dtype(tensor.dtype), np.floating)
-
-
 def _drop_final(graph):
     """Monotone nodes at the very end (Softmax, ...), which the spiking output leaves out."""
     dropped = []
@@ -279,11 +254,5 @@ def find_sites(model):
             claimed.update(id(by_name[name]) for name in site.nodes)
             sites.append(site)
     dropped = _drop_final(graph)
-    problems = []
-    for node in graph.nodes:
-        if id(node) in claimed or node.name in dropped or node.op not in BLOCKING_OPS:
-            continue
-        if node.op == "Div" and isinstance(node.inputs[1], gs.Constant) or not _is_float(node.outputs[0]):
-            continue
-        problems.append(f"node {node.name!r} ({node.op}): {BLOCKING_OPS[node.op]}")
-    return SiteReport(sites=sites, problems=problems, dropped_output=dropped)
+    skip = claimed | {id(node) for node in graph.nodes if node.name in dropped}
+    return SiteReport(sites=sites, problems=blockers(model, graph, skip), dropped_output=dropped)

@@ -16,8 +16,11 @@ from .paths import check_input_file
 FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16}
 
 
-def load_model(source, check=True):
+def load_model(source, check=True, float_input=True):
     """Return a checked ``onnx.ModelProto`` from a file path, raw bytes or a ModelProto (copied).
+
+    ``float_input``: also require a floating-point graph input (False where the caller names, node by node,
+    what an integer input blocks).
 
     External data is read from files next to the model; a location that is missing or points
     outside the model's folder is an error. Raises ModelLoadError with the file named.
@@ -36,7 +39,7 @@ def load_model(source, check=True):
         raise ModelLoadError(f"{label}: the model keeps weights in external files; load it from its path instead")
     model = _tolerate_old_ir(model, label)
     if check:
-        check_model(model, label)
+        check_model(model, label, float_input)
     return model
 
 
@@ -131,8 +134,8 @@ def _text_fields_decode(message):
     return True
 
 
-def check_model(model, label="the model"):
-    """Run onnx.checker and require at least one floating-point graph input."""
+def check_model(model, label="the model", float_input=True):
+    """Run onnx.checker and (``float_input``) require at least one floating-point graph input."""
     if not _text_fields_decode(model):
         raise ModelLoadError(f"{label}: the graph holds a name or string that is not UTF-8 text; export it again")
     try:
@@ -141,6 +144,11 @@ def check_model(model, label="the model"):
         first = str(exc).strip().splitlines()[0]
         raise ModelLoadError(f"{label}: the graph fails the ONNX checker: {first}") from exc
     check_limits(model, label)
+    if float_input:
+        _check_float_input(model, label)
+
+
+def _check_float_input(model, label):
     initializers = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     if not any(i.type.tensor_type.elem_type in FLOAT_TYPES for i in inputs):

@@ -1,5 +1,5 @@
-"""HardSigmoid, HardSwish, LayerNormalization, Mod and ScatterND (the ops of MobileNetV3, ViT, ConvNeXt and
-Swin's window mask) against onnxruntime."""
+"""HardSigmoid, HardSwish, LayerNormalization, Mod, ScatterND and Tile (the ops of MobileNetV3, ViT, ConvNeXt,
+Swin's window mask and torch's repeat) against onnxruntime."""
 
 import numpy as np
 import pytest
@@ -60,3 +60,9 @@ def test_scatter_nd_elements_as_swin_writes_its_mask():
     indices = np.stack(np.meshgrid(np.arange(1), np.arange(2, 4), np.arange(4), indexing="ij"), -1).astype(np.int64)
     node = helper.make_node("ScatterND", ["data", "indices", "updates"], ["y"])
     check(node, {"data": data, "indices": indices, "updates": np.full((1, 2, 4, 1), 2.0, np.float32)}, opset=17)
+
+
+@pytest.mark.parametrize("repeats", [[1, 4, 1, 1], [2, 1, 3, 1], [1, 1, 1, 1]])
+def test_tile(repeats):
+    check(helper.make_node("Tile", ["x", "repeats"], ["y"]), {"x": randn(2, 1, 3, 2)},
+          initializers={"repeats": np.array(repeats, np.int64)}, opset=17)
