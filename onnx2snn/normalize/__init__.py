@@ -18,6 +18,7 @@ from .free_batch import free_batch
 from .infer_shapes import infer_shapes
 from .name_nodes import name_nodes
 from .remove_noops import remove_noops
+from .split_negative_slopes import split_negative_slopes
 from .upgrade_opset import TARGET_OPSET, upgrade_opset
 
 PASSES = (
@@ -34,6 +35,7 @@ PASSES = (
     canonicalize_flatten,
     fold_batchnorm,
     fold_affine,
+    split_negative_slopes,
     fold_constants,
     name_nodes,
     infer_shapes,
