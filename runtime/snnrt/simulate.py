@@ -206,7 +206,7 @@ class SpikingNetwork:
         self.reset()
         counter = OpCounter(self.graph, inputs_vary=encoding == "poisson")
         outputs = []
-        layers = self.graph.stateful_layers()
+        layers = [(node, layer) for node, layer in self.graph.stateful_layers() if getattr(layer, "spiking", True)]
         recorders = _recorders(layers, channel_rates)
         with counter if count_ops else contextlib.nullcontext(), _recording(recorders or []):
             for start in range(0, len(x), samples):
