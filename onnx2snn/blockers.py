@@ -8,12 +8,15 @@ attention's scale 1/sqrt(d) from a Shape chain, which spikes never touch) and
 - it multiplies or divides two such values (attention's Q·Kᵀ and A·V, a gate, a computed divisor): spikes
   carry rates, and the product of two spike trains is not the product of their rates;
 
-or, whatever it reads, when the runtime cannot run it (the SNN file would not run in ``eval``).
+or, whatever it reads, when the runtime cannot run it (the SNN file would not run in ``eval``). All but the
+recurrent ops, integer inputs and ops the runtime cannot run are ``compensable``: onnx2snn.compensate may turn
+them into ExpectationCompensation units.
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 import onnx
-import onnx_graphsurgeon as gs
 
 from snnrt import ops  # noqa: F401  (registers the runtime's converters)
 from snnrt.registry import ONNX_DOMAIN, REGISTRY
@@ -91,7 +94,7 @@ INTEGER_INPUT = ("reads the integer graph input {name!r} ({kind}); spikes code f
                  "into an embedding: onnx2snn converts networks whose inputs are float tensors")
 
 
-def _varying(graph):
+def varying_values(graph):
     """Names of the tensors whose values follow the graph's inputs (not only their shapes)."""
     varying = {t.name for t in graph.inputs}
     for node in graph.nodes:
@@ -114,37 +117,49 @@ def _runtime_runs(node, opsets):
 
 
 def _reason(node, varying, integer_inputs):
-    """Why ``node`` blocks conversion (a sentence), or None. ``node`` reads at least one varying value."""
+    """(why ``node`` blocks conversion, whether a compensation unit can compute it), or None. ``node`` reads at
+    least one varying value."""
     read = [t for t in node.inputs if t.name in varying]
     integer = next((t for t in node.inputs if t.name in integer_inputs), None)
     if node.op in RECURRENT_OPS:
-        return "a recurrent op; onnx2snn converts feed-forward networks (export the model without LSTM/GRU/RNN)"
+        return "a recurrent op; onnx2snn converts feed-forward networks (export the model without LSTM/GRU/RNN)", False
     if integer is not None:
         kind = onnx.helper.tensor_dtype_to_string(onnx.helper.np_dtype_to_tensor_dtype(np.dtype(integer.dtype)))
-        return INTEGER_INPUT.format(name=integer.name, kind=kind.removeprefix("TensorProto."))
+        return INTEGER_INPUT.format(name=integer.name, kind=kind.removeprefix("TensorProto.")), False
     if node.op in PRODUCT_OPS and len(node.inputs) > 1 and node.inputs[0] in read and node.inputs[1] in read:
         return ("a product of two values computed from the input (attention's Q·Kᵀ or A·V, a gate): the product "
-                "of two spike trains is not the product of their rates")
+                "of two spike trains is not the product of their rates"), True
     if node.op == "Div" and node.inputs[1] in read:
-        return "division by a computed value cannot be computed with spikes"
+        return "division by a computed value cannot be computed with spikes", True
     if node.op == "Where" and node.inputs[0] in read:
-        return _SELECT
-    return BLOCKING_OPS.get(node.op)
+        return _SELECT, True
+    return (BLOCKING_OPS[node.op], True) if node.op in BLOCKING_OPS else None
+
+
+@dataclass
+class Blocker:
+    node: object  # the onnx-graphsurgeon node
+    reason: str
+    compensable: bool  # an ExpectationCompensation unit can compute it (see onnx2snn.compensate)
+
+    def __str__(self):
+        return f"node {self.node.name!r} ({self.node.op}): {self.reason}"
 
 
 def blockers(model, graph, skip):
-    """'node NAME (Op): reason' for every node of ``graph`` (imported from ``model``) that blocks conversion,
-    in graph order; ``skip``: ids of the nodes that activation sites replace or the spiking output drops."""
-    varying = _varying(graph)
+    """A Blocker for every node of ``graph`` (imported from ``model``) that blocks conversion, in graph order;
+    ``skip``: ids of the nodes that activation sites replace or the spiking output drops."""
+    varying = varying_values(graph)
     integer_inputs = {t.name for t in graph.inputs if _is_integer(t)}
     opsets = _opsets(model)
-    problems = []
+    found = []
     for node in graph.nodes:
         if id(node) in skip:
             continue
         reason = _reason(node, varying, integer_inputs) if any(t.name in varying for t in node.inputs) else None
-        if reason is None and not _runtime_runs(node, opsets):
-            reason = f"the runtime cannot run op {node.op} (opset {opsets.get(node.domain or ONNX_DOMAIN, 1)})"
+        if not _runtime_runs(node, opsets):
+            opset = opsets.get(node.domain or ONNX_DOMAIN, 1)
+            reason = (reason[0] if reason else f"the runtime cannot run op {node.op} (opset {opset})", False)
         if reason is not None:
-            problems.append(f"node {node.name!r} ({node.op}): {reason}")
-    return problems
+            found.append(Blocker(node, *reason))
+    return found

@@ -136,11 +136,14 @@ def _format_threshold(values):
                    "onnx2snn.layerwise).")
 @click.option("--layerwise-samples", type=click.IntRange(1), default=defaults.LAYERWISE_SAMPLES, show_default=True,
               help="With --layerwise: calibration samples the SNN runs on, evenly spaced over --calib.")
+@click.option("--spiking-only", is_flag=True,
+              help="Refuse a model whose nonlinearities need compensation units (which do not spike), listing "
+                   "the nodes, instead of converting them so.")
 @batch_options
 @image_options
 @click.pass_obj
 def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, calib_samples, tune, tune_timesteps,
-            tune_samples, timesteps, layerwise, layerwise_samples, batch_size, seed, **image):
+            tune_samples, timesteps, layerwise, layerwise_samples, spiking_only, batch_size, seed, **image):
     """Convert an ANN into an SNN file (written atomically) and print the per-layer summary.
 
     Calibration runs the ANN in ONNX Runtime on the CPU.
@@ -172,7 +175,7 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
     snn = run_convert(model, x, spec, v_init, batch_size=batch_size, progress=obj.progress, output=output,
                       spread=spread, tune=tune, tune_timesteps=tune_timesteps or defaults.TUNE_TIMESTEPS,
                       tune_samples=tune_samples or defaults.TUNE_SAMPLES, timesteps=timesteps, layerwise=layerwise,
-                      layerwise_samples=layerwise_samples)
+                      layerwise_samples=layerwise_samples, spiking_only=spiking_only)
     click.echo(f"{'site':<32} {'replaced':<16} {'threshold source':<34} {'spread':<6} {'start':<10} threshold")
     for layer in snn.layers:
         click.echo(f"{layer.site:<32} {layer.replaced:<16} {layer.source:<34} {layer.spread:<6g} "
@@ -183,6 +186,8 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
         click.echo(f"dropped from the spiking output (arg-max unchanged): {', '.join(snn.dropped_output)}")
     if tune:
         click.echo(f"tuning: {snn.tuning}")
+    for unit in snn.compensated:
+        click.echo(f"compensation unit (not spiking): {unit.name}: {unit.computes}")
     click.echo(f"fitted for: {snn.fitted_for}")
     click.echo(f"layer-wise: {snn.layerwise}")
     click.echo(f"wrote {output} ({len(snn.layers)} IF layers)")

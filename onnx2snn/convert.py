@@ -76,6 +76,7 @@ class SnnModel:
     tuning: str = None  # what threshold tuning did (convert(tune=True)), as in the metadata
     fitted_for: str = None  # the latency target, as in the metadata
     layerwise: str = None  # what layer-wise calibration did, as in the metadata
+    compensated: list = None  # the ExpectationCompensation units (onnx2snn.compensate.Compensation)
 
     def save(self, path):
         """Write the SNN file atomically (a failure leaves no partial file)."""
@@ -89,7 +90,7 @@ class SnnModel:
 def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, reset=contract.RESET_SUBTRACT,
             batch_size=128, progress=False, output=None, spread=None, tune=False,
             tune_timesteps=defaults.TUNE_TIMESTEPS, tune_samples=defaults.TUNE_SAMPLES, timesteps=None,
-            layerwise=None, layerwise_samples=defaults.LAYERWISE_SAMPLES):
+            layerwise=None, layerwise_samples=defaults.LAYERWISE_SAMPLES, spiking_only=False):
     """Convert an ANN (path, bytes or ModelProto) into an SnnModel; write it to ``output`` when given.
 
     ``calibration``: inputs (N, ...) for the threshold statistics; ``threshold``: a ThresholdSpec or its
@@ -107,7 +108,9 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     layer-wise calibration and tuning (in place of ``tune_timesteps``) are then fitted for those T instead of the
     anytime range defaults.ANYTIME_TIMESTEPS. ``layerwise``: finally fit every IF layer to the spike trains it
     receives from the converted layers before it (None: defaults.LAYERWISE), on ``layerwise_samples``
-    calibration inputs (onnx2snn.layerwise: one SNN run).
+    calibration inputs (onnx2snn.layerwise: one SNN run). Nonlinearities that no IF neuron computes become
+    ExpectationCompensation units (onnx2snn.compensate; not spiking, named in the metadata and ``compensated``);
+    ``spiking_only`` refuses them instead, listing the nodes.
     """
     spec = ThresholdSpec.parse(threshold) if isinstance(threshold, str) else threshold
     fraction = parse_v_init(v_init)
@@ -121,13 +124,9 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
         tune_timesteps, tune_samples = check_tuning(target or tune_timesteps, tune_samples)
     ann, _ = normalize(load_model(source, float_input=False))
     report = find_sites(ann)
-    if report.problems:
-        raise UnsupportedModelError(
-            f"{len(report.problems)} node(s) cannot become spiking layers:\n"
-            + "\n".join(f"  - {p}" for p in report.problems)
-        )
-    if not report.sites:
-        raise UnsupportedModelError("the model has no ReLU-like activation to turn into IF neurons")
+    refusal = report.refusal(spiking_only)
+    if refusal:
+        raise UnsupportedModelError(refusal)
     fitted_for = target or defaults.ANYTIME_TIMESTEPS
     thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress, target or MSE_TIMESTEPS)
     samples = 0 if calibration is None else len(calibration)
@@ -141,6 +140,7 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
         contract.META_INPUT_ENCODING: "direct",
         contract.META_DROPPED_SOFTMAX: ",".join(report.dropped_output),
         contract.META_FITTED_FOR: target_text(target),
+        contract.META_COMPENSATED: compensation_text(report.compensated),
     }
     tunable = [site for site in report.sites if not thresholds[site.name].trained] if tune else []
     if tune and not tunable:
@@ -179,10 +179,15 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     written = _if_attributes(snn)
     layers = [_summary(s, thresholds[s.name], written[if_node_name(s)], fitted) for s in report.sites]
     result = SnnModel(snn, ann, layers, report.dropped_output, metadata.get(contract.META_TUNING),
-                      metadata[contract.META_FITTED_FOR], layerwise_text)
+                      metadata[contract.META_FITTED_FOR], layerwise_text, report.compensated)
     if output is not None:
         result.save(output)
     return result
+
+
+def compensation_text(units):
+    """The metadata's words for the compensation units: 'none', or 'NAME: Op+Op (input -> output); ...'."""
+    return "; ".join(f"{u.name}: {u.computes} ({u.input} -> {u.output})" for u in units) or "none"
 
 
 def _spread_text(spread):

@@ -10,7 +10,8 @@ Recognized sites (each becomes one IF node; its output tensor is what the rest o
   Min/Max/Relu around one Floor: recognized by evaluating the chain, which must equal that formula.
 
 A final Softmax/LogSoftmax/Sigmoid (monotone, argmax unchanged) is dropped from the spiking output.
-Everything else that blocks conversion is reported, all at once, by node name and op (onnx2snn.blockers).
+Everything else that blocks conversion is reported, all at once, by node name and op (onnx2snn.blockers),
+except what ExpectationCompensation units compute (onnx2snn.compensate).
 """
 
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from .blockers import blockers
+from .compensate import compensations
 
 CONVERTIBLE_OUTPUT_OPS = ("Softmax", "LogSoftmax", "Sigmoid")
 
@@ -46,8 +48,22 @@ class Site:
 @dataclass
 class SiteReport:
     sites: list
-    problems: list  # "node 'name' (Op): what to do"
+    problems: list  # "node 'name' (Op): what to do": what blocks conversion
     dropped_output: list  # names of final monotone nodes to drop
+    compensated: list = field(default_factory=list)  # onnx2snn.compensate.Compensation units
+    compensable: list = field(default_factory=list)  # "node 'name' (Op): why it does not spike", inside the units
+
+    def refusal(self, spiking_only=False):
+        """The message that convert refuses the model with (``spiking_only``: no compensation units allowed), or
+        None when it converts; inspect prints the same."""
+        refused = self.compensable + self.problems if spiking_only else self.problems
+        if refused:
+            return f"{len(refused)} node(s) cannot become spiking layers:\n" + "\n".join(f"  - {p}" for p in refused)
+        if self.sites:
+            return None
+        units = "".join(f"\n  - {p}" for p in self.compensable)
+        return ("the model has no ReLU-like activation to turn into IF neurons"
+                + (f"; its nonlinearities would all be compensation units, which do not spike:{units}" if units else ""))
 
 
 def _const(tensor):
@@ -255,4 +271,7 @@ def find_sites(model):
             sites.append(site)
     dropped = _drop_final(graph)
     skip = claimed | {id(node) for node in graph.nodes if node.name in dropped}
-    return SiteReport(sites=sites, problems=blockers(model, graph, skip), dropped_output=dropped)
+    found = blockers(model, graph, skip)
+    units, left = compensations(graph, found, claimed)
+    return SiteReport(sites=sites, problems=[str(b) for b in left], dropped_output=dropped, compensated=units,
+                      compensable=[str(b) for b in found if all(b is not other for other in left)])

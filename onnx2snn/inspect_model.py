@@ -7,7 +7,7 @@ from snnrt import contract
 from snnrt.errors import RuntimeInputError
 from snnrt.graph import GraphModule
 from snnrt.stats import WEIGHT_OPS, OpCounter, shape_macs
-from snnrt.validate import if_attributes
+from snnrt.validate import compensation_body, if_attributes
 
 from .find_sites import find_sites
 from .load import FLOAT_TYPES, load_model
@@ -110,6 +110,9 @@ def _describe_snn(model):
             if attrs.spread:
                 text += f", v_spread {attrs.spread:.3g} theta"
             lines.append(f"  {node.name}: {node.op_type} {text}")
+        elif node.op_type == contract.COMPENSATION_OP:
+            body = compensation_body(node)
+            lines.append(f"  {node.name}: {node.op_type} (not spiking) of {'+'.join(n.op_type for n in body.node)}")
         else:
             lines.append(f"  {node.name}: {node.op_type}")
     lines.append("metadata:")
@@ -125,11 +128,11 @@ def _describe_ann(model):
              f"activations that become IF neurons: {len(report.sites)}"]
     lines += [f"  {s.name}: {s.replaced}" + (f" (trained bound {np.max(s.bound):.4g})" if s.bound is not None else "")
               for s in report.sites]
+    if report.compensated:
+        lines.append(f"compensation units (not spiking): {len(report.compensated)}")
+        lines += [f"  {u.name}: {u.computes}" for u in report.compensated]
     if report.dropped_output:
         lines.append(f"dropped from the spiking output: {', '.join(report.dropped_output)}")
-    if report.problems:
-        lines.append(f"blocking conversion: {len(report.problems)}")
-        lines += [f"  {p}" for p in report.problems]
-    else:
-        lines.append("blocking conversion: none")
+    refusal = report.refusal()
+    lines.append(f"blocking conversion: {refusal or 'none'}")
     return lines

@@ -1,7 +1,8 @@
 """Tiny seeded exports of today's architectures, for the verdict that inspect and convert give on them: a vision
-transformer (pre-LayerNorm, softmax attention scaled by 1/sqrt(d) computed from the shape, Erf-GELU MLP), a
-ConvNeXt block, a MobileNetV3 block (HardSwish, squeeze-excitation with HardSigmoid), an LSTM text classifier
-(integer token input), a ReLU MLP with one LayerNorm, and a U-Net-like segmenter ((N, C, H, W) output)."""
+transformer (pre-LayerNorm, softmax attention scaled by 1/sqrt(d) computed from the shape, Erf-GELU or ReLU MLP),
+a ConvNeXt block, a MobileNetV3 block (HardSwish, squeeze-excitation with HardSigmoid), an LSTM text classifier
+(integer token input), a ReLU MLP with one LayerNorm, a ReLU CNN with SiLU and Tanh layers, and a U-Net-like
+segmenter ((N, C, H, W) output)."""
 
 import io
 import warnings
@@ -27,12 +28,12 @@ class Attention(nn.Module):
 class TinyViT(nn.Module):
     input_shape = (3, 16, 16)
 
-    def __init__(self, dim=16, heads=2):
+    def __init__(self, dim=16, heads=2, act=nn.GELU):
         super().__init__()
         self.patches = nn.Conv2d(3, dim, 4, 4)
         self.norm1, self.attention = nn.LayerNorm(dim), Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), act(), nn.Linear(2 * dim, dim))
         self.head = nn.Linear(dim, 10)
 
     def forward(self, x):
@@ -99,6 +100,20 @@ class ReluLayerNormMlp(nn.Module):
         return self.net(x)
 
 
+class ReluSiluCnn(nn.Module):
+    """A ReLU stem, then a SiLU layer (x * sigmoid(x) as exporters write it) and a Tanh before the classifier."""
+
+    input_shape = (3, 8, 8)
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.SiLU(),
+                                 nn.AvgPool2d(2), nn.Flatten(), nn.Linear(128, 16), nn.Tanh(), nn.Linear(16, 5))
+
+    def forward(self, x):
+        return self.net(x)
+
+
 class TinyUNet(nn.Module):
     input_shape = (1, 8, 8)
 
@@ -113,16 +128,18 @@ class TinyUNet(nn.Module):
         return self.out(torch.cat([self.up(self.down(x)), skip], dim=1))
 
 
-MODELS = {"vit": TinyViT, "convnext": ConvNeXtBlock, "mobilenetv3": MobileNetV3Block, "lstm": LstmText,
-          "relu_layernorm": ReluLayerNormMlp, "unet": TinyUNet}
+MODELS = {"vit": TinyViT, "vit_relu": lambda: TinyViT(act=nn.ReLU), "convnext": ConvNeXtBlock,
+          "mobilenetv3": MobileNetV3Block, "lstm": LstmText, "relu_layernorm": ReluLayerNormMlp,
+          "relu_silu_cnn": ReluSiluCnn, "unet": TinyUNet}
+INPUT_SHAPES = {"vit_relu": TinyViT.input_shape}
 
 
 def example(name, batch=2):
-    cls = MODELS[name]
+    shape = INPUT_SHAPES.get(name) or MODELS[name].input_shape
     generator = torch.Generator().manual_seed(0)
-    if getattr(cls, "input_dtype", torch.float32) == torch.int64:
-        return torch.randint(0, 50, (batch, *cls.input_shape), generator=generator)
-    return torch.rand((batch, *cls.input_shape), generator=generator)
+    if getattr(MODELS[name], "input_dtype", torch.float32) == torch.int64:
+        return torch.randint(0, 50, (batch, *shape), generator=generator)
+    return torch.rand((batch, *shape), generator=generator)
 
 
 def export(name, opset=17):

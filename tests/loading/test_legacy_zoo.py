@@ -64,11 +64,13 @@ def test_legacy_relu_network_converts_and_runs_on_a_batch(name):
     assert any(n.op_type == "IFNeuron" for n in snn.model.graph.node)
 
 
-def test_legacy_alexnet_is_refused_for_its_lrn_by_name():
+def test_legacy_alexnet_converts_its_lrn_as_a_compensation_unit_or_refuses_it_when_spiking_only():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ModelLoadWarning)
+        snn = convert(legacy_zoo.alexnet(), _samples(8), layerwise=False)
         with pytest.raises(UnsupportedModelError, match=r"\(LRN\)"):
-            convert(legacy_zoo.alexnet(), _samples(4))
+            convert(legacy_zoo.alexnet(), _samples(4), spiking_only=True)
+    assert [u.ops for u in snn.compensated] == [["LRN"]]
 
 
 def test_inspect_prints_the_old_ir_warning_as_one_line(tmp_path):
