@@ -1,5 +1,5 @@
 """Small networks written the way the ONNX model zoo's early exporters wrote AlexNet, ResNet-50, DenseNet-121,
-SqueezeNet, VGG-19 and Inception: opset 9, IR version 3, every weight listed as a graph input as well as an
+SqueezeNet, VGG-19, Inception and ShuffleNet: opset 9, IR version 3, every weight listed as a graph input as well as an
 initializer, and biases built at run time by ConstantOfShape from a shape initializer ('<name>__SHAPE'). That
 shape is a graph input too in some files (valid IR 3) and not in others (which IR 3 forbids and ONNX Runtime
 accepts); both forms are written here.
@@ -143,8 +143,38 @@ def squeezenet():
     return g.model(g.add("Softmax", [x], "prob_1", axis=1))
 
 
-MODELS = {"alexnet": alexnet, "vgg": vgg, "resnet": resnet, "densenet": densenet, "squeezenet": squeezenet}
-RELU_ONLY = ("vgg", "resnet", "densenet", "squeezenet")
+def inception():
+    """An inception module: 1x1, 3x3 and pooled branches concatenated, after an LRN."""
+    g = LegacyGraph(6)
+    x = g.relu(g.conv(INPUT, "conv1", 3, 8, 3, stride=2, pad=1))
+    x = g.add("LRN", [x], "norm1_1", size=5, alpha=1e-4, beta=0.75, bias=1.0)
+    b1 = g.relu(g.conv(x, "inception_1x1", 8, 4, 1))
+    b3 = g.relu(g.conv(g.relu(g.conv(x, "inception_3x3_reduce", 8, 4, 1)), "inception_3x3", 4, 4, 3, pad=1))
+    pooled = g.add("MaxPool", [x], "inception_pool_1", kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1])
+    bp = g.relu(g.conv(pooled, "inception_pool_proj", 8, 4, 1))
+    x = g.add("Concat", [b1, b3, bp], "inception_output_1", axis=1)
+    x = g.add("AveragePool", [x], "pool5_1", kernel_shape=[8, 8], strides=[1, 1])
+    return g.model(g.classifier(x, 12))
+
+
+def shufflenet():
+    """A channel shuffle written for batch 1 between two convolutions: Reshape to (1, groups, C/groups, H, W),
+    Transpose, Reshape back to (1, C, H, W)."""
+    g = LegacyGraph(7)
+    x = g.relu(g.conv(INPUT, "conv1", 3, 8, 3, stride=2, pad=1))
+    g.weights["shuffle_split"] = np.array([1, 2, 4, 8, 8], np.int64)
+    g.weights["shuffle_merge"] = np.array([1, 8, 8, 8], np.int64)
+    x = g.add("Reshape", [x, "shuffle_split"], "shuffle_split_1")
+    x = g.add("Transpose", [x], "shuffle_transpose_1", perm=[0, 2, 1, 3, 4])
+    x = g.add("Reshape", [x, "shuffle_merge"], "shuffle_merge_1")
+    x = g.relu(g.conv(x, "gconv2", 8, 8, 3, pad=1))
+    x = g.add("GlobalAveragePool", [x], "pool5_1")
+    return g.model(g.classifier(x, 8))
+
+
+MODELS = {"alexnet": alexnet, "vgg": vgg, "resnet": resnet, "densenet": densenet, "squeezenet": squeezenet,
+          "inception": inception, "shufflenet": shufflenet}
+RELU_ONLY = ("vgg", "resnet", "densenet", "squeezenet", "shufflenet")
 SHAPES_AS_INPUTS = ("resnet", "densenet")
 
 
