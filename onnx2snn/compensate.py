@@ -85,12 +85,10 @@ def _support(nodes, source, varying, excluded):
 
 
 def _closed(region, last, graph_outputs):
-    """Whether only ``last`` has readers outside ``region`` (or is a graph output)."""
+    """Whether only the first output of ``last`` has readers outside ``region`` (or is a graph output)."""
     inside = {id(n) for n in region}
     for node in region:
-        if node is last:
-            continue
-        for out in node.outputs:
+        for out in node.outputs[1:] if node is last else node.outputs:
             if out in graph_outputs or any(id(reader) not in inside for reader in out.outputs):
                 return False
     return True

@@ -178,3 +178,13 @@ def test_cli_convert_names_the_units_and_spiking_only_refuses_them(saved, tmp_pa
     refused = _invoke("convert", path, "-o", tmp_path / "no.snn.onnx", "--calib", calib, "--spiking-only")
     assert refused.exit_code == 2 and "'/net/net.2/LayerNormalization' (LayerNormalization)" in refused.output
     assert not (tmp_path / "no.snn.onnx").exists()
+
+
+def test_a_layernorm_whose_statistics_are_read_stays_a_blocker():
+    """A unit gives one output: a LayerNormalization whose Mean output is used elsewhere cannot become one."""
+    nodes = [helper.make_node("Relu", ["input"], ["r"]),
+             helper.make_node("LayerNormalization", ["r", "scale"], ["y", "mean"], name="ln", axis=-1),
+             helper.make_node("Add", ["y", "mean"], ["out"])]
+    model = make_model(nodes, [("input", ["N", 4])], [("out", ["N", 4])], {"scale": np.ones(4, np.float32)})
+    report = _report(model)
+    assert not report.compensated and report.problems[0].startswith("node 'ln' (LayerNormalization)")
