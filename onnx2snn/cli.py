@@ -46,6 +46,17 @@ def _fail(ctx, message, exc, code):
     ctx.exit(code)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """onnx2snn's own warnings as one 'warning: ...' line; other libraries' in Python's usual form."""
+    if category.__module__.startswith("onnx2snn"):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _PYTHON_SHOW_WARNING(message, category, filename, lineno, file, line)
+
+
+_PYTHON_SHOW_WARNING = warnings.showwarning
+
+
 class Group(click.Group):
     """User errors and bad options: one line and exit code 2; anything else: internal error, exit 1."""
 
@@ -78,6 +89,7 @@ def main(ctx, debug, quiet):
       onnx2snn eval model.snn.onnx --data mnist5k --ann model.onnx
     """
     ctx.obj = Context(debug, quiet)
+    warnings.showwarning = _show_warning
 
 
 def _format_threshold(values):
@@ -131,11 +143,15 @@ def _format_threshold(values):
                    "onnx2snn.layerwise) [default: the recipe's; on in the default recipe].")
 @click.option("--layerwise-samples", type=click.IntRange(1), default=defaults.LAYERWISE_SAMPLES, show_default=True,
               help="With --layerwise: calibration samples the SNN runs on, evenly spaced over --calib.")
+@click.option("--spiking-only", is_flag=True,
+              help="Refuse a model whose nonlinearities need compensation units (which do not spike), listing "
+                   "the nodes, instead of converting them so.")
 @batch_options
 @image_options
 @click.pass_obj
 def convert(obj, model, output, calib, recipe_name, threshold, per_channel, v_init, spread, calib_samples, tune,
-            tune_timesteps, tune_samples, timesteps, layerwise, layerwise_samples, batch_size, seed, **image):
+            tune_timesteps, tune_samples, timesteps, layerwise, layerwise_samples, spiking_only, batch_size, seed,
+            **image):
     """Convert an ANN into an SNN file (written atomically) and print the per-layer summary.
 
     Calibration runs the ANN in ONNX Runtime on the CPU.
@@ -175,7 +191,8 @@ def convert(obj, model, output, calib, recipe_name, threshold, per_channel, v_in
     x = load_for_model(calib, model, "train", calib_samples, seed, image).x if calib else None
     snn = run_convert(model, x, recipe, batch_size=batch_size, progress=obj.progress, output=output,
                       tune_timesteps=tune_timesteps or defaults.TUNE_TIMESTEPS,
-                      tune_samples=tune_samples or defaults.TUNE_SAMPLES, layerwise_samples=layerwise_samples)
+                      tune_samples=tune_samples or defaults.TUNE_SAMPLES, layerwise_samples=layerwise_samples,
+                      spiking_only=spiking_only)
     click.echo(f"{'site':<32} {'replaced':<16} {'threshold source':<34} {'spread':<6} {'start':<10} threshold")
     for layer in snn.layers:
         click.echo(f"{layer.site:<32} {layer.replaced:<16} {layer.source:<34} {layer.spread:<6g} "
@@ -187,6 +204,8 @@ def convert(obj, model, output, calib, recipe_name, threshold, per_channel, v_in
     if recipe.tune:
         click.echo(f"tuning: {snn.tuning}")
     click.echo(f"recipe: {recipe.name}")
+    for unit in snn.compensated:
+        click.echo(f"compensation unit (not spiking): {unit.name}: {unit.computes}")
     click.echo(f"fitted for: {snn.fitted_for}")
     click.echo(f"layer-wise: {snn.layerwise}")
     click.echo(f"wrote {output} ({len(snn.layers)} IF layers)")

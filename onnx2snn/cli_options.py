@@ -104,10 +104,11 @@ def simulation_options(f):
 
 
 def model_io(path):
-    """(input shape with dim names for free dims, number of classes or None) of an ONNX file."""
+    """(input shape with dim names for free dims, number of classes or None) of an ONNX file. An integer input
+    is not refused here: convert names the nodes that read it."""
     from .load import load_model
 
-    model = load_model(path)
+    model = load_model(path, float_input=False)
     initializers = {t.name for t in model.graph.initializer}
     graph_input = next(i for i in model.graph.input if i.name not in initializers)
     shape = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in graph_input.type.tensor_type.shape.dim]

@@ -51,6 +51,7 @@ class SnnModel:
     tuning: str = None  # what threshold tuning did (convert(tune=True)), as in the metadata
     fitted_for: str = None  # the latency target, as in the metadata
     layerwise: str = None  # what layer-wise calibration did, as in the metadata
+    compensated: list = None  # the ExpectationCompensation units (onnx2snn.compensate.Compensation)
 
     def save(self, path):
         """Write the SNN file atomically (a failure leaves no partial file)."""
@@ -63,7 +64,7 @@ class SnnModel:
 
 def convert(source, calibration=None, recipe="default", *, output=None, batch_size=128, progress=False,
             tune_timesteps=defaults.TUNE_TIMESTEPS, tune_samples=defaults.TUNE_SAMPLES,
-            layerwise_samples=defaults.LAYERWISE_SAMPLES, **overrides):
+            layerwise_samples=defaults.LAYERWISE_SAMPLES, spiking_only=False, **overrides):
     """Convert an ANN (path, bytes or ModelProto) into an SnnModel; write it to ``output`` when given.
 
     ``calibration``: inputs (N, ...) whose ANN activations set the thresholds (no labels); ``recipe``: a preset
@@ -71,7 +72,9 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
     preset's (``threshold`` may also be a ThresholdSpec), for example ``spread=0.5`` or ``timesteps=4``.
     ``tune_timesteps`` and ``tune_samples``: with ``tune``, the T whose outputs should follow the ANN (the latency
     target replaces them) and the calibration inputs simulated (onnx2snn.tune); ``layerwise_samples``: the
-    calibration inputs that layer-wise calibration runs the SNN on (onnx2snn.layerwise). The file's metadata
+    calibration inputs that layer-wise calibration runs the SNN on (onnx2snn.layerwise). Nonlinearities that no
+    IF neuron computes become ExpectationCompensation units (onnx2snn.compensate; not spiking, named in the
+    metadata and ``compensated``); ``spiking_only`` refuses them instead, listing the nodes. The file's metadata
     records the recipe by name and value. docs/conversion.md describes the method.
 
     Example::
@@ -89,15 +92,11 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
     fitting = None if target is None else latency_steps(target)
     if tune:
         tune_timesteps, tune_samples = check_tuning(fitting or tune_timesteps, tune_samples)
-    ann, _ = normalize(load_model(source))
+    ann, _ = normalize(load_model(source, float_input=False))
     report = find_sites(ann)
-    if report.problems:
-        raise UnsupportedModelError(
-            f"{len(report.problems)} node(s) cannot become spiking layers:\n"
-            + "\n".join(f"  - {p}" for p in report.problems)
-        )
-    if not report.sites:
-        raise UnsupportedModelError("the model has no ReLU-like activation to turn into IF neurons")
+    refusal = report.refusal(spiking_only)
+    if refusal:
+        raise UnsupportedModelError(refusal)
     unbounded = [site.name for site in report.sites if site.bound is None] if recipe.bounds_only else []
     if unbounded:
         raise UnsupportedModelError(
@@ -118,6 +117,7 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
         contract.META_FITTED_FOR: target_text(target),
         contract.META_RECIPE: recipe.name,
         contract.META_RECIPE_VALUES: json.dumps(recipe.values()),
+        contract.META_COMPENSATED: compensation_text(report.compensated),
     }
     tunable = [site for site in report.sites if not thresholds[site.name].trained] if tune else []
     if tune and not tunable:
@@ -157,10 +157,15 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
     written = _if_attributes(snn)
     layers = [_summary(s, thresholds[s.name], written[if_node_name(s)], fitted) for s in report.sites]
     result = SnnModel(snn, ann, layers, report.dropped_output, metadata.get(contract.META_TUNING),
-                      metadata[contract.META_FITTED_FOR], layerwise_text)
+                      metadata[contract.META_FITTED_FOR], layerwise_text, report.compensated)
     if output is not None:
         result.save(output)
     return result
+
+
+def compensation_text(units):
+    """The metadata's words for the compensation units: 'none', or 'NAME: Op+Op (input -> output); ...'."""
+    return "; ".join(f"{u.name}: {u.computes} ({u.input} -> {u.output})" for u in units) or "none"
 
 
 def _spread_text(spread):

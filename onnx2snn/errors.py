@@ -30,6 +30,10 @@ class ModelMismatchError(Onnx2SnnError):
     """Two models that should belong together do not: an SNN and an ANN it was not converted from."""
 
 
+class ModelLoadWarning(UserWarning):
+    """The file breaks a rule that ONNX Runtime does not enforce (an old IR version's); it is read anyway."""
+
+
 def reason(exc):
     """An exception's message for the end of a one-line error, or its type where it has none (MemoryError)."""
     return str(exc).strip() or type(exc).__name__

@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime as ort
 from tqdm.auto import tqdm
 
-from snnrt.simulate import SpikingNetwork
+from snnrt.simulate import SpikingNetwork, check_class_scores
 from snnrt.stats import E_AC_PJ, E_MAC_PJ
 
 from .calibrate import check_input_shape
@@ -77,6 +77,7 @@ def ann_correct(model, x, y, batch_size=256):
     correct = []
     for start in range(0, len(x), batch_size):
         out = session.run([scores], {name: x[start : start + batch_size].astype(np.float32)})[0]
+        check_class_scores(out.shape)
         correct.append(out.argmax(axis=-1) == np.asarray(y[start : start + batch_size]))
     return np.concatenate(correct)
 

@@ -10,7 +10,8 @@ Recognized sites (each becomes one IF node; its output tensor is what the rest o
   Min/Max/Relu around one Floor: recognized by evaluating the chain, which must equal that formula.
 
 A final Softmax/LogSoftmax/Sigmoid (monotone, argmax unchanged) is dropped from the spiking output.
-Any other nonlinearity inside the network is reported, all at once, by node name and op.
+Everything else that blocks conversion is reported, all at once, by node name and op (onnx2snn.blockers),
+except what ExpectationCompensation units compute (onnx2snn.compensate).
 """
 
 from dataclasses import dataclass, field
@@ -18,29 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx_graphsurgeon as gs
 
+from .blockers import blockers
+from .compensate import compensations
+
 CONVERTIBLE_OUTPUT_OPS = ("Softmax", "LogSoftmax", "Sigmoid")
-BLOCKING_OPS = {
-    "Sigmoid": "replace it by ReLU (or a clipped ReLU) and retrain",
-    "Tanh": "replace it by ReLU (or a clipped ReLU) and retrain",
-    "Gelu": "replace it by ReLU and retrain",
-    "Erf": "GELU written with Erf; replace it by ReLU and retrain",
-    "Elu": "replace it by ReLU and retrain",
-    "Selu": "replace it by ReLU and retrain",
-    "Softplus": "replace it by ReLU and retrain",
-    "HardSigmoid": "replace it by a clipped ReLU and retrain",
-    "HardSwish": "replace it by ReLU6 and retrain",
-    "LeakyRelu": "negative slopes need signed neurons; use ReLU and retrain",
-    "PRelu": "negative slopes need signed neurons; use ReLU and retrain",
-    "LRN": "remove local response normalization (or move it after the last activation)",
-    "Softmax": "a Softmax is only allowed as the last node",
-    "LogSoftmax": "a LogSoftmax is only allowed as the last node",
-    "Exp": "an exponential inside the network cannot be computed with spikes",
-    "Log": "a logarithm inside the network cannot be computed with spikes",
-    "Sqrt": "a square root inside the network cannot be computed with spikes",
-    "Pow": "a power inside the network cannot be computed with spikes",
-    "Div": "division by a computed value cannot be computed with spikes",
-    "Floor": "a Floor outside a QCFS activation cannot be computed with spikes",
-}
 
 
 @dataclass
@@ -66,8 +48,22 @@ class Site:
 @dataclass
 class SiteReport:
     sites: list
-    problems: list  # "node 'name' (Op): what to do"
+    problems: list  # "node 'name' (Op): what to do": what blocks conversion
     dropped_output: list  # names of final monotone nodes to drop
+    compensated: list = field(default_factory=list)  # onnx2snn.compensate.Compensation units
+    compensable: list = field(default_factory=list)  # "node 'name' (Op): why it does not spike", inside the units
+
+    def refusal(self, spiking_only=False):
+        """The message that convert refuses the model with (``spiking_only``: no compensation units allowed), or
+        None when it converts; inspect prints the same."""
+        refused = self.compensable + self.problems if spiking_only else self.problems
+        if refused:
+            return f"{len(refused)} node(s) cannot become spiking layers:\n" + "\n".join(f"  - {p}" for p in refused)
+        if self.sites:
+            return None
+        units = "".join(f"\n  - {p}" for p in self.compensable)
+        return ("the model has no ReLU-like activation to turn into IF neurons"
+                + (f"; its nonlinearities would all be compensation units, which do not spike:{units}" if units else ""))
 
 
 def _const(tensor):
@@ -241,11 +237,6 @@ def _match_qcfs(floor):
     return site
 
 
-def _is_float(tensor):
-    """False for integer tensors such as the shape chains of dynamic-batch exports."""
-    return tensor.dtype is None or np.issubdtype(np.dtype(tensor.dtype), np.floating)
-
-
 def _drop_final(graph):
     """Monotone nodes at the very end (Softmax, ...), which the spiking output leaves out."""
     dropped = []
@@ -279,11 +270,8 @@ def find_sites(model):
             claimed.update(id(by_name[name]) for name in site.nodes)
             sites.append(site)
     dropped = _drop_final(graph)
-    problems = []
-    for node in graph.nodes:
-        if id(node) in claimed or node.name in dropped or node.op not in BLOCKING_OPS:
-            continue
-        if node.op == "Div" and isinstance(node.inputs[1], gs.Constant) or not _is_float(node.outputs[0]):
-            continue
-        problems.append(f"node {node.name!r} ({node.op}): {BLOCKING_OPS[node.op]}")
-    return SiteReport(sites=sites, problems=problems, dropped_output=dropped)
+    skip = claimed | {id(node) for node in graph.nodes if node.name in dropped}
+    found = blockers(model, graph, skip)
+    units, left = compensations(graph, found, claimed)
+    return SiteReport(sites=sites, problems=[str(b) for b in left], dropped_output=dropped, compensated=units,
+                      compensable=[str(b) for b in found if all(b is not other for other in left)])

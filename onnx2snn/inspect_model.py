@@ -6,12 +6,13 @@ import numpy as np
 import torch
 
 from snnrt import contract
+from snnrt.errors import RuntimeInputError
 from snnrt.graph import GraphModule
-from snnrt.stats import OpCounter
-from snnrt.validate import if_attributes
+from snnrt.stats import WEIGHT_OPS, OpCounter, shape_macs
+from snnrt.validate import compensation_body, if_attributes
 
 from .find_sites import find_sites
-from .load import load_model
+from .load import FLOAT_TYPES, load_model
 from .normalize import normalize
 
 
@@ -36,9 +37,40 @@ def _macs(model):
     return counts.ann_macs
 
 
+def _shape_macs(model):
+    """MACs per sample of the weight layers from the inferred shapes (for graphs the runtime cannot run), or
+    None when a shape is not known."""
+    shapes = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+              for v in [*model.graph.input, *model.graph.value_info, *model.graph.output]}
+    for shape in shapes.values():  # one sample: a batch dimension without a fixed size counts as 1
+        if shape and shape[0] is None:
+            shape[0] = 1
+    shapes.update({t.name: list(t.dims) for t in model.graph.initializer})
+    total = 0
+    for node in model.graph.node:
+        if node.op_type not in WEIGHT_OPS:
+            continue
+        known = [shapes.get(name) for name in [*node.input[:2], node.output[0]]]
+        if any(shape is None or None in shape or 0 in shape for shape in known):
+            return None
+        total += shape_macs(node.op_type, known[:2], known[2])
+    return total
+
+
+def _ann_macs(model):
+    """The MACs line of an ANN: counted by the runtime, or from the shapes where the runtime cannot run it."""
+    inputs = model.graph.input
+    counted = bool(inputs) and inputs[0].type.tensor_type.elem_type in FLOAT_TYPES
+    try:
+        macs, how = (_macs(model), "") if counted else (_shape_macs(model), " (from shapes)")
+    except RuntimeInputError:
+        macs, how = _shape_macs(model), " (from shapes)"
+    return "MACs: input size not fixed" if macs is None else f"MACs per sample{how}: {macs:,.0f}"
+
+
 def describe(path):
     """Text for `onnx2snn inspect`."""
-    model = load_model(path)
+    model = load_model(path, float_input=False)
     spiking = any(o.domain == contract.DOMAIN for o in model.opset_import)
     opsets = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import)
     params = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
@@ -94,6 +126,9 @@ def _describe_snn(model):
             if attrs.spread:
                 text += f", v_spread {attrs.spread:.3g} theta"
             lines.append(f"  {node.name}: {node.op_type} {text}")
+        elif node.op_type == contract.COMPENSATION_OP:
+            body = compensation_body(node)
+            lines.append(f"  {node.name}: {node.op_type} (not spiking) of {'+'.join(n.op_type for n in body.node)}")
         else:
             lines.append(f"  {node.name}: {node.op_type}")
     lines.append("metadata:")
@@ -103,18 +138,17 @@ def _describe_snn(model):
 
 def _describe_ann(model):
     clean, _ = normalize(model)
-    macs = _macs(clean)
     report = find_sites(clean)
-    lines = [f"MACs per sample: {macs:,.0f}" if macs is not None else "MACs: input size not fixed",
+    lines = [_ann_macs(clean),
              f"nodes after normalization: {len(clean.graph.node)}",
              f"activations that become IF neurons: {len(report.sites)}"]
     lines += [f"  {s.name}: {s.replaced}" + (f" (trained bound {np.max(s.bound):.4g})" if s.bound is not None else "")
               for s in report.sites]
+    if report.compensated:
+        lines.append(f"compensation units (not spiking): {len(report.compensated)}")
+        lines += [f"  {u.name}: {u.computes}" for u in report.compensated]
     if report.dropped_output:
         lines.append(f"dropped from the spiking output: {', '.join(report.dropped_output)}")
-    if report.problems:
-        lines.append(f"blocking conversion: {len(report.problems)}")
-        lines += [f"  {p}" for p in report.problems]
-    else:
-        lines.append("blocking conversion: none")
+    refusal = report.refusal()
+    lines.append(f"blocking conversion: {refusal or 'none'}")
     return lines

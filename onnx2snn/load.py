@@ -1,21 +1,26 @@
 """Load an ONNX model from a path, bytes or ModelProto, with checks that name the file and the fault."""
 
 import copy
+import warnings
 from pathlib import Path
 
 import onnx
 from google.protobuf.message import DecodeError
 from onnx import external_data_helper
 
-from .errors import ModelLoadError
+from .errors import ModelLoadError, ModelLoadWarning
 from .model_limits import check_limits
+from .normalize.drop_input_initializers import allow_initializers_outside_inputs
 from .paths import check_input_file
 
 FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16}
 
 
-def load_model(source, check=True):
+def load_model(source, check=True, float_input=True):
     """Return a checked ``onnx.ModelProto`` from a file path, raw bytes or a ModelProto (copied).
+
+    ``float_input``: also require a floating-point graph input (False where the caller names, node by node,
+    what an integer input blocks).
 
     External data is read from files next to the model; a location that is missing or points
     outside the model's folder is an error. Raises ModelLoadError with the file named.
@@ -32,9 +37,23 @@ def load_model(source, check=True):
         _load_external_data(model, path)
     if _has_external_data(model) and not isinstance(source, (str, Path)):
         raise ModelLoadError(f"{label}: the model keeps weights in external files; load it from its path instead")
+    model = _tolerate_old_ir(model, label)
     if check:
-        check_model(model, label)
+        check_model(model, label, float_input)
     return model
+
+
+def _tolerate_old_ir(model, label):
+    """An IR 3 model with initializers that are not graph inputs breaks a rule of IR 3 only (IR 4 dropped it),
+    which ONNX Runtime does not enforce: read it as IR 4, with a warning."""
+    inputs = {i.name for i in model.graph.input}
+    outside = [t.name for t in model.graph.initializer if t.name not in inputs]
+    if model.ir_version != 3 or not outside:
+        return model
+    warnings.warn(f"{label}: IR version 3 wants every initializer listed as a graph input, and {len(outside)} "
+                  f"(such as {outside[0]!r}) are not; ONNX Runtime accepts this, so the model is read as IR 4",
+                  ModelLoadWarning, stacklevel=3)
+    return allow_initializers_outside_inputs(model)
 
 
 def _read(path):
@@ -115,8 +134,8 @@ def _text_fields_decode(message):
     return True
 
 
-def check_model(model, label="the model"):
-    """Run onnx.checker and require at least one floating-point graph input."""
+def check_model(model, label="the model", float_input=True):
+    """Run onnx.checker and (``float_input``) require at least one floating-point graph input."""
     if not _text_fields_decode(model):
         raise ModelLoadError(f"{label}: the graph holds a name or string that is not UTF-8 text; export it again")
     try:
@@ -125,6 +144,11 @@ def check_model(model, label="the model"):
         first = str(exc).strip().splitlines()[0]
         raise ModelLoadError(f"{label}: the graph fails the ONNX checker: {first}") from exc
     check_limits(model, label)
+    if float_input:
+        _check_float_input(model, label)
+
+
+def _check_float_input(model, label):
     initializers = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     if not any(i.type.tensor_type.elem_type in FLOAT_TYPES for i in inputs):

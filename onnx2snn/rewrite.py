@@ -1,4 +1,5 @@
-"""Rewrite a normalized ANN into an SNN file: each site becomes one IFNeuron node of onnx2snn's domain.
+"""Rewrite a normalized ANN into an SNN file: each site becomes one IFNeuron node of onnx2snn's domain, and the
+nodes of each compensation unit one ExpectationCompensation node (onnx2snn.compensate).
 
 MaxPool nodes fed (directly or not) by spikes become SpikeMaxPool (max pooling of cumulative counts,
 exact at every step; see snnrt.contract). The IF layers that feed them get no ``v_spread``: the maximum
@@ -13,7 +14,9 @@ import onnx_graphsurgeon as gs
 
 from snnrt import contract
 
+from .compensate import insert_compensations
 from .errors import UnsupportedModelError
+from .normalize.upgrade_opset import default_opset
 from .normalize.graph_edits import bypass
 
 
@@ -121,6 +124,7 @@ def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET
         bypass(graph, node, node.inputs[0])
     graph.cleanup().toposort()
     snn = gs.export_onnx(graph, do_type_check=False)
+    insert_compensations(snn, model, report.compensated, default_opset(model))
     if not any(o.domain == contract.DOMAIN for o in snn.opset_import):
         snn.opset_import.append(onnx.helper.make_opsetid(contract.DOMAIN, contract.DOMAIN_VERSION))
     for key, value in (metadata or {}).items():

@@ -71,10 +71,11 @@ def _prepared(snn_model):
     model = onnx.ModelProto()
     model.CopyFrom(snn_model)
     ops = {(n.domain, n.op_type) for n in model.graph.node if n.domain not in ("", "ai.onnx")}
-    unknown = sorted(f"{d}::{o}" for d, o in ops if (d, o) not in {(contract.DOMAIN, contract.IF_OP),
-                                                                 (contract.DOMAIN, contract.MAXPOOL_OP)})
+    unknown = [n for n in model.graph.node if n.domain not in ("", "ai.onnx") and (n.domain, n.op_type) not in
+               {(contract.DOMAIN, contract.IF_OP), (contract.DOMAIN, contract.MAXPOOL_OP)}]
     if unknown:
-        raise UnsupportedModelError(f"custom ops {', '.join(unknown)} have no standard-ONNX export")
+        raise UnsupportedModelError("no standard-ONNX export for " + ", ".join(
+            f"node {n.name!r} ({n.domain}::{n.op_type})" for n in unknown))
     if (contract.DOMAIN, contract.IF_OP) not in ops:
         raise UnsupportedModelError(
             f"the model has no {contract.DOMAIN}::{contract.IF_OP} node: it is an ANN, not an SNN; convert it "

@@ -14,9 +14,11 @@ from .drop_label_outputs import drop_label_outputs
 from .fold_affine import fold_affine
 from .fold_batchnorm import fold_batchnorm
 from .fold_constants import fold_constants
+from .free_batch import free_batch
 from .infer_shapes import infer_shapes
 from .name_nodes import name_nodes
 from .remove_noops import remove_noops
+from .split_negative_slopes import split_negative_slopes
 from .upgrade_opset import TARGET_OPSET, upgrade_opset
 
 PASSES = (
@@ -26,12 +28,14 @@ PASSES = (
     upgrade_opset,
     infer_shapes,
     fold_constants,
+    free_batch,
     canonicalize_sum,
     remove_noops,
     canonicalize_gemm,
     canonicalize_flatten,
     fold_batchnorm,
     fold_affine,
+    split_negative_slopes,
     fold_constants,
     name_nodes,
     infer_shapes,

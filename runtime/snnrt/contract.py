@@ -28,6 +28,16 @@ keeps the plain rounding of v_init = theta / 2.
 
 so the cumulative output equals max pooling of the cumulative input at every t (it converges to the
 ANN's max pooling of the rates), and y[t] only takes the values 0 and theta.
+
+``ExpectationCompensation`` (after Huang et al., "Towards High-performance Spiking Transformers from ANN to
+SNN Conversion", ACM MM 2024) computes the function f of its graph attribute ``body`` (one input, one output,
+every other value a constant of the body) on the mean of its input so far::
+
+    m[t] = (x[1] + ... + x[t]) / t;   y[t] = t * f(m[t]) - (t - 1) * f(m[t-1])
+
+so that the mean of its outputs up to t is f(m[t]) exactly: a nonlinearity that no IF neuron computes
+(Sigmoid, GELU, LayerNorm, a Softmax inside the network, a product of two values of one input) is carried
+by the rates this way. Its outputs are real numbers, not spikes; it keeps the running sum as state.
 """
 
 import numpy as np
@@ -37,6 +47,9 @@ DOMAIN_VERSION = 1
 
 IF_OP = "IFNeuron"
 MAXPOOL_OP = "SpikeMaxPool"
+COMPENSATION_OP = "ExpectationCompensation"
+ATTR_BODY = "body"  # graph: the function f of an ExpectationCompensation node
+ATTR_BODY_OPSET = "body_opset"  # int: the ai.onnx opset of its body
 
 # IFNeuron attributes
 ATTR_THRESHOLD = "v_threshold"  # floats: one value (per layer) or one per channel
@@ -64,6 +77,7 @@ META_FITTED_FOR = META_PREFIX + "fitted_for"  # the latency target the conversio
 META_LAYERWISE = META_PREFIX + "layerwise_calibration"
 META_RECIPE = META_PREFIX + "recipe"  # the conversion recipe's name (onnx2snn.recipes)
 META_RECIPE_VALUES = META_PREFIX + "recipe_values"  # its fields, as JSON
+META_COMPENSATED = META_PREFIX + "compensation_units"  # the ExpectationCompensation nodes and what each computes
 
 
 GOLDEN = (5**0.5 - 1) / 2

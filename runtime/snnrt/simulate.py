@@ -69,6 +69,17 @@ def default_memory_budget(device):
     return CPU_MEMORY_BUDGET
 
 
+def check_class_scores(shape):
+    """Refuse an output that is not (N, classes) scores, such as a segmentation map (N, C, H, W): a prediction is
+    the one class with the highest score per sample."""
+    if len(shape) != 2:
+        dims = ", ".join(str(d) for d in shape)
+        raise RuntimeInputError(
+            f"the network's output has shape ({dims}), not (N, classes): predictions and accuracy are defined for "
+            "classifiers, whose output is one score per class and sample; a per-pixel (segmentation) or sequence "
+            "output is not evaluated (run the SNN from Python and score its outputs yourself)")
+
+
 @dataclass
 class SimulationResult:
     """``outputs[i]`` is the output averaged over steps 1..``steps[i]``, shape (len(steps), N, ...): every step
@@ -83,7 +94,8 @@ class SimulationResult:
     steps: list = None  # the step count of each row of outputs
 
     def predictions(self):
-        """Arg-max class after each step of ``steps``, shape (len(steps), N)."""
+        """Arg-max class after each step of ``steps``, shape (len(steps), N); outputs must be (N, classes)."""
+        check_class_scores(self.outputs.shape[1:])
         return self.outputs.argmax(dim=-1)
 
 
@@ -183,7 +195,7 @@ class SpikingNetwork:
         self.reset()
         counter = OpCounter(self.graph, inputs_vary=encoding == "poisson")
         outputs = []
-        layers = self.graph.stateful_layers()
+        layers = [(node, layer) for node, layer in self.graph.stateful_layers() if getattr(layer, "spiking", True)]
         recorders = _recorders(layers, channel_rates)
         with counter if count_ops else contextlib.nullcontext(), _recording(recorders or []):
             for start in range(0, len(x), samples):

@@ -9,6 +9,7 @@ Energy uses the 45 nm figures of Horowitz (ISSCC 2014) that conversion papers qu
 E_MAC = 4.6 pJ, E_AC = 0.9 pJ (32-bit float).
 """
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -20,13 +21,18 @@ WEIGHT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 
 def layer_macs(op_type, inputs, output):
     """MACs per sample of one weight layer call."""
-    per_sample = output[0].numel() if output.dim() > 1 else output.numel()
+    return shape_macs(op_type, [tuple(t.shape) for t in inputs], tuple(output.shape))
+
+
+def shape_macs(op_type, input_shapes, output_shape):
+    """MACs per sample of a weight layer, from the shapes of its inputs and of its output."""
+    per_sample = math.prod(output_shape[1:]) if len(output_shape) > 1 else math.prod(output_shape)
     if op_type == "Conv":
-        return per_sample * inputs[1][0].numel()
+        return per_sample * math.prod(input_shapes[1][1:])
     if op_type == "ConvTranspose":
-        return inputs[0][0].numel() * inputs[1][0].numel()
-    a, b = inputs[0], inputs[1]
-    inner = b.numel() // output.shape[-1] if b.dim() == 2 else a.shape[-1]
+        return math.prod(input_shapes[0][1:]) * math.prod(input_shapes[1][1:])
+    a, b = input_shapes[0], input_shapes[1]
+    inner = math.prod(b) // output_shape[-1] if len(b) == 2 else a[-1]
     return per_sample * inner
 
 

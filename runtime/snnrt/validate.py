@@ -11,7 +11,7 @@ from onnx import AttributeProto, helper
 from . import contract
 from .errors import RuntimeInputError
 
-SPIKING_OPS = (contract.IF_OP, contract.MAXPOOL_OP)
+SPIKING_OPS = (contract.IF_OP, contract.MAXPOOL_OP, contract.COMPENSATION_OP)
 _TYPES = {contract.ATTR_THRESHOLD: AttributeProto.FLOATS, contract.ATTR_V_INIT: AttributeProto.FLOATS,
           contract.ATTR_SPREAD: AttributeProto.FLOAT, contract.ATTR_RESET: AttributeProto.STRING,
           contract.ATTR_CHANNEL_AXIS: AttributeProto.INT}
@@ -79,6 +79,19 @@ def if_attributes(node):
     return IFAttributes(threshold, v_init, reset, int(attrs.get(contract.ATTR_CHANNEL_AXIS, 1)), spread)
 
 
+def compensation_body(node):
+    """The body graph of an ExpectationCompensation NodeProto: one input and one output. Raises InvalidSnnError
+    naming the node."""
+    bodies = [a for a in node.attribute if a.name == contract.ATTR_BODY]
+    if len(bodies) != 1 or bodies[0].type != AttributeProto.GRAPH:
+        _fail(node, f"needs one graph attribute {contract.ATTR_BODY!r}")
+    body = bodies[0].g
+    initializers = {t.name for t in body.initializer}
+    if len([i for i in body.input if i.name not in initializers]) != 1 or len(body.output) != 1:
+        _fail(node, f"its {contract.ATTR_BODY} must take one input and give one output")
+    return body
+
+
 def _declared_channels(graph):
     """A function (value name, axis) -> the declared size of that axis of the value, or None."""
     shapes = {v.name: v.type.tensor_type.shape for v in (*graph.input, *graph.value_info, *graph.output)}
@@ -107,6 +120,8 @@ def check_spiking_nodes(graph):
             _fail(node, f"not an op of {contract.DOMAIN} (those are {', '.join(SPIKING_OPS)})")
         if len(node.input) != 1 or not node.input[0] or len(node.output) != 1 or not node.output[0]:
             _fail(node, f"has {len(node.input)} input(s) and {len(node.output)} output(s); it takes one and gives one")
+        if node.op_type == contract.COMPENSATION_OP:
+            compensation_body(node)
         if node.op_type == contract.IF_OP:
             attrs = if_attributes(node)
             declared = channels(node.input[0], attrs.channel_axis)

@@ -1,3 +1,4 @@
 """Op converters; importing this package registers all of them."""
 
-from . import activation, control, conv, elementwise, linear, normalization, padding, pool, reduce, shape, spiking  # noqa: F401
+from . import (activation, control, conv, elementwise, linear, normalization, padding, pool, reduce,  # noqa: F401
+               compensation, scatter, shape, spiking)

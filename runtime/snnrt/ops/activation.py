@@ -91,3 +91,16 @@ def convert_softmax(node):
 def convert_log_softmax(node):
     axis = node.attr("axis", -1)
     return Op("LogSoftmax", lambda x: torch.log_softmax(x, dim=axis))
+
+
+@register("HardSigmoid", 6)
+def convert_hard_sigmoid(node):
+    """y = max(0, min(1, alpha * x + beta))."""
+    alpha, beta = node.attr("alpha", 0.2), node.attr("beta", 0.5)
+    return Op("HardSigmoid", lambda x: torch.clamp(alpha * x + beta, 0.0, 1.0))
+
+
+@register("HardSwish", 14)
+def convert_hard_swish(node):
+    """y = x * max(0, min(1, x / 6 + 1/2))."""
+    return Op("HardSwish", lambda x: x * torch.clamp(x / 6.0 + 0.5, 0.0, 1.0))

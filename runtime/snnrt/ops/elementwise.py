@@ -87,3 +87,9 @@ def convert_mean(node):
 @register("Where", 9)
 def convert_where(node):
     return Op("Where", torch.where)
+
+
+@register("Mod", 10)
+def convert_mod(node):
+    """fmod=0: the remainder takes the divisor's sign (integers); fmod=1: the dividend's (C fmod)."""
+    return Op("Mod", torch.fmod if node.attr("fmod", 0) else torch.remainder)

@@ -1,4 +1,4 @@
-"""BatchNormalization (inference) and LRN."""
+"""BatchNormalization (inference), LayerNormalization and LRN."""
 
 import torch
 import torch.nn.functional as F
@@ -35,3 +35,23 @@ def convert_lrn(node):
         return x / torch.pow(bias + alpha / size * summed, beta)
 
     return Op("LRN", run)
+
+
+@register("LayerNormalization", 17)
+def convert_layer_normalization(node):
+    """y = (x - mean) / sqrt(var + epsilon) * scale + bias over the axes from ``axis`` to the last (computed in
+    float32 or wider, stash_type); the optional Mean and InvStdDev outputs as well."""
+    axis, eps = node.attr("axis", -1), node.attr("epsilon", 1e-5)
+    outputs = len(node.outputs)
+
+    def run(x, scale, bias=None):
+        first = axis % x.dim()
+        axes = tuple(range(first, x.dim()))
+        wide = x.to(torch.promote_types(x.dtype, torch.float32))
+        mean = wide.mean(dim=axes, keepdim=True)
+        inv_std = torch.rsqrt(((wide - mean) ** 2).mean(dim=axes, keepdim=True) + eps)
+        y = ((wide - mean) * inv_std).to(x.dtype) * scale
+        y = y if bias is None else y + bias
+        return (y, mean, inv_std)[:outputs] if outputs > 1 else y
+
+    return Op("LayerNormalization", run)

@@ -225,6 +225,12 @@ def convert_expand(node):
     return Op("Expand", run)
 
 
+@register("Tile", 6)
+def convert_tile(node):
+    """Repeat x repeats[i] times along each axis i."""
+    return Op("Tile", lambda x, repeats: x.repeat(to_ints(repeats)))
+
+
 @register("Split", 1)
 def convert_split(node):
     axis = node.attr("axis", 0)
