@@ -13,7 +13,7 @@ from . import __version__, defaults
 from .calibrate import MSE_TIMESTEPS, ThresholdSpec, calibrate
 from .errors import UnsupportedModelError
 from .find_sites import find_sites
-from .layerwise import calibrate_layerwise
+from .layerwise import calibrate_layerwise, folding_problems
 from .load import load_model
 from .normalize import normalize
 from .recipes import get_recipe
@@ -149,10 +149,16 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
         snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread, starts, spread_trained)
     fitted = None
     layerwise = recipe.layerwise
-    if layerwise and samples:
+    unfoldable = folding_problems(snn) if layerwise and samples else []
+    if layerwise and samples and not unfoldable:
         snn, fitted = calibrate_layerwise(snn, ann, calibration, fitted_for, layerwise_samples, batch_size, progress)
-    layerwise_text = fitted.describe() if fitted else ("not run" if not layerwise else
-                                                        "not run: no calibration data (every threshold is trained)")
+    if fitted:
+        layerwise_text = fitted.describe()
+    elif unfoldable:
+        layerwise_text = ("not run: it runs every time step at once, which this graph does not allow ("
+                          + "; ".join(unfoldable) + ")")
+    else:
+        layerwise_text = "not run" if not layerwise else "not run: no calibration data (every threshold is trained)"
     set_metadata(snn, {contract.META_LAYERWISE: layerwise_text})
     written = _if_attributes(snn)
     layers = [_summary(s, thresholds[s.name], written[if_node_name(s)], fitted) for s in report.sites]

@@ -183,6 +183,12 @@ def _samples_that_fit(network, x, steps, samples):
     return max(1, min(samples, LAYERWISE_MEMORY // max(1, peak * steps)))
 
 
+def folding_problems(snn):
+    """Why the SNN ModelProto ``snn`` cannot run every time step at once (empty when it can), which layer-wise
+    calibration needs: dynamic reshapes whose shapes come from the batch, as in exported transformers."""
+    return list(SpikingNetwork(snn, order="layer").graph.folding[False].problems)
+
+
 def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, batch_size=128, progress=False):
     """Fit the IF layers of the SNN ModelProto ``snn`` (converted from the clean ANN ``ann``) to the calibration
     inputs ``data`` over the sorted time steps ``timesteps`` (module doc). Returns (a new SNN ModelProto with the
