@@ -92,7 +92,7 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
     fitting = None if target is None else latency_steps(target)
     if tune:
         tune_timesteps, tune_samples = check_tuning(fitting or tune_timesteps, tune_samples)
-    ann, _ = normalize(load_model(source, float_input=False))
+    ann, _ = normalize(load_model(source, float_input=False), source=source)
     report = find_sites(ann)
     refusal = report.refusal(spiking_only)
     if refusal:

@@ -44,7 +44,7 @@ def ann_with_sites(ann_source, snn, sites, label="the ANN"):
     ann = load_model(ann_source)
     if any(node.domain == contract.DOMAIN for node in ann.graph.node):
         raise ModelMismatchError(f"{label} has IF nodes: give the ANN that the SNN was converted from as --ann")
-    ann, _ = normalize(ann)
+    ann, _ = normalize(ann, source=ann_source)
     known = {t.name for t in ann.graph.initializer} | {i.name for i in ann.graph.input}
     known |= {name for node in ann.graph.node for name in node.output}
     for site in sites:

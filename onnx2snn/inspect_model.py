@@ -83,7 +83,7 @@ def describe(path):
     if spiking:
         lines += _describe_snn(model)
     else:
-        lines += _describe_ann(model)
+        lines += _describe_ann(model, path)
     return "\n".join(lines)
 
 
@@ -136,8 +136,8 @@ def _describe_snn(model):
     return lines
 
 
-def _describe_ann(model):
-    clean, _ = normalize(model)
+def _describe_ann(model, path):
+    clean, _ = normalize(model, source=path)
     report = find_sites(clean)
     lines = [_ann_macs(clean),
              f"nodes after normalization: {len(clean.graph.node)}",

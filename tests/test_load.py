@@ -110,3 +110,23 @@ def test_checker_failure_is_reported(tmp_path):
     path.write_bytes(model.SerializeToString())
     with pytest.raises(ModelLoadError, match="broken.onnx: the graph fails the ONNX checker"):
         load_model(path)
+
+
+@pytest.mark.parametrize("command", ["inspect", "convert"])
+def test_a_model_that_cannot_be_upgraded_is_named_by_its_file(tmp_path, monkeypatch, command):
+    from onnx import version_converter
+
+    from tests.refusals import invoke, refused
+
+    def fails(model, target):
+        raise RuntimeError("No adapter for op Foo")
+
+    monkeypatch.setattr(version_converter, "convert_version", fails)
+    nodes = [helper.make_node("Gemm", ["input", "w"], ["h"], transB=1), helper.make_node("Relu", ["h"], ["out"])]
+    model = make_model(nodes, [("input", ["N", 64])], [("out", ["N", 3])], {"w": np.ones((3, 64), np.float32)})
+    model.opset_import[0].version = 11
+    path = tmp_path / "old.onnx"
+    onnx.save(model, path)
+    extra = ["-o", tmp_path / "out.onnx", "--calib", "digits"] if command == "convert" else []
+    refused(invoke(command, path, *extra), str(path), "cannot upgrade the model from opset 11", "No adapter")
+    assert not (tmp_path / "out.onnx").exists()

@@ -4,7 +4,10 @@ Each pass is a function ``model -> model`` in its own module. The result compute
 (checked in the tests with ONNX Runtime before and after).
 """
 
+import os
 from dataclasses import dataclass, field
+
+from ..errors import ModelLoadError
 
 from .canonicalize_flatten import canonicalize_flatten
 from .canonicalize_gemm import canonicalize_gemm
@@ -52,12 +55,18 @@ class NormalizeReport:
         self.steps.append((name, len(model.graph.node)))
 
 
-def normalize(model, passes=PASSES):
-    """Run the normalization passes on an ``onnx.ModelProto``; returns (model, NormalizeReport)."""
+def normalize(model, passes=PASSES, source=None):
+    """Run the normalization passes on an ``onnx.ModelProto``; returns (model, NormalizeReport). ``source``: the
+    file the model came from (a path), named in the error of a model that cannot be normalized."""
     report = NormalizeReport()
     report.add("input", model)
     for run in passes:
-        model = run(model)
+        try:
+            model = run(model)
+        except ModelLoadError as exc:
+            if isinstance(source, (str, os.PathLike)):
+                raise ModelLoadError(f"{os.fspath(source)}: {exc}") from exc
+            raise
         report.add(run.__name__, model)
     return model, report
 
