@@ -32,9 +32,9 @@ import onnx
 import torch
 from tqdm.auto import tqdm
 
-from snnrt import contract
+from snnrt import contract, cpu_fused
 from snnrt.memory import peak_bytes_per_sample_step
-from snnrt.neuron import IFParameters, if_fire, if_initial_state
+from snnrt.neuron import IFParameters, IFState, if_fire
 from snnrt.simulate import SpikingNetwork
 
 from .bias_carriers import add_bias, find_bias_carriers
@@ -43,6 +43,18 @@ from .defaults import (LAYERWISE_CORRECTIONS, LAYERWISE_FACTORS, LAYERWISE_MEMOR
                        LAYERWISE_SAMPLES)
 from .errors import CalibrationError
 from .tune import evenly_spaced, whole_number
+
+FIT_BLOCK_ELEMENTS = 1 << 23  # neuron-steps of the candidate layers simulated at once: 32 MiB a float32 tensor
+
+
+def _fire(x, state, params, steps, constant, shift):
+    """(spikes worth theta, state) of ``steps`` IF steps: snnrt's fused CPU update where it accepts the input,
+    else the eager one."""
+    if cpu_fused.accepts(x, state):
+        spikes, state, _ = cpu_fused.fire_in_place(x, state, params, steps, constant, shift)
+        return spikes, state
+    fired, state = if_fire(x, state, params, steps, constant, shift)
+    return fired.mul_(params.v_threshold), state
 
 
 @dataclass
@@ -99,29 +111,34 @@ class LayerFitter:
         self.timesteps = timesteps
 
     def simulate(self, currents, target, theta, v_init, bias, offsets, reset):
-        """(E per candidate and channel, mean error e_T per candidate, T and channel) of candidate parameters
+        """(E per candidate, T and channel, mean error e_T per candidate, T and channel) of candidate parameters
         ``theta``, ``v_init`` and ``bias`` shaped (candidates, channels), on the sampled neurons: ``currents``
         (C, M), the same at every step, or (T, C, M); ``target`` (C, M); ``offsets`` the neurons' spread offsets
-        times v_spread (C, M), or None."""
+        times v_spread (C, M), or None. All candidates form one layer of neurons for the runtime's IF update
+        (snnrt's fused CPU kernel where it runs), a block of steps at a time."""
         constant = currents.dim() == 2
-        first = currents if constant else currents[0]
+        layer = (len(theta), *currents.shape[-2:])
         theta, v_init = theta[:, :, None], v_init[:, :, None]
         params = IFParameters(theta, v_init, reset)
-        state = if_initial_state(first.expand(len(theta), *first.shape), params)
+        state = IFState(v=v_init.expand(layer).reshape(1, *layer).clone())
         shift = None if offsets is None else theta * offsets
         bias = None if bias is None else bias[:, :, None]
-        count = torch.zeros_like(state.v)
+        block = max(1, min(self.timesteps[-1], FIT_BLOCK_ELEMENTS // state.v.numel()))
+        total = torch.zeros(layer, device=currents.device)
         errors, means = [], []
-        for t in range(1, self.timesteps[-1] + 1):
-            x = currents if constant else currents[t - 1]
+        for start in range(0, self.timesteps[-1], block):
+            steps = min(block, self.timesteps[-1] - start)
+            x = currents if constant else currents[start:start + steps, None]
             if bias is not None:
                 x = x + bias
-            fired, state = if_fire(x, state, params, 1, True, shift if t == 1 else None)
-            count += fired.reshape(count.shape)
-            if t in self.timesteps:
-                diff = target - count * (theta / t)
-                errors.append((diff * diff).sum(-1, dtype=torch.float64))
-                means.append(diff.mean(-1, dtype=torch.float64))
+            x = x.expand(*(() if constant else (steps,)), *layer).reshape(-1, *layer)
+            spikes, state = _fire(x, state, params, steps, constant, shift if start == 0 else None)
+            sums = spikes.reshape(steps, *layer).cumsum(0).add_(total)
+            for t in (t for t in self.timesteps if start < t <= start + steps):
+                diff = target - sums[t - start - 1] / t
+                errors.append(torch.linalg.vector_norm(diff, dim=-1).square_().double())
+                means.append(diff.mean(-1).double())
+            total = sums[-1]
         return torch.stack(errors, dim=1), torch.stack(means, dim=1)
 
     @staticmethod
