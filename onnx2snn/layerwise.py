@@ -22,7 +22,8 @@ x[t] against the ANN's activation a at the same site on the same inputs (no labe
 A channel's neurons depend only on their own inputs, so these per-channel choices are exact minimizers of E over
 the candidates. The layer then fires with its fitted values, and the layers after it are fitted to those
 spikes: each corrects the error that reaches it. The cost is one SNN run of max(T) steps on ``samples`` inputs,
-plus len(LAYERWISE_FACTORS) + 3 simulations of each IF layer alone (elementwise, no convolutions).
+plus two simulations of each IF layer alone (elementwise, no convolutions), one with every factor of
+LAYERWISE_FACTORS side by side and one with the three corrections, in the runtime's IF update.
 """
 
 from dataclasses import dataclass
