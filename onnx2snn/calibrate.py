@@ -2,14 +2,13 @@
 
 The clean ANN runs in ONNX Runtime (the independent reference) on batches of calibration data, with
 every site's output added as a graph output; a StreamingHistogram per site keeps max and percentiles
-in bounded memory.
+in bounded memory. ONNX Runtime is imported where a session is made, not with this module.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from tqdm.auto import tqdm
 
 from .errors import CalibrationError
@@ -80,6 +79,8 @@ class Threshold:
 
 def ann_session(model, names):
     """An ONNX Runtime CPU session of ``model`` that also outputs the tensors ``names``."""
+    import onnxruntime as ort
+
     model = onnx.ModelProto.FromString(model.SerializeToString())
     present = {o.name for o in model.graph.output}
     for name in names:

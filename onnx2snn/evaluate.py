@@ -1,10 +1,9 @@
 """Accuracy by time step of an SNN (one anytime run to the largest T per batch), ANN alongside, and the two
-compared sample by sample (onnx2snn.paired)."""
+compared sample by sample (onnx2snn.paired). ONNX Runtime is imported only where the ANN runs."""
 
 from dataclasses import dataclass, field
 
 import numpy as np
-import onnxruntime as ort
 from tqdm.auto import tqdm
 
 from snnrt.simulate import SpikingNetwork
@@ -64,6 +63,8 @@ def ann_accuracy(model, x, y, batch_size=256):
 
 def ann_correct(model, x, y, batch_size=256):
     """Which samples an ANN classifies correctly in ONNX Runtime, a boolean array (N,)."""
+    import onnxruntime as ort
+
     _check_labels(x, y)
     options = ort.SessionOptions()
     options.log_severity_level = 3

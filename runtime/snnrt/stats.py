@@ -93,10 +93,18 @@ class OpCounter:
                 return
             x = inputs[0]
             per_sample = x[0].numel() if x.dim() > 1 else x.numel()
-            nonzero = torch.count_nonzero(x.reshape(self._steps, -1), dim=1).tolist()
+            nonzero = _nonzero_by_row(x.reshape(self._steps, -1))
             for t, count in enumerate(nonzero):
                 sops = count * macs / per_sample
                 row["sops"] += sops
                 self.counts.sops_by_step[self._first_step + t] += sops
 
         return hook
+
+
+def _nonzero_by_row(rows):
+    """Non-zero elements of each row of a 2-D tensor, as ints. On the CPU torch.count_nonzero along a dim took
+    about twice as long as one call per row (ad hoc: 4.5 against 2.0 ms for 4 rows of 800,000 spikes, 2 threads)."""
+    if rows.device.type == "cpu":
+        return [int(torch.count_nonzero(row)) for row in rows]
+    return torch.count_nonzero(rows, dim=1).tolist()
