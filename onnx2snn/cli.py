@@ -1,6 +1,7 @@
 """The onnx2snn command line: convert, eval, diagnose, inspect, run, export, demo."""
 
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -20,6 +21,7 @@ from .cli_options import (
     simulation_options,
     timesteps_option,
 )
+from .distributed import barrier, init_from_environment, is_main
 from .errors import Onnx2SnnError
 from .paired import describe as describe_pair
 
@@ -77,6 +79,8 @@ def main(ctx, debug, quiet):
       onnx2snn eval model.snn.onnx --data mnist5k --ann model.onnx
     """
     ctx.obj = Context(debug, quiet)
+    if init_from_environment() and not is_main():  # torchrun with several processes: rank 0 prints
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  for the life of the process
 
 
 def _format_threshold(values):
@@ -157,7 +161,8 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
             raise click.UsageError(f"{name} applies only with --tune")
     check_outputs({"-o": output}, {"model": model, "--calib": calib})
     x = load_for_model(calib, model, "train", calib_samples, seed, image).x if calib else None
-    snn = run_convert(model, x, spec, v_init, batch_size=batch_size, progress=obj.progress, output=output,
+    snn = run_convert(model, x, spec, v_init, batch_size=batch_size, progress=obj.progress,
+                      output=output if is_main() else None,
                       spread=spread, tune=tune, tune_timesteps=tune_timesteps or defaults.TUNE_TIMESTEPS,
                       tune_samples=tune_samples or defaults.TUNE_SAMPLES, timesteps=timesteps, layerwise=layerwise,
                       layerwise_samples=layerwise_samples)
@@ -174,6 +179,7 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
     click.echo(f"fitted for: {snn.fitted_for}")
     click.echo(f"layer-wise: {snn.layerwise}")
     click.echo(f"wrote {output} ({len(snn.layers)} IF layers)")
+    barrier()  # with several processes, none goes on before rank 0 has written the file
 
 
 def _print_evaluation(result):
@@ -229,10 +235,9 @@ def eval_command(obj, model, data, timesteps, ann, budget, plot, as_json, sample
         raise click.UsageError("--budget compares with the ANN: give --ann as well")
     check_outputs({"--plot": plot}, {"model": model, "--ann": ann, "--data": data})
     dataset = load_for_model(data, model, "test", samples, seed, image, labelled=True)
-    check_encoding(encoding, dataset.x)
-    result = evaluate(model, dataset.x, dataset.y, timesteps, ann, batch_size, device, obj.progress, encoding, seed,
-                      order)
-    if plot:
+    x = check_encoding(encoding, dataset.x)
+    result = evaluate(model, x, dataset.y, timesteps, ann, batch_size, device, obj.progress, encoding, seed, order)
+    if plot and is_main():
         from .plot import plot_evaluation
 
         plot_evaluation(result, plot, title=Path(model).name)
@@ -280,7 +285,7 @@ def diagnose(obj, model, ann, data, timesteps, as_json, plot, samples, batch_siz
     check_outputs({"--plot": plot}, {"model": model, "--ann": ann, "--data": data})
     dataset = load_for_model(data, model, "test", samples, seed, image)
     result = run_diagnose(model, ann, dataset.x, timesteps, batch_size, device, order, obj.progress)
-    if plot:
+    if plot and is_main():
         from .diagnose_plot import plot_diagnosis
 
         plot_diagnosis(result, plot, title=Path(model).name)
@@ -347,8 +352,8 @@ def run(obj, model, data, timesteps, as_json, stats, samples, batch_size, seed, 
       onnx2snn run cnn.snn.onnx --input my_images/ --resize 28,28 --json --stats
     """
     dataset = load_for_model(data, model, "test", samples, seed, image)
-    check_encoding(encoding, dataset.x)
-    predictions, rates, counts = _simulate(model, dataset.x, timesteps, batch_size, device, order, encoding, seed,
+    x = check_encoding(encoding, dataset.x)
+    predictions, rates, counts = _simulate(model, x, timesteps, batch_size, device, order, encoding, seed,
                                            obj.progress)
     labels = None if dataset.y is None else dataset.y.tolist()
     samples = dataset.names or dataset.index.tolist()

@@ -9,6 +9,7 @@ from snnrt import contract
 from snnrt.simulate import SpikingNetwork
 
 from . import __version__, defaults
+from .batches import EvenSample, as_inputs, is_stream, iter_batches
 from .calibrate import MSE_TIMESTEPS, ThresholdSpec, calibrate
 from .errors import UnsupportedModelError
 from .find_sites import find_sites
@@ -92,7 +93,10 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
             layerwise=None, layerwise_samples=defaults.LAYERWISE_SAMPLES):
     """Convert an ANN (path, bytes or ModelProto) into an SnnModel; write it to ``output`` when given.
 
-    ``calibration``: inputs (N, ...) for the threshold statistics; ``threshold``: a ThresholdSpec or its
+    ``calibration``: inputs for the threshold statistics: an array (N, ...), LazyInputs (onnx2snn.data), or any
+    iterable of batches, x or (x, y) (a torch DataLoader; labels unused), read once: the samples that tuning and
+    layer-wise calibration take are then kept evenly spaced over it as it passes (onnx2snn.batches.EvenSample),
+    not at the exact positions that an array's would be; ``threshold``: a ThresholdSpec or its
     text form ('auto', 'clip', 'max', 'percentile:99.9'); ``v_init``: initial membrane potential as a
     fraction of theta ('half' = 0.5 as in Bu et al. 2022, 'zero' = classic conversion); ``spread``:
     after the first step, spread the membrane potentials of each layer's neurons evenly over this fraction
@@ -129,8 +133,17 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     if not report.sites:
         raise UnsupportedModelError("the model has no ReLU-like activation to turn into IF neurons")
     fitted_for = target or defaults.ANYTIME_TIMESTEPS
-    thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress, target or MSE_TIMESTEPS)
-    samples = 0 if calibration is None else len(calibration)
+    if is_stream(calibration):  # one pass: statistics, and the samples that tuning and layer-wise calibration take
+        sample = EvenSample(max(tune_samples if tune else 1, layerwise_samples if layerwise else 1))
+        stream = sample.watch(iter_batches(calibration, batch_size))
+        thresholds = calibrate(ann, report.sites, stream, spec, batch_size, progress, target or MSE_TIMESTEPS)
+        for _ in stream:  # what calibration left unread (every threshold a trained bound)
+            pass
+        calibration, samples = sample.samples(), sample.seen
+    else:
+        calibration = None if calibration is None else as_inputs(calibration)
+        thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress, target or MSE_TIMESTEPS)
+        samples = 0 if calibration is None else len(calibration)
     metadata = {
         contract.META_METHOD: _method(reset) + _spread_text(spread),
         contract.META_THRESHOLD_SOURCE: spec.describe(),
