@@ -21,7 +21,7 @@ from .cli_options import (
     simulation_options,
     timesteps_option,
 )
-from .distributed import barrier, init_from_environment, is_main
+from .distributed import init_from_environment, is_main
 from .errors import Onnx2SnnError
 from .paired import describe as describe_pair
 
@@ -161,8 +161,7 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
             raise click.UsageError(f"{name} applies only with --tune")
     check_outputs({"-o": output}, {"model": model, "--calib": calib})
     x = load_for_model(calib, model, "train", calib_samples, seed, image).x if calib else None
-    snn = run_convert(model, x, spec, v_init, batch_size=batch_size, progress=obj.progress,
-                      output=output if is_main() else None,
+    snn = run_convert(model, x, spec, v_init, batch_size=batch_size, progress=obj.progress, output=output,
                       spread=spread, tune=tune, tune_timesteps=tune_timesteps or defaults.TUNE_TIMESTEPS,
                       tune_samples=tune_samples or defaults.TUNE_SAMPLES, timesteps=timesteps, layerwise=layerwise,
                       layerwise_samples=layerwise_samples)
@@ -179,7 +178,6 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
     click.echo(f"fitted for: {snn.fitted_for}")
     click.echo(f"layer-wise: {snn.layerwise}")
     click.echo(f"wrote {output} ({len(snn.layers)} IF layers)")
-    barrier()  # with several processes, none goes on before rank 0 has written the file
 
 
 def _print_evaluation(result):

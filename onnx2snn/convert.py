@@ -11,6 +11,7 @@ from snnrt.simulate import SpikingNetwork
 from . import __version__, defaults
 from .batches import EvenSample, as_inputs, is_stream, iter_batches
 from .calibrate import MSE_TIMESTEPS, ThresholdSpec, calibrate
+from .distributed import barrier, is_main
 from .errors import UnsupportedModelError
 from .find_sites import find_sites
 from .layerwise import calibrate_layerwise
@@ -92,6 +93,9 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
             tune_timesteps=defaults.TUNE_TIMESTEPS, tune_samples=defaults.TUNE_SAMPLES, timesteps=None,
             layerwise=None, layerwise_samples=defaults.LAYERWISE_SAMPLES):
     """Convert an ANN (path, bytes or ModelProto) into an SnnModel; write it to ``output`` when given.
+
+    In a torch.distributed process group, the calibration statistics are shared out by batch and merged, every
+    process returns the same SnnModel, and rank 0 alone writes ``output`` (onnx2snn.distributed).
 
     ``calibration``: inputs for the threshold statistics: an array (N, ...), LazyInputs (onnx2snn.data), or any
     iterable of batches, x or (x, y) (a torch DataLoader; labels unused), read once: the samples that tuning and
@@ -193,8 +197,10 @@ def convert(source, calibration=None, threshold=ThresholdSpec(), v_init=0.5, res
     layers = [_summary(s, thresholds[s.name], written[if_node_name(s)], fitted) for s in report.sites]
     result = SnnModel(snn, ann, layers, report.dropped_output, metadata.get(contract.META_TUNING),
                       metadata[contract.META_FITTED_FOR], layerwise_text)
-    if output is not None:
-        result.save(output)
+    if output is not None:  # with several processes (onnx2snn.distributed) rank 0 writes, and the others wait for it
+        if is_main():
+            result.save(output)
+        barrier()
     return result
 
 
