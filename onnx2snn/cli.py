@@ -169,7 +169,7 @@ def convert(obj, model, output, calib, threshold, per_channel, v_init, spread, c
     for layer in snn.layers:
         click.echo(f"{layer.site:<32} {layer.replaced:<16} {layer.source:<34} {layer.spread:<6g} "
                    f"{start_text(layer.start):<10} {_format_threshold(layer.threshold)}")
-        if layer.warning:
+        if layer.warning and is_main():  # stderr stays open on every rank, for errors
             click.echo(f"warning: {layer.warning}", err=True)
     if snn.dropped_output:
         click.echo(f"dropped from the spiking output (arg-max unchanged): {', '.join(snn.dropped_output)}")
