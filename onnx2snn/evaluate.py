@@ -190,8 +190,9 @@ def evaluate(snn, x, y=None, timesteps=DEFAULT_TIMESTEPS, ann=None, batch_size=1
         if yb is None:
             raise DataError("evaluation needs labels; give (x, y) batches")
         i = start // batch_size
+        ann_right = None if classify is None else classify(xb) == yb  # first: it checks the inputs' shape
         result = network.run(xb, timesteps[-1], encoding=encoding, seed=seed + i, count_ops=True, keep=timesteps)
-        totals.add(i, result, yb, None if classify is None else classify(xb) == yb)
+        totals.add(i, result, yb, ann_right)
     totals.gather([node.name for node, _ in network.graph.stateful_layers()], classify is not None)
     if not totals.samples:
         raise DataError("evaluation needs at least one labelled sample")
