@@ -19,7 +19,9 @@ and each time as a ratio to the dense bound, and SpikingJelly's throughput as a 
 methods, SpikingJelly included, compute in full float32 (no TF32: snnrt.precision), as the runtime does. Then the
 conversion time of an untrained ResNet-50 graph (calibration excluded: its clip activations carry their
 thresholds) and the runtime's peak memory in each order (growth of the peak resident size of a fresh
-process during one run on CPU, Linux only; peak allocated memory on CUDA). A time is the best of --repeats rounds after a warm-up run; each round
+process during one run on CPU, Linux only; peak allocated memory on CUDA), and whole-process times of the command
+line against SpikingJelly's and sinabs' scripts (benchmarks/process_speed.py). A time is the best of --repeats
+rounds after a warm-up run; each round
 runs every method once, so that load changes on a shared machine hit all methods alike.
 ``--memory-budget`` sets the runtime's chunk budget (SpikingNetwork memory_budget) for the throughput
 tables; without it the runtime's default applies (32 MiB on CPU, a quarter of free GPU memory).
@@ -47,6 +49,7 @@ from onnx2snn.bundled import bundled_model  # noqa: E402
 from onnx2snn.convert import convert  # noqa: E402
 from onnx2snn.datasets import mnist5k  # noqa: E402
 from onnx2snn.export.standard_onnx import DEFAULT_TIME_LOOP, export_standard_onnx, ort_session  # noqa: E402
+from process_speed import process_table  # noqa: E402
 from snnrt.graph import GraphModule  # noqa: E402
 from snnrt.precision import full_float32  # noqa: E402
 from snnrt.simulate import SpikingNetwork, pick_device, pick_kernel  # noqa: E402
@@ -275,6 +278,7 @@ def main():
         figures["vgg16"] = vgg_case(128 if device.type == "cuda" else 16, args.repeats, device, budget)
         figures["resnet50_conversion_s"] = conversion_time()
         figures["memory_mib"] = memory_table(32, 128, device)
+        figures["whole_process"] = process_table(args.repeats)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
 

@@ -2,16 +2,18 @@
 
 The clean ANN runs in ONNX Runtime (the independent reference) on batches of calibration data, with
 every site's output added as a graph output; a StreamingHistogram per site keeps max and percentiles
-in bounded memory.
+in bounded memory. ONNX Runtime is imported where a session is made, not with this module.
 """
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from tqdm.auto import tqdm
 
+from .batches import is_stream, iter_batches
+from .distributed import merge_histograms, owns
 from .errors import CalibrationError
 from .histogram import StreamingHistogram
 
@@ -80,6 +82,8 @@ class Threshold:
 
 def ann_session(model, names):
     """An ONNX Runtime CPU session of ``model`` that also outputs the tensors ``names``."""
+    import onnxruntime as ort
+
     model = onnx.ModelProto.FromString(model.SerializeToString())
     present = {o.name for o in model.graph.output}
     for name in names:
@@ -91,12 +95,12 @@ def ann_session(model, names):
 
 
 def ann_batches(model, names, x, batch_size):
-    """The ANN tensors ``names`` on the inputs x, batch by batch (ONNX Runtime on the CPU): a list of arrays
-    per batch."""
+    """The ANN tensors ``names`` on the inputs x (an array or LazyInputs), batch by batch (ONNX Runtime on the
+    CPU): a list of arrays per batch."""
     session = ann_session(model, names)
     feed = session.get_inputs()[0].name
-    for start in range(0, len(x), batch_size):
-        yield session.run(names, {feed: x[start : start + batch_size]})
+    for _, batch, _ in iter_batches(x, batch_size):
+        yield session.run(names, {feed: batch})
 
 
 def channel_rows(activation, per_channel):
@@ -136,30 +140,33 @@ def check_input_shape(expected, shape, what):
 
 
 def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress=False, timesteps=MSE_TIMESTEPS):
-    """Return {site.name: Threshold} for a normalized ANN and calibration inputs ``data`` (N, ...); the mse
-    statistic is fitted for ``timesteps``."""
+    """Return {site.name: Threshold} for a normalized ANN and calibration inputs ``data``: an array (N, ...),
+    LazyInputs or an iterable of batches (onnx2snn.batches); the mse statistic is fitted for ``timesteps``."""
     thresholds = {}
     for site in sites:
         if spec.uses_bound(site):
             bound = np.atleast_1d(np.asarray(site.bound, dtype=np.float32))
             thresholds[site.name] = Threshold(bound, f"trained bound ({site.replaced})", trained=True)
     pending = [s for s in sites if s.name not in thresholds]
-    capped = [s for s in sites if s.name in thresholds and s.levels is None] if data is not None and len(data) else []
+    # with several processes (onnx2snn.distributed) each runs its own batches, and batch 0, whose activations set
+    # where every histogram's range starts, as they do in one process
+    batches = iter_batches(data, batch_size, keep=lambda i: i == 0 or owns(i)) if data is not None else iter(())
+    first = next(batches, None)
+    capped = [s for s in sites if s.name in thresholds and s.levels is None] if first is not None else []
     if not pending and not capped:
         return thresholds
-    if data is None or len(data) == 0:
+    if first is None:
         raise CalibrationError(
             f"{len(pending)} activation(s) have no trained bound, so calibration data is needed; give --calib"
         )
-    data = np.asarray(data, dtype=np.float32)
     measured = pending + capped
     session = ann_session(model, [s.output for s in measured])
     input_name = session.get_inputs()[0].name
-    check_input_shape(session.get_inputs()[0].shape, data.shape, "calibration data")
     histograms = {}
-    starts = range(0, len(data), batch_size)
-    for start in tqdm(starts, desc="calibrating", unit="batch", disable=not progress, leave=False):
-        batch = data[start : start + batch_size]
+    total = -(-len(data) // batch_size) if hasattr(data, "__len__") and not is_stream(data) else None
+    for start, batch, _ in tqdm(itertools.chain([first], batches), total=total, desc="calibrating", unit="batch",
+                                disable=not progress, leave=False):
+        check_input_shape(session.get_inputs()[0].shape, batch.shape, "calibration data")
         bad = np.flatnonzero(~np.isfinite(batch.reshape(len(batch), -1)).all(axis=1))
         if len(bad):
             raise CalibrationError(
@@ -175,7 +182,10 @@ def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress
                 )
             rows = channel_rows(activation, spec.per_channel)
             hist = histograms.setdefault(site.name, StreamingHistogram(len(rows)))
-            hist.update(rows)
+            hist.start_range(rows)
+            if owns(start // batch_size):
+                hist.update(rows)
+    merge_histograms(histograms)
     for site in pending:
         thresholds[site.name] = _finalize(site, histograms[site.name], spec, timesteps)
     for site in capped:

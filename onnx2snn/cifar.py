@@ -78,12 +78,38 @@ def read_cifar_batches(folder, names, label_key=b"labels", classes=10):
     return np.concatenate(images), np.concatenate(labels)
 
 
-def load_cifar(folder, split="test"):
-    """(uint8 (N, 3, 32, 32), int64 labels) of a CIFAR-10 or CIFAR-100 folder; split train, test or all."""
+def cifar_files(folder, split="test"):
+    """(batch file names, label key, classes) of a CIFAR-10 or CIFAR-100 folder's split: train, test or all."""
     if split not in SPLITS:
         raise DataError(f"{folder}: split must be one of {', '.join(SPLITS)}, got {split!r}")
     folder = Path(folder)
     cifar100 = (folder / "train").is_file() or (folder / "test").is_file()
     table, key, classes = (CIFAR100_SPLITS, b"fine_labels", 100) if cifar100 else (CIFAR10_SPLITS, b"labels", 10)
-    names = table["train"] + table["test"] if split == "all" else table[split]
-    return read_cifar_batches(folder, names, key, classes)
+    return (table["train"] + table["test"] if split == "all" else table[split]), key, classes
+
+
+class CifarReader:
+    """A CIFAR split as model input, for LazyInputs: the labels are read up front (one batch file at a time) and
+    ``reader(positions)`` gives the images at those positions, preprocessed; it keeps the last batch file it read,
+    so memory holds one batch file (10,000 images for CIFAR-10, 50,000 for CIFAR-100's train) and the batch."""
+
+    def __init__(self, folder, split, preprocess):
+        self.folder, self.preprocess = Path(folder), preprocess
+        self.names, self.key, self.classes = cifar_files(folder, split)
+        labels = [read_cifar_batches(folder, [name], self.key, self.classes)[1] for name in self.names]
+        self.labels = np.concatenate(labels)
+        self.starts = np.cumsum([0] + [len(y) for y in labels])
+        channels = preprocess.channels or 3
+        preprocess.check_values(channels, folder)
+        self.sample_shape = preprocess.sample_shape(32, 32, channels)
+        self._kept = (None, None)
+
+    def _images(self, index):
+        if self._kept[0] != index:
+            self._kept = (index, read_cifar_batches(self.folder, [self.names[index]], self.key, self.classes)[0])
+        return self._kept[1]
+
+    def __call__(self, positions):
+        files = np.searchsorted(self.starts, positions, side="right") - 1
+        pixels = np.concatenate([self._images(f)[positions[files == f] - self.starts[f]] for f in np.unique(files)])
+        return self.preprocess.apply(self.preprocess.fit_pixels(pixels.transpose(0, 2, 3, 1)), self.folder)

@@ -1,6 +1,7 @@
 """The onnx2snn command line: convert, eval, diagnose, inspect, run, export, demo."""
 
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -20,6 +21,7 @@ from .cli_options import (
     simulation_options,
     timesteps_option,
 )
+from .distributed import init_from_environment, is_main
 from .errors import Onnx2SnnError
 from .paired import describe as describe_pair
 from .recipes import NAMES as RECIPE_NAMES
@@ -90,6 +92,8 @@ def main(ctx, debug, quiet):
     """
     ctx.obj = Context(debug, quiet)
     warnings.showwarning = _show_warning
+    if init_from_environment() and not is_main():  # torchrun with several processes: rank 0 prints
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  for the life of the process
 
 
 def _format_threshold(values):
@@ -197,7 +201,7 @@ def convert(obj, model, output, calib, recipe_name, threshold, per_channel, v_in
     for layer in snn.layers:
         click.echo(f"{layer.site:<32} {layer.replaced:<16} {layer.source:<34} {layer.spread:<6g} "
                    f"{start_text(layer.start):<10} {_format_threshold(layer.threshold)}")
-        if layer.warning:
+        if layer.warning and is_main():  # stderr stays open on every rank, for errors
             click.echo(f"warning: {layer.warning}", err=True)
     if snn.dropped_output:
         click.echo(f"dropped from the spiking output (arg-max unchanged): {', '.join(snn.dropped_output)}")
@@ -264,10 +268,9 @@ def eval_command(obj, model, data, timesteps, ann, budget, plot, as_json, sample
         raise click.UsageError("--budget compares with the ANN: give --ann as well")
     check_outputs({"--plot": plot}, {"model": model, "--ann": ann, "--data": data})
     dataset = load_for_model(data, model, "test", samples, seed, image, labelled=True)
-    check_encoding(encoding, dataset.x)
-    result = evaluate(model, dataset.x, dataset.y, timesteps, ann, batch_size, device, obj.progress, encoding, seed,
-                      order)
-    if plot:
+    x = check_encoding(encoding, dataset.x)
+    result = evaluate(model, x, dataset.y, timesteps, ann, batch_size, device, obj.progress, encoding, seed, order)
+    if plot and is_main():
         from .plot import plot_evaluation
 
         plot_evaluation(result, plot, title=Path(model).name)
@@ -315,7 +318,7 @@ def diagnose(obj, model, ann, data, timesteps, as_json, plot, samples, batch_siz
     check_outputs({"--plot": plot}, {"model": model, "--ann": ann, "--data": data})
     dataset = load_for_model(data, model, "test", samples, seed, image)
     result = run_diagnose(model, ann, dataset.x, timesteps, batch_size, device, order, obj.progress)
-    if plot:
+    if plot and is_main():
         from .diagnose_plot import plot_diagnosis
 
         plot_diagnosis(result, plot, title=Path(model).name)
@@ -382,8 +385,8 @@ def run(obj, model, data, timesteps, as_json, stats, samples, batch_size, seed, 
       onnx2snn run cnn.snn.onnx --input my_images/ --resize 28,28 --json --stats
     """
     dataset = load_for_model(data, model, "test", samples, seed, image)
-    check_encoding(encoding, dataset.x)
-    predictions, rates, counts = _simulate(model, dataset.x, timesteps, batch_size, device, order, encoding, seed,
+    x = check_encoding(encoding, dataset.x)
+    predictions, rates, counts = _simulate(model, x, timesteps, batch_size, device, order, encoding, seed,
                                            obj.progress)
     labels = None if dataset.y is None else dataset.y.tolist()
     samples = dataset.names or dataset.index.tolist()

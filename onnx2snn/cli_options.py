@@ -6,6 +6,7 @@ import click
 import numpy as np
 
 from .images import LAYOUTS, Preprocess
+from .lazy_inputs import LazyInputs
 
 MAX_SEED = 2**32 - 1
 
@@ -141,8 +142,18 @@ def load_for_model(spec, model_path, default_split, samples, seed, image, labell
     return data._replace(x=fit_to_model(data.x, shape, spec))
 
 
-def check_encoding(encoding, x):
-    """Poisson spikes need inputs in [0, 1]."""
-    if encoding == "poisson" and (np.min(x) < 0 or np.max(x) > 1):
-        raise click.BadParameter(f"Poisson spikes need inputs in [0, 1]; these run {np.min(x):.3g}..{np.max(x):.3g} "
+def _poisson_range(low, high):
+    if low < 0 or high > 1:
+        raise click.BadParameter(f"Poisson spikes need inputs in [0, 1]; these run {low:.3g}..{high:.3g} "
                                  "(use --encoding direct)", param_hint="--encoding")
+
+
+def check_encoding(encoding, x):
+    """x, checked for the encoding: Poisson spikes need inputs in [0, 1] (inputs read lazily are checked batch by
+    batch as they are read)."""
+    if encoding != "poisson":
+        return x
+    if isinstance(x, LazyInputs):
+        return x.checked(lambda batch, positions: _poisson_range(float(np.min(batch)), float(np.max(batch))))
+    _poisson_range(float(np.min(x)), float(np.max(x)))
+    return x

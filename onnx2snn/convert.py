@@ -10,7 +10,9 @@ from snnrt import contract
 from snnrt.simulate import SpikingNetwork
 
 from . import __version__, defaults
+from .batches import EvenSample, as_inputs, is_stream, iter_batches
 from .calibrate import MSE_TIMESTEPS, ThresholdSpec, calibrate
+from .distributed import barrier, is_main
 from .errors import UnsupportedModelError
 from .find_sites import find_sites
 from .layerwise import calibrate_layerwise, folding_problems
@@ -77,6 +79,12 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
     metadata and ``compensated``); ``spiking_only`` refuses them instead, listing the nodes. The file's metadata
     records the recipe by name and value. docs/conversion.md describes the method.
 
+    ``calibration`` may also be LazyInputs (onnx2snn.data) or any iterable of batches, x or (x, y) (a torch
+    DataLoader; labels unused), read once: the samples that tuning and layer-wise calibration take are then kept
+    evenly spaced over it as it passes (onnx2snn.batches.EvenSample), not at the exact positions that an array's
+    would be. In a torch.distributed process group, the calibration statistics are shared out by batch and
+    merged, every process returns the same SnnModel, and rank 0 alone writes ``output`` (onnx2snn.distributed).
+
     Example::
 
         import onnx2snn
@@ -103,8 +111,17 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
             f"recipe {recipe.name!r} needs a trained clip bound on every activation, but {', '.join(unbounded)} "
             "has none; use recipe 'bu2022' or 'default', which take a statistic there")
     fitted_for = fitting or defaults.ANYTIME_TIMESTEPS
-    thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress, fitting or MSE_TIMESTEPS)
-    samples = 0 if calibration is None else len(calibration)
+    if is_stream(calibration):  # one pass: statistics, and the samples that tuning and layer-wise calibration take
+        sample = EvenSample(max(tune_samples if tune else 1, layerwise_samples if recipe.layerwise else 1))
+        stream = sample.watch(iter_batches(calibration, batch_size))
+        thresholds = calibrate(ann, report.sites, stream, spec, batch_size, progress, fitting or MSE_TIMESTEPS)
+        for _ in stream:  # what calibration left unread (every threshold a trained bound)
+            pass
+        calibration, samples = sample.samples(), sample.seen
+    else:
+        calibration = None if calibration is None else as_inputs(calibration)
+        thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress, fitting or MSE_TIMESTEPS)
+        samples = 0 if calibration is None else len(calibration)
     metadata = {
         contract.META_METHOD: _method(reset) + _spread_text(spread),
         contract.META_THRESHOLD_SOURCE: spec.describe(),
@@ -164,8 +181,10 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
     layers = [_summary(s, thresholds[s.name], written[if_node_name(s)], fitted) for s in report.sites]
     result = SnnModel(snn, ann, layers, report.dropped_output, metadata.get(contract.META_TUNING),
                       metadata[contract.META_FITTED_FOR], layerwise_text, report.compensated)
-    if output is not None:
-        result.save(output)
+    if output is not None:  # with several processes (onnx2snn.distributed) rank 0 writes, and the others wait for it
+        if is_main():
+            result.save(output)
+        barrier()
     return result
 
 

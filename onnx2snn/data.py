@@ -9,6 +9,11 @@
 Built-in names and CIFAR folders take a split suffix ``:train``, ``:test`` or ``:all``; without one,
 calibration reads the training split and evaluation the test split. Image sources (folders, CIFAR)
 go through a Preprocess (resize, scale to [0, 1], mean/std, layout); other sources are used as they are.
+
+Files and folders are not read whole: their inputs are LazyInputs (onnx2snn.lazy_inputs), read batch by batch
+(.npy memory-mapped, .npz from its archive, images decoded by a few threads, CIFAR one batch file at a time), so
+memory is bounded by the batch size; labels and file names are read up front. A fault in a sample (NaN, an image
+of another size) is found when its batch is read.
 """
 
 import zipfile
@@ -18,17 +23,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .cifar import SPLITS, is_cifar_dir, load_cifar
+from .cifar import SPLITS, CifarReader, is_cifar_dir
 from .datasets import BUILTIN_NAMES, load_builtin
 from .errors import DataError, reason
-from .images import Preprocess, list_images, read_images
+from .images import FolderReader, Preprocess, list_images
+from .lazy_inputs import LazyInputs
 from .paths import check_input_file
 
 FORMS = "a built-in name (mnist5k, digits), an .npz (x, y), an .npy, an image folder or a CIFAR batches folder"
 
 
 class Dataset(NamedTuple):
-    x: np.ndarray  # float32 (N, ...)
+    x: object  # float32 (N, ...): an array (built-in data) or LazyInputs (files and folders: read batch by batch)
     y: np.ndarray  # int64 (N,) or None
     index: np.ndarray  # position of each sample in the source
     names: list = None  # file of each sample, for image folders
@@ -65,10 +71,9 @@ def load_data(spec, default_split="test", preprocess=None, samples=None, seed=0)
         _no_preprocessing(preprocess, spec)
         return _subset(*load_builtin(name, split or default_split), samples, seed)
     if is_cifar_dir(path):
-        x, y = load_cifar(path, split or default_split)
-        index = sample_indices(len(x), samples, seed)
-        pixels = preprocess.fit_pixels(x[index].transpose(0, 2, 3, 1))
-        return Dataset(preprocess.apply(pixels, path), y[index], index)
+        reader = CifarReader(path, split or default_split, preprocess)
+        index = sample_indices(len(reader.labels), samples, seed)
+        return Dataset(LazyInputs(reader, index, reader.sample_shape, path), reader.labels[index], index)
     if split:
         raise DataError(f"{spec}: a split suffix (:{split}) applies to built-in datasets and CIFAR folders only")
     if not path.exists():
@@ -76,21 +81,22 @@ def load_data(spec, default_split="test", preprocess=None, samples=None, seed=0)
     if path.is_dir():
         paths, labels = list_images(path)
         index = sample_indices(len(paths), samples, seed)
-        chosen = [paths[i] for i in index]
-        x = preprocess.apply(read_images(chosen, preprocess, path), path)
-        names = [str(p.relative_to(path)) for p in chosen]
-        return Dataset(x, None if labels is None else labels[index], index, names)
+        reader = FolderReader(paths, preprocess, path)
+        names = [str(paths[i].relative_to(path)) for i in index]
+        return Dataset(LazyInputs(reader, index, reader.sample_shape, path), None if labels is None else labels[index],
+                       index, names)
     _no_preprocessing(preprocess, spec)
     if path.suffix not in (".npz", ".npy"):
         raise DataError(f"{path}: unknown data format; give {FORMS}")
     check_input_file(path, DataError, FORMS)
-    x, y = _load_npz(path) if path.suffix == ".npz" else (_checked_x(_load_npy(path), path), None)
+    x, y = _load_npz(path) if path.suffix == ".npz" else (_load_npy(path), None)
     return _subset(x, y, samples, seed)
 
 
 def _subset(x, y, samples, seed):
     index = sample_indices(len(x), samples, seed)
-    return Dataset(x[index], None if y is None else y[index], index)
+    chosen = x.subset(index) if isinstance(x, LazyInputs) else x[index]
+    return Dataset(chosen, None if y is None else y[index], index)
 
 
 def _no_preprocessing(preprocess, spec):
@@ -104,15 +110,49 @@ READ_ERRORS = (ValueError, OSError, EOFError, RuntimeError, zipfile.BadZipFile, 
 
 
 def _load_npy(path):
+    """The inputs of an .npy file, memory-mapped: only the batches read come into memory."""
     with open(path, "rb") as f:
         magic = f.read(6)
     if magic != b"\x93NUMPY":
         raise DataError(f"{path}: not a NumPy .npy file (it does not start with the .npy header); save the inputs "
                         "with numpy.save")
     try:
-        return np.load(path, allow_pickle=False)
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
     except READ_ERRORS as exc:
         raise DataError(f"{path}: cannot read it as a NumPy .npy file ({reason(exc)})") from exc
+    _check_form(array.shape, array.dtype, path)
+    return LazyInputs(lambda positions: array[positions], np.arange(len(array)), array.shape[1:], path)
+
+
+class _NpzMember:
+    """Rows of one array of an .npz, read from the archive's stream (stored or compressed) when asked for."""
+
+    def __init__(self, path, name):
+        self._file = zipfile.ZipFile(path).open(f"{name}.npy")
+        version = np.lib.format.read_magic(self._file)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        self.shape, self.fortran, self.dtype = header(self._file)
+        if self.dtype.hasobject:
+            raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
+        self._start = self._file.tell()
+        self._row = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        self._path = path
+
+    def __call__(self, positions):
+        out = np.empty((len(positions), *self.shape[1:]), self.dtype)
+        runs = np.split(np.arange(len(positions)), np.flatnonzero(np.diff(positions) != 1) + 1)
+        try:
+            for run in runs:
+                self._file.seek(self._start + int(positions[run[0]]) * self._row)
+                data = self._file.read(len(run) * self._row)
+                if len(data) != len(run) * self._row:
+                    raise EOFError("the archive ends before the array does")
+                out[run[0] : run[-1] + 1] = np.frombuffer(data, self.dtype).reshape(len(run), *self.shape[1:])
+        except READ_ERRORS as exc:
+            raise DataError(f"{self._path}: cannot read array 'x' of the .npz ({reason(exc)})") from exc
+        return out
 
 
 def _member(archive, name, path):
@@ -123,18 +163,26 @@ def _member(archive, name, path):
                         "hold numbers, not Python objects") from exc
 
 
-def _checked_x(x, path):
-    if x.ndim < 2 or len(x) == 0:
-        raise DataError(f"{path}: inputs must have shape (N, ...) with N >= 1, got {x.shape}")
-    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
-        raise DataError(f"{path}: inputs must be real numbers, got dtype {x.dtype}")
-    with np.errstate(over="ignore"):
-        x = x.astype(np.float32)
-    bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
-    if len(bad):
-        raise DataError(f"{path}: sample {bad[0]} holds NaN or inf in float32 ({len(bad)} such sample(s)); "
-                        "give finite inputs")
-    return x
+def _check_form(shape, dtype, path):
+    if len(shape) < 2 or shape[0] == 0:
+        raise DataError(f"{path}: inputs must have shape (N, ...) with N >= 1, got {tuple(shape)}")
+    if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
+        raise DataError(f"{path}: inputs must be real numbers, got dtype {dtype}")
+
+
+def _x_of_npz(path, archive):
+    """LazyInputs of the array 'x' of an .npz: read from the archive batch by batch (a Fortran-ordered 'x', which
+    cannot be read by rows, is read whole)."""
+    try:
+        member = _NpzMember(path, "x")
+    except READ_ERRORS as exc:
+        raise DataError(f"{path}: cannot read array 'x' of the .npz ({reason(exc)}); it must "
+                        "hold numbers, not Python objects") from exc
+    _check_form(member.shape, member.dtype, path)
+    if member.fortran:
+        x = _member(archive, "x", path)
+        return LazyInputs(lambda positions: x[positions], np.arange(len(x)), x.shape[1:], path)
+    return LazyInputs(member, np.arange(member.shape[0]), member.shape[1:], path)
 
 
 def _load_npz(path):
@@ -148,7 +196,7 @@ def _load_npz(path):
     with archive:
         if "x" not in archive.files:
             raise DataError(f"{path}: the .npz has arrays {archive.files}; it needs 'x' (inputs) and optionally 'y'")
-        x = _checked_x(_member(archive, "x", path), path)
+        x = _x_of_npz(path, archive)
         y = _member(archive, "y", path) if "y" in archive.files else None
     if y is not None:
         if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from snnrt.simulate import SpikingNetwork
 
+from .batches import as_inputs
 from .calibrate import ann_batches, ann_session, check_input_shape
 from .diagnose_sites import ann_with_sites, if_sites
 from .diagnose_sums import RateSums, broadcast
@@ -83,6 +84,7 @@ def diagnose(snn, ann, x, timesteps=DEFAULT_TIMESTEPS, batch_size=128, device="a
     timesteps = sorted(set(int(t) for t in timesteps))
     if not timesteps or timesteps[0] < 1:
         raise ValueError(f"time steps must be positive integers, got {timesteps}")
+    x = as_inputs(x)
     if not len(x):
         raise DataError("diagnose needs at least one input")
     snn_model = load_model(getattr(snn, "model", snn))  # an SnnModel holds its ModelProto as .model
@@ -98,7 +100,6 @@ def diagnose(snn, ann, x, timesteps=DEFAULT_TIMESTEPS, batch_size=128, device="a
     clipped = dict.fromkeys(rates, 0.0)
     active = {}
     names = [s.current for s in sites] + [s.output for s in sites]
-    x = np.asarray(x, np.float32)
     batches = ann_batches(ann_model, names, x, batch_size)
     starts = range(0, len(x), batch_size)
     for start, values in tqdm(zip(starts, batches), total=len(starts), desc="diagnosing", unit="batch",

@@ -1,19 +1,20 @@
 """Accuracy by time step of an SNN (one anytime run to the largest T per batch), ANN alongside, and the two
-compared sample by sample (onnx2snn.paired)."""
+compared sample by sample (onnx2snn.paired). ONNX Runtime is imported only where the ANN runs."""
 
 from dataclasses import dataclass, field
 
 import numpy as np
-import onnxruntime as ort
 from tqdm.auto import tqdm
 
 from snnrt.simulate import SpikingNetwork, check_class_scores
 from snnrt.stats import E_AC_PJ, E_MAC_PJ
 
+from .batches import as_inputs, is_stream, iter_batches
 from .calibrate import check_input_shape
+from .distributed import gather_records, owns
 from .errors import DataError
 from .load import load_model
-from .paired import compare
+from .paired import mcnemar
 
 DEFAULT_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
 
@@ -50,6 +51,81 @@ class Evaluation:
         }
 
 
+class EvaluationSums:
+    """What an evaluation adds up, kept batch by batch (a few numbers each) so that batches run apart, by several
+    processes (onnx2snn.distributed), add up in the order one process adds them: the same figures to the last bit.
+    ``add(i, result, y, ann_right)`` records batch i; ``evaluation()`` sums the batches in order."""
+
+    def __init__(self, timesteps):
+        self.timesteps = timesteps
+        self.batches = {}
+
+    def add(self, index, result, labels, ann_right=None):
+        right = result.predictions().cpu().numpy() == labels[None, :]
+        counts = result.op_counts
+        record = {"samples": len(labels), "right": right.sum(axis=1),
+                  "rates": {name: rate * len(labels) for name, rate in result.firing_rates.items()},
+                  "sops": np.asarray(counts.sops_by_step) * len(labels), "macs": counts.ann_macs,
+                  "static": counts.static_macs}
+        if ann_right is not None:
+            record.update(ann_right=int(ann_right.sum()), only_snn=(right & ~ann_right).sum(axis=1),
+                          only_ann=(~right & ann_right).sum(axis=1))
+        self.batches[index] = record
+
+    def gather(self, layers, with_ann):
+        """Take in the batches of every other process (onnx2snn.distributed; nothing alone): ``layers``, the names of
+        the IF layers in the firing rates; ``with_ann``, whether the batches compare with an ANN."""
+        k, steps = len(self.timesteps), self.timesteps[-1]
+        fields = [("samples", 1), ("right", k), ("macs", 1), ("static", 1), ("sops", steps)]
+        fields += [("ann_right", 1), ("only_snn", k), ("only_ann", k)] if with_ann else []
+        vectors = {i: np.concatenate([np.atleast_1d(record[name]) for name, _ in fields]
+                                     + [[record["rates"][layer] for layer in layers]])
+                   for i, record in self.batches.items()}
+        merged = gather_records(vectors, sum(width for _, width in fields) + len(layers))
+        for i, vector in merged.items():
+            if i in self.batches:
+                continue
+            record, at = {}, 0
+            for name, width in fields:
+                value = vector[at : at + width]
+                record[name] = value if name in ("right", "sops", "only_snn", "only_ann") else value[0]
+                at += width
+            record["rates"] = dict(zip(layers, (float(v) for v in vector[at:])))
+            record["samples"] = int(record["samples"])
+            self.batches[i] = record
+
+    @property
+    def samples(self):
+        return sum(record["samples"] for record in self.batches.values())
+
+    def evaluation(self):
+        records = [self.batches[i] for i in sorted(self.batches)]
+        samples, timesteps = self.samples, self.timesteps
+        rate_sums, sops = {}, np.zeros(timesteps[-1])
+        for record in records:
+            for name, rate in record["rates"].items():
+                rate_sums[name] = rate_sums.get(name, 0.0) + rate
+            sops += record["sops"]
+        cumulative_sops = np.cumsum(sops) / samples
+        right = sum(record["right"] for record in records)
+        with_ann = "ann_right" in records[0]
+        versus = None
+        if with_ann:
+            only_snn, only_ann = (sum(record[key] for record in records) for key in ("only_snn", "only_ann"))
+            versus = {t: (int(a), int(b), mcnemar(int(a), int(b))) for t, a, b in zip(timesteps, only_snn, only_ann)}
+        return Evaluation(
+            samples=samples,
+            timesteps=timesteps,
+            snn_accuracy={t: int(count) / samples for t, count in zip(timesteps, right)},
+            ann_accuracy=sum(record["ann_right"] for record in records) / samples if with_ann else None,
+            firing_rates={name: total / samples for name, total in rate_sums.items()},
+            ann_macs=records[-1]["macs"],
+            sops={t: float(cumulative_sops[t - 1]) for t in timesteps},
+            static_macs=records[-1]["static"],
+            versus_ann=versus,
+        )
+
+
 def _check_labels(x, y):
     if y is None:
         raise DataError("evaluation needs labels; give data with labels (an .npz with arrays x and y)")
@@ -62,34 +138,47 @@ def ann_accuracy(model, x, y, batch_size=256):
     return float(ann_correct(model, x, y, batch_size).mean())
 
 
-def ann_correct(model, x, y, batch_size=256):
-    """Which samples an ANN classifies correctly in ONNX Runtime, a boolean array (N,)."""
-    _check_labels(x, y)
+def ann_classifier(model):
+    """A function from a batch of inputs to the ANN's predicted classes, in ONNX Runtime on the CPU (the
+    independent reference)."""
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(load_model(model).SerializeToString(), options,
                                    providers=["CPUExecutionProvider"])
-    check_input_shape(session.get_inputs()[0].shape, x.shape, "the data")
     name = session.get_inputs()[0].name
     # classifier exports (skl2onnx, ...) may put an integer label output before the float scores
     scores = next((o.name for o in session.get_outputs() if o.type == "tensor(float)" and len(o.shape) >= 2),
                   session.get_outputs()[0].name)
-    correct = []
-    for start in range(0, len(x), batch_size):
-        out = session.run([scores], {name: x[start : start + batch_size].astype(np.float32)})[0]
+
+    def classify(x):
+        check_input_shape(session.get_inputs()[0].shape, x.shape, "the data")
+        out = session.run([scores], {name: np.asarray(x, np.float32)})[0]
         check_class_scores(out.shape)
-        correct.append(out.argmax(axis=-1) == np.asarray(y[start : start + batch_size]))
-    return np.concatenate(correct)
+        return out.argmax(axis=-1)
+
+    return classify
 
 
-def evaluate(snn, x, y, timesteps=DEFAULT_TIMESTEPS, ann=None, batch_size=128, device="auto", progress=False,
+def ann_correct(model, x, y, batch_size=256):
+    """Which samples an ANN classifies correctly in ONNX Runtime, a boolean array (N,)."""
+    _check_labels(x, y)
+    classify = ann_classifier(model)
+    return np.concatenate([classify(xb) == yb for _, xb, yb in iter_batches(x, batch_size, y)])
+
+
+def evaluate(snn, x, y=None, timesteps=DEFAULT_TIMESTEPS, ann=None, batch_size=128, device="auto", progress=False,
              encoding="direct", seed=0, order="auto"):
-    """Evaluation of an SNN (path, ModelProto, SnnModel or SpikingNetwork) on (x, y) for every T in ``timesteps``.
+    """Evaluation of an SNN (path, ModelProto, SnnModel or SpikingNetwork) on labelled data for every T in
+    ``timesteps``.
 
-    ``ann``: the ANN (path or ModelProto), for its accuracy and a sample-by-sample comparison at every T;
-    ``order``: the runtime's execution order, 'auto', 'step' or 'layer' (see snnrt.simulate); ``encoding``:
-    'direct' (the input at every step) or 'poisson' (seeded by ``seed``). One run to the largest T per batch
-    gives every T's accuracy.
+    The data: inputs x (an array (N, ...) or LazyInputs) with labels y, or x an iterable of (x, y) batches (a
+    torch DataLoader) and y None; batch i runs with Poisson seed ``seed + i``, in batches of ``batch_size`` whatever
+    the iterable's own. ``ann``: the ANN (path or ModelProto), for its accuracy and a sample-by-sample comparison
+    at every T; ``order``: the runtime's execution order, 'auto', 'step' or 'layer' (see snnrt.simulate);
+    ``encoding``: 'direct' (the input at every step) or 'poisson' (seeded by ``seed``). One run to the largest T
+    per batch gives every T's accuracy.
 
     Example::
 
@@ -99,7 +188,9 @@ def evaluate(snn, x, y, timesteps=DEFAULT_TIMESTEPS, ann=None, batch_size=128, d
                                    ann="models/onnx/mnist_cnn_relu.onnx")
         print(result.snn_accuracy, result.ann_accuracy)
     """
-    _check_labels(x, y)
+    if not is_stream(x):
+        x = as_inputs(x)
+        _check_labels(x, y)
     timesteps = sorted(set(int(t) for t in timesteps))
     if not timesteps or timesteps[0] < 1:
         raise ValueError(f"time steps must be positive integers, got {timesteps}")
@@ -107,32 +198,19 @@ def evaluate(snn, x, y, timesteps=DEFAULT_TIMESTEPS, ann=None, batch_size=128, d
         network = snn
     else:  # an SnnModel (onnx2snn.convert) holds its ModelProto as .model
         network = SpikingNetwork(load_model(getattr(snn, "model", snn)), device, order)
-    t_max = timesteps[-1]
-    ann_right = None if ann is None else ann_correct(ann, x, y)
-    right = []  # per batch: (len(timesteps), batch) booleans, whether the prediction after each T is correct
-    rate_sums = {}
-    sops = np.zeros(t_max)
-    macs = static = 0.0
-    starts = range(0, len(x), batch_size)
-    for i, start in enumerate(tqdm(starts, desc="evaluating", unit="batch", disable=not progress, leave=False)):
-        xb, yb = x[start : start + batch_size], np.asarray(y[start : start + batch_size])
-        result = network.run(xb, t_max, encoding=encoding, seed=seed + i, count_ops=True, keep=timesteps)
-        right.append(result.predictions().cpu().numpy() == yb[None, :])
-        for name, rate in result.firing_rates.items():
-            rate_sums[name] = rate_sums.get(name, 0.0) + rate * len(xb)
-        counts = result.op_counts
-        macs, static = counts.ann_macs, counts.static_macs
-        sops += np.asarray(counts.sops_by_step) * len(xb)
-    cumulative_sops = np.cumsum(sops) / len(x)
-    right = np.concatenate(right, axis=1)
-    return Evaluation(
-        samples=len(x),
-        timesteps=timesteps,
-        snn_accuracy={t: float(row.mean()) for t, row in zip(timesteps, right)},
-        ann_accuracy=None if ann_right is None else float(ann_right.mean()),
-        firing_rates={name: total / len(x) for name, total in rate_sums.items()},
-        ann_macs=macs,
-        sops={t: float(cumulative_sops[t - 1]) for t in timesteps},
-        static_macs=static,
-        versus_ann=None if ann_right is None else {t: compare(row, ann_right) for t, row in zip(timesteps, right)},
-    )
+    totals = EvaluationSums(timesteps)
+    classify = None if ann is None else ann_classifier(ann)
+    total = None if is_stream(x) else -(-len(x) // batch_size)
+    batches = iter_batches(x, batch_size, y, keep=owns)  # with several processes, this one's (onnx2snn.distributed)
+    for start, xb, yb in tqdm(batches, total=total, desc="evaluating", unit="batch", disable=not progress,
+                              leave=False):
+        if yb is None:
+            raise DataError("evaluation needs labels; give (x, y) batches")
+        i = start // batch_size
+        ann_right = None if classify is None else classify(xb) == yb  # first: it checks the inputs' shape
+        result = network.run(xb, timesteps[-1], encoding=encoding, seed=seed + i, count_ops=True, keep=timesteps)
+        totals.add(i, result, yb, ann_right)
+    totals.gather([node.name for node, _ in network.graph.stateful_layers()], classify is not None)
+    if not totals.samples:
+        raise DataError("evaluation needs at least one labelled sample")
+    return totals.evaluation()

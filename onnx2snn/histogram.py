@@ -19,6 +19,19 @@ class StreamingHistogram:
         self.counts = np.zeros((channels, bins), dtype=np.int64)
         self.maximum = np.zeros(channels)
         self.hi = None
+        self.start = None  # the first range: the top of the first values (onnx2snn.distributed merges by it)
+
+    def start_range(self, values):
+        """Set the first range from the values (channels, n) that come first, unless it is set."""
+        if self.hi is None:
+            top = float(np.max(values, initial=0.0))
+            self.hi = self.start = top if top > 0 else 1.0
+
+    def double_range(self):
+        """Double the range, merging neighbouring bins pairwise (exact)."""
+        self.counts = self.counts.reshape(len(self.counts), self.bins // 2, 2).sum(axis=2)
+        self.counts = np.concatenate([self.counts, np.zeros_like(self.counts)], axis=1)
+        self.hi *= 2
 
     def update(self, values):
         """Add values shaped (channels, n); negative values count in the first bin."""
@@ -26,12 +39,9 @@ class StreamingHistogram:
         batch_max = values.max(axis=1) if values.shape[1] else np.zeros(len(values))
         self.maximum = np.maximum(self.maximum, batch_max)
         top = float(batch_max.max(initial=0.0))
-        if self.hi is None:
-            self.hi = top if top > 0 else 1.0
+        self.start_range(values)
         while top >= self.hi:
-            self.counts = self.counts.reshape(len(self.counts), self.bins // 2, 2).sum(axis=2)
-            self.counts = np.concatenate([self.counts, np.zeros_like(self.counts)], axis=1)
-            self.hi *= 2
+            self.double_range()
         index = np.clip((values / self.hi * self.bins).astype(np.int64), 0, self.bins - 1)
         for channel in range(len(values)):
             self.counts[channel] += np.bincount(index[channel], minlength=self.bins)
@@ -41,7 +51,7 @@ class StreamingHistogram:
         layer = StreamingHistogram(1, self.bins)
         layer.counts = self.counts.sum(axis=0, keepdims=True)
         layer.maximum = self.maximum.max(keepdims=True)
-        layer.hi = self.hi
+        layer.hi, layer.start = self.hi, self.start
         return layer
 
     def percentile(self, q):

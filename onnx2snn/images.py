@@ -5,6 +5,7 @@ Folder forms: ``FOLDER/<class>/<image>`` (labels = index of the class subfolder 
 torchvision's ImageFolder) or ``FOLDER/<image>`` (inputs without labels).
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,8 @@ GRAY_MODES = ("1", "L", "LA")
 COLOUR_MODES = ("P", "PA", "RGB", "RGBA", "CMYK", "YCbCr")
 FOLDER_FORM = "one subfolder per class holding image files (FOLDER/cat/1.png, FOLDER/dog/2.jpg), or image files"
 MAX_PIXELS = 2**26  # per image, as stored and after --resize (8192 x 8192)
-DATA_BUDGET = 4 << 30  # bytes: the most that the model input read from an image folder may take (float32)
+DATA_BUDGET = 4 << 30  # bytes: the most that one batch of model input read from images may take (float32)
+READ_THREADS = 4  # images of a batch decoded at once (Pillow releases the GIL while it decodes)
 
 
 def check_pixels(height, width, what):
@@ -29,12 +31,13 @@ def check_pixels(height, width, what):
 
 
 def check_budget(images, height, width, channels, source):
-    """Raise DataError when ``images`` inputs of (channels, height, width) in float32 exceed DATA_BUDGET."""
+    """Raise DataError when a batch of ``images`` inputs of (channels, height, width) in float32 exceeds
+    DATA_BUDGET."""
     size = images * height * width * channels * 4
     if size > DATA_BUDGET:
         raise DataError(f"{source}: {images:,} images of {channels}x{height}x{width} take {size / 2**30:.3g} GiB as "
-                        f"float32, more than the budget of {DATA_BUDGET / 2**30:.3g} GiB; give --samples or a smaller "
-                        "--resize")
+                        f"float32, more than the budget of {DATA_BUDGET / 2**30:.3g} GiB for one batch; give a smaller "
+                        "--batch-size or --resize")
 
 
 @dataclass(frozen=True)
@@ -58,19 +61,27 @@ class Preprocess:
         """True when a flag that only image data can honour (resize, mean, std, nhwc) is set."""
         return self.resize is not None or self.mean is not None or self.std is not None or self.layout != "nchw"
 
-    def apply(self, pixels, source):
-        """float32 model input from uint8 pixels (N, H, W, C) already resized and of the right channels."""
-        x = pixels.astype(np.float32) / 255.0
-        channels = x.shape[-1]
+    def check_values(self, channels, source):
+        """Raise DataError unless --mean and --std fit images of ``channels`` channels."""
         for name, values in (("mean", self.mean), ("std", self.std)):
             if values is not None and len(values) not in (1, channels):
                 raise DataError(f"{source}: --{name} has {len(values)} values but the images have {channels} "
                                 f"channel(s); give 1 or {channels} comma-separated values")
+        if self.std is not None and any(s <= 0 for s in self.std):
+            raise DataError(f"{source}: --std values must be positive, got {self.std}")
+
+    def sample_shape(self, height, width, channels):
+        """The shape of one model input from an image of height x width (before --resize) and ``channels``."""
+        height, width = self.resize or (height, width)
+        return (channels, height, width) if self.layout == "nchw" else (height, width, channels)
+
+    def apply(self, pixels, source):
+        """float32 model input from uint8 pixels (N, H, W, C) already resized and of the right channels."""
+        self.check_values(pixels.shape[-1], source)
+        x = pixels.astype(np.float32) / 255.0
         if self.mean is not None:
             x -= np.asarray(self.mean, np.float32)
         if self.std is not None:
-            if any(s <= 0 for s in self.std):
-                raise DataError(f"{source}: --std values must be positive, got {self.std}")
             x /= np.asarray(self.std, np.float32)
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if self.layout == "nchw" else x
 
@@ -121,33 +132,57 @@ def list_images(folder):
     return paths, np.asarray(labels, np.int64)
 
 
-def read_images(paths, preprocess, source=None):
-    """uint8 (N, H, W, C) of the image files, converted and resized as ``preprocess`` says; refused before
-    decoding where they would exceed DATA_BUDGET (``source``: the folder, for the message)."""
-    from PIL import Image, UnidentifiedImageError
+class FolderReader:
+    """The image files of a folder as model input, for LazyInputs: ``reader(positions)`` decodes the files at those
+    positions of ``paths`` (READ_THREADS at a time), converted and resized as ``preprocess`` says.
 
-    images = []
-    if preprocess.resize is not None:
-        check_budget(len(paths), *preprocess.resize, preprocess.channels or 3, source or paths[0].parent)
-    for path in paths:
+    The first file's header (not its pixels) sets the size (unless --resize does) and, unless the model says the
+    channels, the mode: grayscale or RGB. An image of another size, or in colour where the first is grayscale and
+    the model does not say, is refused when its batch is read; a batch over DATA_BUDGET before it is decoded.
+    """
+
+    def __init__(self, paths, preprocess, folder):
+        self.paths, self.preprocess, self.folder = paths, preprocess, folder
+        with self._open(paths[0]) as first:
+            self.mode = {1: "L", 3: "RGB"}.get(preprocess.channels, "L" if first.mode in GRAY_MODES else "RGB")
+            self.size = preprocess.resize or (first.height, first.width)
+        self.channels = 1 if self.mode == "L" else 3
+        preprocess.check_values(self.channels, folder)
+        self.sample_shape = preprocess.sample_shape(*self.size, self.channels)
+
+    def __call__(self, positions):
+        check_budget(len(positions), *self.size, self.channels, self.folder)
+        with ThreadPoolExecutor(min(READ_THREADS, len(positions))) as pool:
+            images = list(pool.map(self._decode, positions))
+        return self.preprocess.apply(np.stack(images), self.folder)
+
+    def _open(self, path):
+        from PIL import Image, UnidentifiedImageError
+
         try:
-            with Image.open(path) as image:
-                check_pixels(image.height, image.width, path)
-                if image.mode not in GRAY_MODES + COLOUR_MODES:
-                    raise DataError(f"{path}: {image.mode} images (16-bit or float) are not supported; save it "
-                                    "as 8-bit grayscale or RGB (PNG, JPEG)")
-                mode = {1: "L", 3: "RGB"}.get(preprocess.channels, "L" if image.mode in GRAY_MODES else "RGB")
-                images.append(preprocess.fit_image(image, mode))
-                if len(images) == 1:
-                    check_budget(len(paths), *images[0].shape, source or paths[0].parent)
+            image = Image.open(path)
         except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
             raise DataError(f"{path}: cannot read it as an image ({exc}); remove it or convert it to PNG") from exc
-    if preprocess.channels is None and len({a.shape[-1] for a in images}) > 1:
-        images = [np.repeat(a, 3, axis=-1) if a.shape[-1] == 1 else a for a in images]
-    size = images[0].shape[:2]
-    for path, array in zip(paths, images):
-        if array.shape[:2] != size:
-            raise DataError(f"{path}: is {array.shape[1]}x{array.shape[0]} pixels but {paths[0]} is "
-                            f"{size[1]}x{size[0]}; give --resize H,W so that every image has one size")
-    return np.stack(images)
+        check_pixels(image.height, image.width, path)
+        if image.mode not in GRAY_MODES + COLOUR_MODES:
+            image.close()
+            raise DataError(f"{path}: {image.mode} images (16-bit or float) are not supported; save it "
+                            "as 8-bit grayscale or RGB (PNG, JPEG)")
+        return image
 
+    def _decode(self, position):
+        from PIL import Image
+
+        path = self.paths[position]
+        with self._open(path) as image:
+            if self.preprocess.channels is None and self.mode == "L" and image.mode not in GRAY_MODES:
+                raise DataError(f"{path}: a colour image, but {self.paths[0]} is grayscale and the model does not "
+                                "say how many channels it takes; save the images in one mode")
+            try:
+                array = self.preprocess.fit_image(image, self.mode)
+            except (OSError, Image.DecompressionBombError) as exc:
+                raise DataError(f"{path}: cannot read it as an image ({exc}); remove it or convert it to PNG") from exc
+        if array.shape[:2] != tuple(self.size):
+            raise DataError(f"{path}: is {array.shape[1]}x{array.shape[0]} pixels but {self.paths[0]} is "
+                            f"{self.size[1]}x{self.size[0]}; give --resize H,W so that every image has one size")
+        return array

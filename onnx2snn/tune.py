@@ -145,7 +145,7 @@ def tune_thresholds(snn, ann, dropped, layers, data, v_init_fraction, timesteps=
     timesteps, samples = check_tuning(timesteps, samples)
     if data is None or len(data) == 0:
         raise CalibrationError("threshold tuning needs calibration data; give --calib")
-    x = np.ascontiguousarray(np.asarray(data, np.float32)[evenly_spaced(len(data), samples)])
+    x = np.ascontiguousarray(np.asarray(data[evenly_spaced(len(data), samples)], np.float32))
     network = SpikingNetwork(snn)
     reference = torch.from_numpy(_ann_outputs(ann, snn_output_in_ann(ann, dropped), x, batch_size))
     reference = reference.to(network.device).reshape(len(x), -1)

@@ -66,13 +66,21 @@ def test_a_resize_beyond_the_pixel_limit_is_refused_before_decoding(tmp_path, sn
     assert all(w in lines[0] for w in ("--resize", "10,000,000,000 pixels", "67,108,864")), lines
 
 
-def test_an_image_folder_beyond_the_data_budget_is_refused_before_decoding(tmp_path, snn):
+def test_a_batch_of_images_beyond_the_data_budget_is_refused_before_decoding(tmp_path):
+    from onnx2snn.data import load_data
+    from onnx2snn.errors import DataError
+    from onnx2snn.images import Preprocess
+
     folder = tmp_path / "images"
     (folder / "0").mkdir(parents=True)
     for i in range(40):
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / "0" / f"{i}.png")
-    refused(invoke("run", snn, "--input", folder, "--resize", 8000), str(folder), "40 images of 3x8000x8000",
-            "28.6 GiB", "budget of 4 GiB")
+    x = load_data(str(folder), preprocess=Preprocess(resize=(8000, 8000))).x  # lazy: nothing decoded yet
+    assert x.shape == (40, 1, 8000, 8000)
+    with pytest.raises(DataError) as info:
+        x[:40]
+    assert all(w in str(info.value) for w in (str(folder), "40 images of 1x8000x8000", "9.54 GiB", "budget of 4 GiB",
+                                              "--batch-size")), info.value
 
 
 def test_an_export_with_more_steps_than_the_time_loop_takes_is_refused(tmp_path, snn):

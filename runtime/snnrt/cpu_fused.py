@@ -10,18 +10,18 @@ the input current again, the spikes overwrite it: no output to allocate, and no 
 
 The default IF update on the CPU where numba is installed (snnrt.simulate.pick_kernel). The first call in a
 new environment compiles the kernel (about 2 s) and caches it on disk; later processes load it (under 0.5 s).
+numba is imported on the first call, not with this module, so that a process that never fires an IF layer on the
+CPU (inspect, export, a run on CUDA) does not pay for it (0.3 to 0.4 s with the SciPy it loads).
 """
+
+import functools
+import importlib.util
 
 import numpy as np
 import torch
 
 from .contract import RESET_SUBTRACT
 from .neuron import IFState
-
-try:
-    import numba
-except ImportError:  # the eager update stays available without it
-    numba = None
 
 # A tile's membrane and thresholds (4 bytes each a neuron) stay in the 32 KiB L1 cache while its currents stream
 # past (tile sizes measured: benchmarks/README.md, "Chunk sizes").
@@ -47,7 +47,7 @@ def _fire_row(membrane, thresholds, currents, spikes, subtract):
 def _fire_tiles(x, v, theta, shift, out, counts, steps, constant, subtract, shifted, into_input):
     samples, neurons = v.shape
     per_sample = (neurons + TILE - 1) // TILE
-    for tile in numba.prange(samples * per_sample):
+    for tile in _prange(samples * per_sample):
         j = tile // per_sample
         first = (tile % per_sample) * TILE
         last = min(first + TILE, neurons)
@@ -67,20 +67,30 @@ def _fire_tiles(x, v, theta, shift, out, counts, steps, constant, subtract, shif
         counts[tile] = fired_here
 
 
-if numba is not None:
+_prange = range  # numba.prange once _kernel() has compiled the kernel
+
+
+@functools.cache
+def _kernel():
+    """The compiled kernel (from numba's disk cache where it is there) and numba itself."""
+    import numba
+
+    global _fire_row, _prange  # the compiled kernel resolves both globals when numba compiles it
     _fire_row = numba.njit(inline="always")(_fire_row)
-_kernel = numba.njit(parallel=True, cache=True)(_fire_tiles) if numba is not None else None
+    _prange = numba.prange
+    return numba.njit(parallel=True, cache=True)(_fire_tiles), numba
 
 
+@functools.cache
 def available():
-    """Whether numba is installed, so that the fused CPU update can run."""
-    return _kernel is not None
+    """Whether numba is installed, so that the fused CPU update can run (found without importing it)."""
+    return importlib.util.find_spec("numba") is not None
 
 
 def accepts(x, state):
     """Whether this kernel can take the input x and the membrane: float32 on the CPU, the membrane contiguous
     (it is updated through a flat view)."""
-    return (_kernel is not None and x.device.type == "cpu" and x.dtype == torch.float32
+    return (available() and x.device.type == "cpu" and x.dtype == torch.float32
             and state.v.dtype == torch.float32 and state.v.is_contiguous())
 
 
@@ -101,8 +111,9 @@ def fire_in_place(x, state, params, steps, constant_in_time=False, shift=None, i
     offsets = (shift.expand(1, *v.shape[1:]).reshape(neurons).contiguous() if shift is not None
                else per_neuron)  # unread without a shift: any float32 array of the right size
     counts = np.zeros(samples * -(-neurons // TILE), np.int64)
+    kernel, numba = _kernel()
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-    _kernel(currents.numpy().reshape(1 if constant_in_time else steps, samples, neurons),
+    kernel(currents.numpy().reshape(1 if constant_in_time else steps, samples, neurons),
             v.numpy().reshape(samples, neurons), per_neuron.numpy(), offsets.numpy(),
             spikes.numpy().reshape(steps, samples, neurons), counts, steps, constant_in_time,
             params.reset == RESET_SUBTRACT, shift is not None, into_input)

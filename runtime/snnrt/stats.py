@@ -12,6 +12,7 @@ E_MAC = 4.6 pJ, E_AC = 0.9 pJ (32-bit float).
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 E_MAC_PJ = 4.6
@@ -99,10 +100,19 @@ class OpCounter:
                 return
             x = inputs[0]
             per_sample = x[0].numel() if x.dim() > 1 else x.numel()
-            nonzero = torch.count_nonzero(x.reshape(self._steps, -1), dim=1).tolist()
+            nonzero = _nonzero_by_row(x.reshape(self._steps, -1))
             for t, count in enumerate(nonzero):
                 sops = count * macs / per_sample
                 row["sops"] += sops
                 self.counts.sops_by_step[self._first_step + t] += sops
 
         return hook
+
+
+def _nonzero_by_row(rows):
+    """Non-zero elements of each row of a 2-D tensor, as ints. On the CPU numpy counts them: in ad hoc timings (4
+    rows of 400,000 spikes, 2 threads) np.count_nonzero took 1.8 to 2.1 ms, torch.count_nonzero along dim 1 8 to
+    36 ms (its threads wait on each other on a loaded machine)."""
+    if rows.device.type == "cpu":
+        return [int(np.count_nonzero(row)) for row in rows.numpy()]
+    return torch.count_nonzero(rows, dim=1).tolist()

@@ -94,7 +94,7 @@ def test_the_cpu_default_is_numba_where_installed(monkeypatch):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert [pick_kernel(cpu), pick_kernel(cpu, True), pick_kernel(cpu, False)] == ["numba", "compiled", "eager"]
     assert [pick_kernel(cuda), pick_kernel(cuda, False)] == ["compiled", "eager"]
-    monkeypatch.setattr(cpu_fused, "_kernel", None)
+    monkeypatch.setattr(cpu_fused, "available", lambda: False)
     assert pick_kernel(cpu) == "eager"
 
 

@@ -1,0 +1,5 @@
+"""``python -m onnx2snn`` (and ``torchrun ... -m onnx2snn``): the command line of onnx2snn.cli."""
+
+from .cli import main
+
+main(prog_name="onnx2snn")
