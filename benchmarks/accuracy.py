@@ -370,7 +370,7 @@ def summary_table(models, timesteps):
             method = methods[label]
             first = [name, f"{100 * result['ann']:.1f}"] if i == 0 else ["", ""]
             if "accuracy" not in method:
-                rows.append(first + [shown, method["error"]] + [""] * (len(timesteps) + 1))
+                rows.append(first + [shown, method["error"].split(" (")[0]] + [""] * (len(timesteps) + 1))
                 continue
             latency = methods.get(LATENCY_LABEL, {}).get("accuracy", {}).get(LATENCY_T) if i == 0 else None
             rows.append(first + [shown] + [f"{100 * method['accuracy'][str(t)]:.1f}" for t in timesteps]
