@@ -2,13 +2,14 @@
 limit: a value whose declared shape asks for more is refused before anything computes it."""
 
 import onnx_graphsurgeon as gs
-import onnxruntime as ort
 
 from ..model_limits import FOLD_LIMIT, check_fold_sizes
 
 
 def fold_constants(model):
     """onnx-graphsurgeon's constant folding (evaluated with ONNX Runtime), then cleanup and sort."""
+    import onnxruntime as ort  # here: loading a file (onnx2snn.load) imports this package, not ONNX Runtime
+
     check_fold_sizes(model)
     ort.set_default_logger_severity(3)
     graph = gs.import_onnx(model)

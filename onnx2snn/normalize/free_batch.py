@@ -8,7 +8,6 @@ was.
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import numpy_helper
 
 from .infer_shapes import infer_shapes
@@ -47,6 +46,8 @@ def _free_reshapes(graph):
 
 
 def _outputs(model, x):
+    import onnxruntime as ort  # here: loading a file (onnx2snn.load) imports this package, not ONNX Runtime
+
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
