@@ -76,7 +76,7 @@ def check(name, convert_options, samples, timesteps, factors, folder):
         gain = (mean_accuracy(scaled_threshold(snn, layer.name, factor), measure, timesteps) - base_measure
                 if repaired else 0.0)
         layers.append({"name": layer.name, "own_error": layer.mean_own_error(), "verdicts": layer.verdicts,
-                       "factor": factor if repaired else None, "gain": gain})
+                       "factor": factor if repaired else None, "gain": gain, "by_t": layer.by_t})
         print(f"  {layer.name:<16} own error {layer.mean_own_error():.3f}  factor "
               f"{factor if repaired else '-':<5} gain {100 * gain:+.2f} points", file=sys.stderr)
     best = max(layers, key=lambda row: row["gain"])
