@@ -9,7 +9,8 @@ on N test images (the pick half), then repair each IF layer in turn by the same 
 thresholds (and initial potentials with them) by each factor, keep the factor with the best mean accuracy over
 the time steps on the pick half (none if no factor beats the unrepaired SNN), and measure the gain in mean
 accuracy over the time steps on N other test images (the measure half). The report says whether the named layer
-is the one whose repair gains most, and its rank.
+is the one whose repair gains most, and its rank. It also says which layer each candidate rule (RULES) names,
+all read from the same diagnosis: a model is a bundled name or a path to an ONNX file (models/zoo/*.onnx).
 """
 
 import argparse
@@ -28,7 +29,24 @@ from onnx2snn.diagnose import diagnose
 from onnx2snn.diagnose_sites import scaled_threshold
 from onnx2snn.evaluate import evaluate
 
-DATASETS = {"digits_mlp": "digits"}  # the others: mnist5k
+DATASETS = {"digits_mlp": "digits", "digits_mlp5": "digits"}  # the others: mnist5k
+
+
+def _over_t(layers, score):
+    """Per layer, the mean over T of score(layer's figures at T, the last layer's figures at T)."""
+    return [float(np.mean([score(layer.by_t[t], layers[-1].by_t[t]) for t in layer.by_t])) for layer in layers]
+
+
+RULES = {
+    # the error a layer adds itself (diagnose's rule)
+    "own": lambda layers: [layer.mean_own_error() for layer in layers],
+    # its own error, times how much the error grows from it to the last IF layer
+    "own x growth": lambda layers: _over_t(layers, lambda f, last: f["own_error"] * last["error"] / f["error"]
+                                           if f["error"] else 0.0),
+    # the rise in error over the IF layer before it
+    "rise": lambda layers: [float(np.mean([layer.by_t[t]["error"] - (before.by_t[t]["error"] if before else 0.0)
+                                           for t in layer.by_t])) for before, layer in zip([None, *layers], layers)],
+}
 NO_IMAGE_OPTIONS = {"resize": None, "mean": None, "std": None, "layout": "nchw"}
 
 
@@ -38,7 +56,8 @@ def mean_accuracy(model, data, timesteps):
 
 
 def check(name, convert_options, samples, timesteps, factors, folder):
-    path = str(bundled_model(name))
+    path = name if name.endswith(".onnx") else str(bundled_model(name))
+    name = Path(path).stem
     dataset = DATASETS.get(name, "mnist5k")
     snn_path = Path(folder) / f"{name}.snn.onnx"
     subprocess.run([sys.executable, "-m", "onnx2snn.cli", "--quiet", "convert", path, "-o", str(snn_path), "--calib",
@@ -57,16 +76,18 @@ def check(name, convert_options, samples, timesteps, factors, folder):
         gain = (mean_accuracy(scaled_threshold(snn, layer.name, factor), measure, timesteps) - base_measure
                 if repaired else 0.0)
         layers.append({"name": layer.name, "own_error": layer.mean_own_error(), "verdicts": layer.verdicts,
-                       "factor": factor if repaired else None, "gain": gain})
+                       "factor": factor if repaired else None, "gain": gain, "by_t": layer.by_t})
         print(f"  {layer.name:<16} own error {layer.mean_own_error():.3f}  factor "
               f"{factor if repaired else '-':<5} gain {100 * gain:+.2f} points", file=sys.stderr)
     best = max(layers, key=lambda row: row["gain"])
     ranking = sorted(layers, key=lambda row: -row["gain"])
     rank = 1 + next(i for i, row in enumerate(ranking) if row["name"] == diagnosis.worst.name)
+    named_by = {rule: diagnosis.layers[int(np.argmax(scores(diagnosis.layers)))].name for rule, scores in RULES.items()}
     return {"model": name, "convert_options": convert_options, "samples": samples, "timesteps": timesteps,
             "accuracy": {"pick": base_pick, "measure": base_measure}, "named": diagnosis.worst.name,
             "best_repair": best["name"] if best["gain"] > 0 else None, "named_rank": rank,
-            "named_is_best": best["gain"] > 0 and best["name"] == diagnosis.worst.name, "layers": layers}
+            "named_is_best": best["gain"] > 0 and best["name"] == diagnosis.worst.name, "named_by": named_by,
+            "layers": layers}
 
 
 def print_report(report):
@@ -82,6 +103,10 @@ def print_report(report):
                f"the named layer ranks {report['named_rank']} of {len(report['layers'])}; best repair: "
                f"{report['best_repair'] or 'none (no repair gained)'}")
     print(f"  {verdict}")
+    for rule, named in report["named_by"].items():
+        gain = next(row["gain"] for row in report["layers"] if row["name"] == named)
+        print(f"  rule {rule!r} names {named} (gain {100 * gain:+.2f})"
+              + (", the best repair" if named == report["best_repair"] else ""))
 
 
 def main():
