@@ -219,7 +219,7 @@ def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, ba
     plan = network.graph.folding[False]
     if plan.problems:
         raise CalibrationError("layer-wise calibration runs every time step at once, which this graph does not "
-                               "allow: " + "; ".join(plan.problems) + "; convert with layerwise=False")
+                               "allow: " + "; ".join(plan.problems) + "; convert without it (--no-layerwise, layerwise=False)")
     x = np.ascontiguousarray(np.asarray(data[evenly_spaced(len(data), samples)], np.float32))
     x = x[evenly_spaced(len(x), _samples_that_fit(network, x, timesteps[-1], samples))]
     layers = [(node, layer) for node, layer in network.graph.stateful_layers() if hasattr(layer, "v_threshold")]

@@ -8,6 +8,7 @@ from onnx import helper
 
 from onnx2snn.bias_carriers import add_bias, find_bias_carriers
 from onnx2snn.convert import convert, latency_steps
+from onnx2snn import layerwise
 from onnx2snn.layerwise import LayerFitter
 from snnrt import contract
 from tests.conftest import make_model, ort_run
@@ -49,6 +50,22 @@ def test_each_step_counts_by_its_relative_error_so_the_threshold_does_not_clip_a
     assert absolute[0] < absolute[1]  # absolute errors keep the clipping threshold 3
     assert relative[1] < relative[0]  # relative errors raise it to 4, which clips nothing
     assert fitter.relative_weights(errors).sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("constant", [True, False])
+def test_the_eager_if_update_fits_as_the_fused_one_does(monkeypatch, constant):
+    # the eager update is what runs where the fused CPU kernel does not (CUDA, no numba)
+    generator = torch.Generator().manual_seed(3)
+    currents = torch.rand((3, 64) if constant else (64, 3, 64), generator=generator)
+    target = torch.rand(3, 64, generator=generator)
+    theta = torch.rand(4, 3, generator=generator) + 0.5
+    args = (currents, target, theta, theta / 2, 0.1 * theta, 0.2 * torch.rand(3, 64, generator=generator) - 0.1,
+            contract.RESET_SUBTRACT)
+    fused = _fitter().simulate(*args)
+    monkeypatch.setattr(layerwise.cpu_fused, "accepts", lambda x, state: False)
+    eager = _fitter().simulate(*args)
+    for a, b in zip(fused, eager):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_a_mean_error_from_upstream_becomes_a_bias_current():
