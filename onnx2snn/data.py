@@ -128,7 +128,9 @@ class _NpzMember:
     """Rows of one array of an .npz, read from the archive's stream (stored or compressed) when asked for."""
 
     def __init__(self, path, name):
-        self._file = zipfile.ZipFile(path).open(f"{name}.npy")
+        archive = zipfile.ZipFile(path)
+        held = archive.getinfo(f"{name}.npy").file_size
+        self._file = archive.open(f"{name}.npy")
         version = np.lib.format.read_magic(self._file)
         if version not in ((1, 0), (2, 0)):
             raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
@@ -139,6 +141,10 @@ class _NpzMember:
         self._start = self._file.tell()
         self._row = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
         self._path = path
+        declared = self._start + int(self.shape[0]) * self._row if self.shape else self._start
+        if declared > held:  # checked before anything is sized by the shape: a header may promise any shape
+            raise DataError(f"{path}: array {name!r} of the .npz declares shape {tuple(self.shape)} ({declared} "
+                            f"bytes) but holds {held} bytes; the file is damaged or not what it says, save it again")
 
     def __call__(self, positions):
         out = np.empty((len(positions), *self.shape[1:]), self.dtype)

@@ -163,3 +163,42 @@ def test_even_sample_keeps_evenly_spaced_samples_in_bounded_memory():
     kept = sample.samples()[:, 0]
     assert sample.seen == 1000 and 10 <= len(kept) <= 20
     assert np.all(np.diff(kept) == sample.step) and kept[0] == 0
+
+
+def _npz_header_only(path, shape):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive, archive.open("x.npy", "w") as member:
+        np.lib.format.write_array_header_2_0(member, {"descr": "<f4", "fortran_order": False, "shape": shape})
+
+
+def test_an_npz_that_declares_more_than_it_holds_is_refused_before_anything_is_sized(tmp_path):
+    path = tmp_path / "liar.npz"
+    _npz_header_only(path, (1 << 40, 1))  # 4 TiB declared, 128 bytes held
+    with pytest.raises(DataError, match="liar.npz: array 'x' of the .npz declares shape"):
+        load_data(str(path))
+
+
+def test_a_highly_compressed_npz_is_read_a_batch_at_a_time(tmp_path):
+    """A 1 GiB array of zeros deflated to about 1 MB (a zip bomb): reading one batch decompresses that batch's
+    rows, so memory stays far below the array's size (what remains is the index of the rows, 8 bytes each, and
+    its temporaries)."""
+    import tracemalloc
+
+    rows, width = 1 << 22, 64
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("x.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_2_0(member, {"descr": "<f4", "fortran_order": False,
+                                                          "shape": (rows, width)})
+            block = bytes(16 << 20)
+            for _ in range(rows * width * 4 // len(block)):
+                member.write(block)
+    assert path.stat().st_size < 8 << 20
+    tracemalloc.start()
+    try:
+        data = load_data(str(path))
+        batch = data.x[:128]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(data.x) == rows and batch.shape == (128, width) and not batch.any()
+    assert peak < 1 << 30 >> 3, peak  # an eighth of the array
