@@ -15,7 +15,7 @@ from .calibrate import MSE_TIMESTEPS, ThresholdSpec, calibrate
 from .distributed import barrier, is_main
 from .errors import UnsupportedModelError
 from .find_sites import find_sites
-from .layerwise import calibrate_layerwise, folding_problems
+from .layerwise import UnfoldableGraph, calibrate_layerwise
 from .load import load_model
 from .normalize import normalize
 from .recipes import get_recipe
@@ -164,11 +164,14 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
                                           + " by simulation")
         metadata[contract.META_TUNING] = tuning.describe()
         snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread, starts, spread_trained)
-    fitted = None
+    fitted, unfoldable = None, []
     layerwise = recipe.layerwise
-    unfoldable = folding_problems(snn) if layerwise and samples else []
-    if layerwise and samples and not unfoldable:
-        snn, fitted = calibrate_layerwise(snn, ann, calibration, fitted_for, layerwise_samples, batch_size, progress)
+    if layerwise and samples:
+        try:
+            snn, fitted = calibrate_layerwise(snn, ann, calibration, fitted_for, layerwise_samples, batch_size,
+                                              progress)
+        except UnfoldableGraph as exc:
+            unfoldable = exc.problems
     if fitted:
         layerwise_text = fitted.describe()
     elif unfoldable:

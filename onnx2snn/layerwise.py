@@ -58,6 +58,16 @@ def _fire(x, state, params, steps, constant, shift):
     return fired.mul_(params.v_threshold), state
 
 
+class UnfoldableGraph(CalibrationError):
+    """The graph cannot run every time step at once, which layer-wise calibration needs (dynamic reshapes whose
+    shapes come from the batch, as in exported transformers); ``problems`` says why."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("layer-wise calibration runs every time step at once, which this graph does not allow: "
+                         + "; ".join(self.problems) + "; convert without it (--no-layerwise, layerwise=False)")
+
+
 @dataclass
 class LayerFit:
     """What layer-wise calibration chose for one IF layer (per channel), and its error E before and after."""
@@ -201,12 +211,6 @@ def _samples_that_fit(network, x, steps, samples):
     return max(1, min(samples, LAYERWISE_MEMORY // max(1, peak * steps)))
 
 
-def folding_problems(snn):
-    """Why the SNN ModelProto ``snn`` cannot run every time step at once (empty when it can), which layer-wise
-    calibration needs: dynamic reshapes whose shapes come from the batch, as in exported transformers."""
-    return list(SpikingNetwork(snn, order="layer").graph.folding[False].problems)
-
-
 def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, batch_size=128, progress=False):
     """Fit the IF layers of the SNN ModelProto ``snn`` (converted from the clean ANN ``ann``) to the calibration
     inputs ``data`` over the sorted time steps ``timesteps`` (module doc). Returns (a new SNN ModelProto with the
@@ -218,8 +222,7 @@ def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, ba
     network = SpikingNetwork(snn, order="layer")
     plan = network.graph.folding[False]
     if plan.problems:
-        raise CalibrationError("layer-wise calibration runs every time step at once, which this graph does not "
-                               "allow: " + "; ".join(plan.problems) + "; convert without it (--no-layerwise, layerwise=False)")
+        raise UnfoldableGraph(plan.problems)
     x = np.ascontiguousarray(np.asarray(data[evenly_spaced(len(data), samples)], np.float32))
     x = x[evenly_spaced(len(x), _samples_that_fit(network, x, timesteps[-1], samples))]
     layers = [(node, layer) for node, layer in network.graph.stateful_layers() if hasattr(layer, "v_threshold")]
