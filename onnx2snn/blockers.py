@@ -19,6 +19,7 @@ import numpy as np
 import onnx
 
 from snnrt import ops  # noqa: F401  (registers the runtime's converters)
+from snnrt.graph import opset_versions
 from snnrt.registry import ONNX_DOMAIN, REGISTRY
 
 _RETRAIN = "replace it by ReLU and retrain"
@@ -107,10 +108,6 @@ def _is_integer(tensor):
     return tensor.dtype is not None and np.issubdtype(np.dtype(tensor.dtype), np.integer)
 
 
-def _opsets(model):
-    return {(o.domain if o.domain != "ai.onnx" else ONNX_DOMAIN): o.version for o in model.opset_import}
-
-
 def _runtime_runs(node, opsets):
     domain = node.domain or ONNX_DOMAIN
     return node.op == "Constant" or REGISTRY.lookup(domain, node.op, opsets.get(domain, 1)) is not None
@@ -151,7 +148,7 @@ def blockers(model, graph, skip):
     ``skip``: ids of the nodes that activation sites replace or the spiking output drops."""
     varying = varying_values(graph)
     integer_inputs = {t.name for t in graph.inputs if _is_integer(t)}
-    opsets = _opsets(model)
+    opsets = opset_versions(model)
     found = []
     for node in graph.nodes:
         if id(node) in skip:

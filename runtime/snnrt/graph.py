@@ -15,7 +15,8 @@ from .registry import ONNX_DOMAIN, REGISTRY
 from .validate import check_spiking_nodes
 
 
-def _opsets(model):
+def opset_versions(model):
+    """{domain: version} of a ModelProto's opset imports, 'ai.onnx' read as the default domain."""
     return {(o.domain if o.domain != "ai.onnx" else ONNX_DOMAIN): o.version for o in model.opset_import}
 
 
@@ -42,7 +43,7 @@ class GraphModule(torch.nn.Module):
             graph = model
         else:
             model = _as_model(model)
-            graph, opsets = model.graph, _opsets(model)
+            graph, opsets = model.graph, opset_versions(model)
         check_spiking_nodes(graph)
         constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
         for proto in graph.node:
