@@ -3,6 +3,7 @@ exactly, and only rank 0 prints and writes."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,13 @@ with open(sys.argv[1] + f".rank{rank_and_size()[0]}", "w") as f:
 """
 
 
+def _free_port():
+    """A loopback port no one listens on now (the OS picks it), for torchrun's rendezvous."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def _torchrun(tmp_path, *commands):
     """The stdout of each command line of ``commands`` under ``torchrun --nproc-per-node 2`` (one after the other,
     in the same two processes), and what each rank saw."""
@@ -47,7 +55,7 @@ def _torchrun(tmp_path, *commands):
                                                         os.environ.get("PYTHONPATH", "")]), OMP_NUM_THREADS="1")
     commands = json.dumps([[str(a) for a in command] for command in commands])
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-                          str(29500 + os.getpid() % 1000), str(script), str(tmp_path / "seen"), commands],
+                          str(_free_port()), str(script), str(tmp_path / "seen"), commands],
                          capture_output=True, text=True, env=env, timeout=240)
     assert out.returncode == 0, out.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"seen.rank{r}").read_text()) for r in (0, 1)]
