@@ -145,6 +145,9 @@ def _format_threshold(values):
               help="Finally fit each IF layer's thresholds, starts and input bias per channel to the spike trains "
                    "it receives from the converted layers before it (one SNN run on calibration data; see "
                    "onnx2snn.layerwise) [default: the recipe's; on in the default recipe].")
+@click.option("--refit-weights/--keep-weights", default=None,
+              help="With --layerwise: also refit the weights of the Conv and Gemm layers that receive spikes to the "
+                   "rates they receive (onnx2snn.weight_fit) [default: the recipe's; on in the default recipe].")
 @click.option("--layerwise-samples", type=click.IntRange(1), default=defaults.LAYERWISE_SAMPLES, show_default=True,
               help="With --layerwise: calibration samples the SNN runs on, evenly spaced over --calib.")
 @click.option("--spiking-only", is_flag=True,
@@ -154,8 +157,8 @@ def _format_threshold(values):
 @image_options
 @click.pass_obj
 def convert(obj, model, output, calib, recipe_name, threshold, per_channel, v_init, spread, calib_samples, tune,
-            tune_timesteps, tune_samples, timesteps, layerwise, layerwise_samples, spiking_only, batch_size, seed,
-            **image):
+            tune_timesteps, tune_samples, timesteps, layerwise, refit_weights, layerwise_samples, spiking_only,
+            batch_size, seed, **image):
     """Convert an ANN into an SNN file (written atomically) and print the per-layer summary.
 
     Calibration runs the ANN in ONNX Runtime on the CPU.
@@ -183,7 +186,7 @@ def convert(obj, model, output, calib, recipe_name, threshold, per_channel, v_in
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--init") from exc
     given = {"threshold": threshold, "per_channel": per_channel, "v_init": v_init, "spread": spread,
-             "layerwise": layerwise, "timesteps": timesteps, "tune": tune or None}
+             "layerwise": layerwise, "refit_weights": refit_weights, "timesteps": timesteps, "tune": tune or None}
     try:
         recipe = get_recipe(recipe_name).with_overrides(**{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:

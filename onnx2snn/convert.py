@@ -169,7 +169,7 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
     if layerwise and samples:
         try:
             snn, fitted = calibrate_layerwise(snn, ann, calibration, fitted_for, layerwise_samples, batch_size,
-                                              progress)
+                                              progress, recipe.refit_weights)
         except UnfoldableGraph as exc:
             unfoldable = exc.problems
     if fitted:

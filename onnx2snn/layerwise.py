@@ -38,12 +38,13 @@ from snnrt.memory import peak_bytes_per_sample_step
 from snnrt.neuron import IFParameters, IFState, if_fire
 from snnrt.simulate import SpikingNetwork
 
-from .bias_carriers import add_bias, find_bias_carriers
+from .bias_carriers import BIASED_OPS, add_bias, find_bias_carriers
 from .calibrate import ann_batches
 from .defaults import (LAYERWISE_CORRECTIONS, LAYERWISE_FACTORS, LAYERWISE_MEMORY, LAYERWISE_NEURONS,
                        LAYERWISE_SAMPLES)
 from .errors import CalibrationError
 from .tune import evenly_spaced, whole_number
+from .weight_fit import ConvGeometry, fit_weights
 
 FIT_BLOCK_ELEMENTS = 1 << 23  # neuron-steps of the candidate layers simulated at once: 32 MiB a float32 tensor
 
@@ -85,6 +86,7 @@ class LayerwiseResult:
     fits: dict  # IF node name -> LayerFit
     samples: int
     timesteps: tuple
+    refitted: list  # the Conv and Gemm nodes whose weights were refitted (onnx2snn.weight_fit)
 
     def describe(self):
         steps = ",".join(str(t) for t in self.timesteps)
@@ -92,7 +94,8 @@ class LayerwiseResult:
         after = sum(f.error_after for f in self.fits.values())
         biased = sum(f.bias is not None for f in self.fits.values())
         return (f"layer-wise calibration of {len(self.fits)} IF layer(s) on {self.samples} calibration samples, "
-                f"T={steps}: thresholds scaled, starts shifted per channel, {biased} bias(es) corrected; "
+                f"T={steps}: {len(self.refitted)} weight layer(s) refitted, thresholds scaled, starts shifted per "
+                f"channel, {biased} bias(es) corrected; "
                 f"summed layer error {before:.4g} -> {after:.4g}")
 
 
@@ -211,10 +214,12 @@ def _samples_that_fit(network, x, steps, samples):
     return max(1, min(samples, LAYERWISE_MEMORY // max(1, peak * steps)))
 
 
-def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, batch_size=128, progress=False):
+def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, batch_size=128, progress=False,
+                        refit_weights=True):
     """Fit the IF layers of the SNN ModelProto ``snn`` (converted from the clean ANN ``ann``) to the calibration
-    inputs ``data`` over the sorted time steps ``timesteps`` (module doc). Returns (a new SNN ModelProto with the
-    fitted thresholds, starts and biases, LayerwiseResult)."""
+    inputs ``data`` over the sorted time steps ``timesteps`` (module doc); with ``refit_weights``, refit the weight
+    layers that receive spikes first (onnx2snn.weight_fit). Returns (a new SNN ModelProto with the fitted
+    thresholds, starts, biases and weights, LayerwiseResult)."""
     if data is None or len(data) == 0:
         raise CalibrationError("layer-wise calibration needs calibration data; give --calib")
     if not whole_number(samples) or samples < 1:
@@ -226,12 +231,13 @@ def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, ba
     x = np.ascontiguousarray(np.asarray(data[evenly_spaced(len(data), samples)], np.float32))
     x = x[evenly_spaced(len(x), _samples_that_fit(network, x, timesteps[-1], samples))]
     layers = [(node, layer) for node, layer in network.graph.stateful_layers() if hasattr(layer, "v_threshold")]
-    names = [node.outputs[0] for node, _ in layers]
-    values = [np.concatenate(parts) for parts in zip(*ann_batches(ann, names, x, batch_size))]
-    targets = {name: torch.from_numpy(value).to(network.device) for name, value in zip(names, values)}
+    targets = _ann_values(ann, [node.outputs[0] for node, _ in layers], x, batch_size, network.device)
     channels = {node.name: int(targets[node.outputs[0]].shape[1]) if targets[node.outputs[0]].dim() > 1 else 1
                 for node, _ in layers}
     carriers = find_bias_carriers(snn, channels)
+    refits = _weight_layers(snn, carriers) if refit_weights else {}
+    targets.update(_ann_values(ann, [producer.output[0] for producer, _, _ in refits.values()], x, batch_size,
+                               network.device))
     fitter = LayerFitter(tuple(timesteps))
     fits = {}
     generator = torch.Generator().manual_seed(0)
@@ -261,18 +267,89 @@ def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, ba
             return original(currents, steps, constant_in_time, into_input)
         return forward_sequence
 
+    weights = {}
+
+    def refitting(producer, geometry, transposed, original):
+        def run(inputs, weight, bias=None):
+            if inputs.shape[0] != timesteps[-1] * len(x):  # the same input at every step: nothing to correct
+                return original(inputs, weight, bias)
+            trained = weight.T if transposed else weight
+            start = torch.zeros(trained.shape[0], device=weight.device) if bias is None else bias
+            fitted = fit_weights(_rates(inputs, len(x), timesteps), targets[producer.output[0]], trained, start,
+                                 geometry, generator)
+            if fitted is None:
+                return original(inputs, weight, bias)
+            weights[producer.name] = fitted[0].T if transposed else fitted[0], fitted[1], start
+            return original(inputs, weights[producer.name][0], fitted[1])
+        return run
+
+    modules = dict(zip((node.name for node in network.graph.nodes), network.graph.layers))
+    for producer, geometry, transposed in refits.values():
+        module = modules[producer.name]
+        module.fn = refitting(producer, geometry, transposed, module.fn)
     for node, layer in layers:
         layer.forward_sequence = fitting(node, layer, layer.forward_sequence)
     with bar, torch.no_grad():
         network.reset()
         network.graph.run(torch.from_numpy(x).to(network.device), steps=timesteps[-1])
-    return _written(snn, fits, carriers), LayerwiseResult(fits, len(x), tuple(timesteps))
+    return _written(snn, fits, carriers, weights), LayerwiseResult(fits, len(x), tuple(timesteps), sorted(weights))
 
 
-def _written(snn, fits, carriers):
-    """A copy of ``snn`` with the fitted values of ``fits`` in its IF nodes and bias carriers."""
+def _ann_values(ann, names, x, batch_size, device):
+    """{name: the ANN's value ``name`` on the inputs ``x``} as torch tensors on ``device``."""
+    if not names:
+        return {}
+    values = [np.concatenate(parts) for parts in zip(*ann_batches(ann, names, x, batch_size))]
+    return {name: torch.from_numpy(value).to(device) for name, value in zip(names, values)}
+
+
+def _rates(inputs, samples, timesteps):
+    """The rate codes r_T (spikes summed over steps 1..T, over T) of ``inputs`` laid out (steps * samples, ...),
+    one per T of ``timesteps``, computed as they are read."""
+    total = torch.zeros_like(inputs[:samples])
+    done = 0
+    for t in timesteps:
+        total += inputs[done * samples:t * samples].reshape(t - done, samples, *inputs.shape[1:]).sum(0)
+        done = t
+        yield total / t
+
+
+def _weight_layers(snn, carriers):
+    """{name: (Conv or Gemm NodeProto, ConvGeometry, whether its weight is stored (in, out))} of the weight layers
+    that weight calibration can refit: the bias carriers of IF layers (keyed by the IF node's name) and the layers
+    that compute a graph output (keyed by their own), where the weight is a constant that no other node reads."""
+    initializers = {t.name: t for t in snn.graph.initializer}
+    readers = {}
+    for node in snn.graph.node:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    outputs = {output.name for output in snn.graph.output}
+    layers = {name: producer for name, (producer, _) in carriers.items()}
+    layers.update({node.name: node for node in snn.graph.node if node.op_type in BIASED_OPS
+                   and node.domain in ("", "ai.onnx") and node.output[0] in outputs})
+    found = {}
+    for name, producer in layers.items():
+        weight = initializers.get(producer.input[1]) if len(producer.input) > 1 else None
+        if weight is None or readers.get(producer.input[1]) != 1:
+            continue
+        geometry = ConvGeometry.of(producer, onnx.numpy_helper.to_array(weight))
+        transposed = producer.op_type == "Gemm" and not any(a.name == "transB" and a.i for a in producer.attribute)
+        if geometry is not None:
+            found[name] = (producer, geometry, transposed)
+    return found
+
+
+def _written(snn, fits, carriers, weights):
+    """A copy of ``snn`` with the fitted values of ``fits`` in its IF nodes and bias carriers, and the refitted
+    ``weights`` {node name: (weight, bias, bias it replaces)} in their Conv and Gemm nodes."""
     result = onnx.ModelProto.FromString(snn.SerializeToString())
     nodes = {node.name: node for node in result.graph.node}
+    initializers = {t.name: t for t in result.graph.initializer}
+    biases = {}
+    for name, (weight, bias, replaced) in weights.items():
+        tensor = initializers[nodes[name].input[1]]
+        tensor.CopyFrom(onnx.numpy_helper.from_array(weight.cpu().numpy().astype(np.float32), tensor.name))
+        biases[name] = (bias - replaced).cpu().numpy()
     for name, fit in fits.items():
         node = nodes[name]
         for attribute in node.attribute:
@@ -280,8 +357,11 @@ def _written(snn, fits, carriers):
                 attribute.floats[:] = [float(v) for v in fit.v_threshold]
             elif attribute.name == contract.ATTR_V_INIT:
                 attribute.floats[:] = [float(v) for v in fit.v_init]
-        if fit.bias is not None and np.any(fit.bias):
-            producer, index = carriers[name]
-            add_bias(result, (nodes[producer.name], index), fit.bias)
+        if fit.bias is not None:
+            producer = carriers[name][0].name
+            biases[producer] = biases.get(producer, 0.0) + fit.bias
+    for name, delta in biases.items():
+        if np.any(delta):
+            add_bias(result, (nodes[name], BIASED_OPS[nodes[name].op_type]), delta)
     onnx.checker.check_model(result)
     return result

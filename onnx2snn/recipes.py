@@ -48,7 +48,8 @@ class Recipe:
     threshold ('half' and 'zero' are read as 0.5 and 0); ``spread``: after the first step, spread each layer's
     membranes evenly over this fraction of the threshold (None: defaults.SPREAD with a start of 1/2, else 0);
     ``reset``: 'subtract' or 'zero'; ``layerwise``: fit each IF layer to the spikes it receives
-    (onnx2snn.layerwise); ``tune``: tune thresholds, spreads and starts by simulation (onnx2snn.tune);
+    (onnx2snn.layerwise); ``refit_weights``: layer-wise calibration also refits the weights of the Conv and Gemm
+    layers that receive spikes (onnx2snn.weight_fit); ``tune``: tune thresholds, spreads and starts by simulation (onnx2snn.tune);
     ``timesteps``: the latency target, the T the SNN will run for (None: anytime, T = 1..64);
     ``bounds_only``: every activation must carry a trained clip bound, which is its threshold (QCFS nets).
 
@@ -66,6 +67,7 @@ class Recipe:
     spread: float = None
     reset: str = SUBTRACT
     layerwise: bool = True
+    refit_weights: bool = True
     tune: bool = False
     timesteps: tuple = None
     bounds_only: bool = False
@@ -80,7 +82,7 @@ class Recipe:
             object.__setattr__(self, "spread", _fraction_of_theta(self.spread, "spread"))
         if self.reset not in (SUBTRACT, ZERO):
             raise ValueError(f"reset must be one of ('{SUBTRACT}', '{ZERO}'), got {self.reset!r}")
-        for flag in ("per_channel", "layerwise", "tune", "bounds_only"):
+        for flag in ("per_channel", "layerwise", "refit_weights", "tune", "bounds_only"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if self.timesteps is not None:
