@@ -11,23 +11,20 @@ seconds. With --only the other nets' entries are kept.
 """
 
 import argparse
-import json
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import onnx
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 from models.modern import DESCRIPTIONS, MODERN, MODERN_DIR, OPSET, modern_path  # noqa: E402
 from models.train_mnist import train_and_export  # noqa: E402
-from models.train_zoo import describe_file  # noqa: E402
+from models.train_zoo import describe_file, train_and_record  # noqa: E402
 
 RECORD = MODERN_DIR / "modern.json"
-THREADS = 1
 #: the nodes that compute each net's nonlinearities, as the exporter writes them
 NONLINEAR = ("LeakyRelu", "Sigmoid", "Erf", "LayerNormalization", "Softmax")
 
@@ -50,15 +47,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=sorted(MODERN), help="retrain this net only")
     args = parser.parse_args(argv)
-    torch.set_num_threads(THREADS)
-    torch.use_deterministic_algorithms(True)
-    MODERN_DIR.mkdir(parents=True, exist_ok=True)
-    for name in [args.only] if args.only else MODERN:
-        entry = train_net(name)
-        results = json.loads(RECORD.read_text()) if RECORD.exists() else {}
-        results[name] = entry
-        RECORD.write_text(json.dumps({n: results[n] for n in MODERN if n in results}, indent=2) + "\n")
-        print(f"{name}: recorded in {RECORD}", flush=True)
+    train_and_record([args.only] if args.only else list(MODERN), train_net, RECORD, list(MODERN))
 
 
 if __name__ == "__main__":
