@@ -1,12 +1,13 @@
 """Test accuracy by number of time steps T: onnx2snn against SpikingJelly's ann2snn, on the same trained nets.
 
-    python benchmarks/accuracy.py [--models mnist_cnn_relu,... | --zoo dev|heldout|all]
+    python benchmarks/accuracy.py [--models mnist_cnn_relu,... | --zoo dev|heldout|all|modern]
                                   [--timesteps 1,2,4,8,16,32,64] [--samples N] [--calibration N] [--variants]
                                   [--no-peers] [--json PATH [--resume]] [--markdown] [--from-json PATH]
 
-For every model (the bundled ones in models/onnx/, or a half of the zoo in models/zoo/: models/zoo.py says which
-net is in which half) it prints one table: rows are T, columns are the ANN (the ONNX file run by ONNX Runtime on
-the same test images) and each conversion:
+For every model (the bundled ones in models/onnx/, a half of the zoo in models/zoo/: models/zoo.py says which
+net is in which half, or the nets with today's nonlinearities in models/modern/: models/modern.py) it prints one
+table: rows are T, columns are the ANN (the ONNX file run by ONNX Runtime on the same test images) and each
+conversion:
 
 - onnx2snn:                ``convert(path, calibration)``, the defaults: thresholds 'auto' (a trained clip
                            bound, else the rate-coding-optimal 'mse' statistic per channel), start θ/2 spread by
@@ -44,21 +45,27 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from models.architectures import DigitsMLP, MnistCNN  # noqa: E402
+from models.modern import MODERN, modern_path  # noqa: E402
 from models.zoo import HALVES, ZOO, zoo_path  # noqa: E402
 from onnx2snn.calibrate import ThresholdSpec  # noqa: E402
 from onnx2snn.convert import convert  # noqa: E402
 from onnx2snn.datasets import load_builtin  # noqa: E402
+from onnx2snn.errors import UnsupportedModelError  # noqa: E402
 from onnx2snn.evaluate import ann_correct  # noqa: E402
 from onnx2snn.paired import compare, describe as describe_pair  # noqa: E402
 
 MODEL_DIR = ROOT / "models" / "onnx"
-#: name -> (data set, PyTorch definition the ONNX file was exported from or None, ONNX file, zoo half or None)
+#: the group of the nets of models/modern.py (SiLU, LeakyReLU, GELU, LayerNorm, attention), beside the zoo's halves
+MODERN_GROUP = "modern"
+#: name -> (data set, PyTorch definition the ONNX file was exported from or None, ONNX file, zoo half,
+#: MODERN_GROUP or None)
 MODELS = {
     "mnist_cnn_relu": ("mnist5k", lambda: MnistCNN("relu", "avg"), MODEL_DIR / "mnist_cnn_relu.onnx", None),
     "mnist_cnn_clip": ("mnist5k", lambda: MnistCNN("clip", "avg"), MODEL_DIR / "mnist_cnn_clip.onnx", None),
     "mnist_cnn_maxpool": ("mnist5k", lambda: MnistCNN("relu", "max"), MODEL_DIR / "mnist_cnn_maxpool.onnx", None),
     "digits_mlp": ("digits", DigitsMLP, MODEL_DIR / "digits_mlp.onnx", None),
     **{name: (net.dataset, net.build, zoo_path(name), net.half) for name, net in ZOO.items()},
+    **{name: (spec.dataset, spec.build, modern_path(name), MODERN_GROUP) for name, spec in MODERN.items()},
 }
 OURS = {
     "onnx2snn": dict(),
@@ -140,8 +147,8 @@ def evaluate(name, args, peer, previous=None, save=lambda result: None):
     """
     dataset, build, path, half = MODELS[name]
     if not path.exists():
-        return {"error": f"{path.relative_to(ROOT)} does not exist (train it with models/train_mnist.py or "
-                         "models/train_zoo.py)"}
+        return {"error": f"{path.relative_to(ROOT)} does not exist (train it with models/train_mnist.py, "
+                         "models/train_zoo.py or models/train_modern.py)"}
     x_cal, _ = load_builtin(dataset, "train")
     x, y = load_builtin(dataset, "test")
     x_cal = x_cal[:args.calibration]
@@ -169,8 +176,10 @@ def evaluate(name, args, peer, previous=None, save=lambda result: None):
         try:
             diff, scale = peer.load_onnx_weights(module, path, x_cal[:BATCH])
         except ValueError as exc:  # the definition does not match the file: no peer numbers for this model
+            reason = peer.unsupported_reason(module)  # layers it has no IF neuron for (LayerNorm, GELU): say so
             for label in PEER_SETTINGS:
-                result["methods"][label] = {"error": f"cannot convert: weights: {exc}"}
+                result["methods"][label] = {"error": f"cannot convert: only nn.ReLU becomes IF neurons ({reason})"
+                                            if reason else f"cannot convert: weights: {exc}"}
             log(f"{name}: cannot load the ONNX weights into the PyTorch definition: {exc}")
         else:
             result["torch_vs_onnx"] = {"max_abs_diff": diff, "max_abs_logit": scale}
@@ -185,8 +194,8 @@ def evaluate(name, args, peer, previous=None, save=lambda result: None):
         try:
             (accuracy, wrong), convert_s, simulate_s = job()
         except Exception as exc:  # noqa: BLE001 - a method that fails is a result, not the end of the run
-            cannot = peer is not None and isinstance(exc, peer.CannotConvert)
-            reason = str(exc) if cannot else f"{type(exc).__name__}: {exc}"
+            cannot = isinstance(exc, UnsupportedModelError) or peer is not None and isinstance(exc, peer.CannotConvert)
+            reason = str(exc).split("\n")[0].rstrip(":") if cannot else f"{type(exc).__name__}: {exc}"
             result["methods"][label] = {"error": ("cannot convert: " if cannot else "failed: ") + reason}
             log(f"{name}: {label}: {result['methods'][label]['error']}")
             save(result)
@@ -250,7 +259,8 @@ PAIRED_TITLE = ("image by image (McNemar's exact test, onnx2snn.paired): +images
 def title(name, result):
     if "error" in result:
         return f"{name}: {result['error']}"
-    half = f" ({result['half']} half of the zoo)" if result.get("half") else " (bundled)"
+    half = {None: " (bundled)", MODERN_GROUP: " (models/modern.py)"}.get(result.get("half"),
+                                                                       f" ({result.get('half')} half of the zoo)")
     return (f"{name}{half} — test accuracy (%) by time steps T; {result['test_samples']} {result['dataset']} "
             f"test images, {result['calibration_samples']} calibration images")
 
@@ -299,8 +309,9 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(n for n, m in MODELS.items() if m[3] is None),
                         help=f"comma-separated, from {', '.join(MODELS)} (default: the bundled models)")
-    parser.add_argument("--zoo", choices=(*HALVES, "all"),
-                        help="run the zoo's development half, its held-out half, or all of it (models/zoo.py) "
+    parser.add_argument("--zoo", choices=(*HALVES, "all", MODERN_GROUP),
+                        help="run the zoo's development half, its held-out half, or all of it (models/zoo.py), or "
+                             "the nets with SiLU, LeakyReLU, GELU, LayerNorm and attention (models/modern.py) "
                              "instead of --models")
     parser.add_argument("--timesteps", default=",".join(map(str, DEFAULT_TIMESTEPS)),
                         help="comma-separated T values (default: %(default)s)")
@@ -335,7 +346,8 @@ def parse_args(argv):
         if unknown:
             parser.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join({**OURS, **VARIANTS})}")
     if args.zoo:
-        args.models = [n for n, m in MODELS.items() if m[3] is not None and args.zoo in (m[3], "all")]
+        args.models = [n for n, m in MODELS.items()
+                       if m[3] == args.zoo or args.zoo == "all" and m[3] in HALVES]
     unknown = [m for m in args.models if m not in MODELS]
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
@@ -370,7 +382,7 @@ def summary_table(models, timesteps):
             method = methods[label]
             first = [name, f"{100 * result['ann']:.1f}"] if i == 0 else ["", ""]
             if "accuracy" not in method:
-                rows.append(first + [shown, method["error"].split(" (")[0]] + [""] * (len(timesteps) + 1))
+                rows.append(first + [shown, method["error"].split(" (")[0].split(";")[0]] + [""] * (len(timesteps) + 1))
                 continue
             latency = methods.get(LATENCY_LABEL, {}).get("accuracy", {}).get(LATENCY_T) if i == 0 else None
             rows.append(first + [shown] + [f"{100 * method['accuracy'][str(t)]:.1f}" for t in timesteps]

@@ -115,21 +115,22 @@ def fit(model, spec, data, epochs, lr, levels, generator, level_generator):
               f"  ({time.perf_counter() - start:.1f} s)", flush=True)
 
 
-def train_and_export(name, spec, path, seed=SEED):
-    """Train model ``name`` of ``spec`` from ``seed``, export it to ``path`` and return its accuracy.json entry."""
+def train_and_export(name, spec, path, seed=SEED, opset=OPSET):
+    """Train model ``name`` of ``spec`` from ``seed``, export it to ``path`` at ``opset`` and return its
+    accuracy.json entry."""
     x, y = (torch.from_numpy(a) for a in load_builtin(spec.dataset, "train"))
     x_test, y_test = load_builtin(spec.dataset, "test")
     print(f"{name}: {len(x)} training samples, {spec.epochs} epochs", flush=True)
     start = time.perf_counter()
     model = train(spec, x, y, torch.from_numpy(x_test), torch.from_numpy(y_test), seed)
-    export_onnx(model, x[:1], path)
+    export_onnx(model, x[:1], path, opset)
     onnx.checker.check_model(str(path))
     accuracy = onnx_accuracy(path, x_test, y_test)
     ops = sorted({node.op_type for node in onnx.load(str(path)).graph.node})
     print(f"{name}: ONNX Runtime test accuracy {accuracy:.4f}, {time.perf_counter() - start:.0f} s, "
           f"{path.stat().st_size / 1024:.0f} KiB, nodes {ops}", flush=True)
     return {"dataset": spec.dataset, "test_accuracy": accuracy, "test_samples": len(y_test),
-            "opset": OPSET, "nodes": ops}
+            "opset": opset, "nodes": ops}
 
 
 def main(argv=None):

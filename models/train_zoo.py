@@ -64,16 +64,21 @@ def main(argv=None):
     parser.add_argument("--only", choices=sorted(ZOO), help="retrain this net only")
     parser.add_argument("--half", choices=HALVES, help="retrain the nets of this half only")
     args = parser.parse_args(argv)
+    train_and_record([args.only] if args.only else zoo_names(args.half), train_net, RECORD, list(ZOO))
+
+
+def train_and_record(names, train, record, order):
+    """Run ``train(name)`` for each of ``names`` (one thread, deterministic algorithms) and write the entry it
+    returns into the JSON file ``record`` after each, keeping the other entries, in the order of ``order``."""
     torch.set_num_threads(THREADS)
     torch.use_deterministic_algorithms(True)
-    ZOO_DIR.mkdir(parents=True, exist_ok=True)
-    names = [args.only] if args.only else zoo_names(args.half)
+    record.parent.mkdir(parents=True, exist_ok=True)
     for name in names:
-        entry = train_net(name)
-        results = json.loads(RECORD.read_text()) if RECORD.exists() else {}
+        entry = train(name)
+        results = json.loads(record.read_text()) if record.exists() else {}
         results[name] = entry
-        RECORD.write_text(json.dumps({n: results[n] for n in ZOO if n in results}, indent=2) + "\n")
-        print(f"{name}: recorded in {RECORD}", flush=True)
+        record.write_text(json.dumps({n: results[n] for n in order if n in results}, indent=2) + "\n")
+        print(f"{name}: recorded in {record}", flush=True)
 
 
 if __name__ == "__main__":

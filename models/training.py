@@ -29,13 +29,13 @@ def random_flip(x, generator):
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
-def export_onnx(model, sample, path):
-    """Export ``model`` in eval mode with the TorchScript exporter (opset 13, dynamic batch axis)."""
+def export_onnx(model, sample, path, opset=OPSET):
+    """Export ``model`` in eval mode with the TorchScript exporter (default opset 13, dynamic batch axis)."""
     model.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
-            model, (sample,), str(path), dynamo=False, opset_version=OPSET,
+            model, (sample,), str(path), dynamo=False, opset_version=opset,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
         )
