@@ -20,7 +20,7 @@ def _consumers(graph):
     return counts
 
 
-def _carrier(node, initializers, channels):
+def carrier_of(node, initializers, channels):
     """The (node, bias input index) that carries a bias of ``channels`` values for ``node``'s output, or None."""
     index = BIASED_OPS.get(node.op_type)
     if index is None or node.domain not in ("", "ai.onnx"):
@@ -55,7 +55,7 @@ def find_bias_carriers(snn, channels):
             candidates = [producers[name] for name in producer.input
                           if name in producers and consumers.get(name) == 1]
         for candidate in candidates:
-            carrier = _carrier(candidate, initializers, channels[node.name])
+            carrier = carrier_of(candidate, initializers, channels[node.name])
             if carrier is not None:
                 found[node.name] = carrier
                 break

@@ -26,7 +26,7 @@ plus two simulations of each IF layer alone (elementwise, no convolutions), one 
 LAYERWISE_FACTORS side by side and one with the three corrections, in the runtime's IF update.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
@@ -34,11 +34,12 @@ import torch
 from tqdm.auto import tqdm
 
 from snnrt import contract, cpu_fused
+from snnrt.node import subgraph_references
 from snnrt.memory import peak_bytes_per_sample_step
 from snnrt.neuron import IFParameters, IFState, if_fire
 from snnrt.simulate import SpikingNetwork
 
-from .bias_carriers import BIASED_OPS, add_bias, find_bias_carriers
+from .bias_carriers import BIASED_OPS, add_bias, carrier_of, find_bias_carriers
 from .calibrate import ann_batches
 from .defaults import (LAYERWISE_CORRECTIONS, LAYERWISE_FACTORS, LAYERWISE_MEMORY, LAYERWISE_NEURONS,
                        LAYERWISE_SAMPLES)
@@ -86,7 +87,7 @@ class LayerwiseResult:
     fits: dict  # IF node name -> LayerFit
     samples: int
     timesteps: tuple
-    refitted: list  # the Conv and Gemm nodes whose weights were refitted (onnx2snn.weight_fit)
+    refitted: list = field(default_factory=list)  # the Conv and Gemm nodes whose weights were refitted
 
     def describe(self):
         steps = ",".join(str(t) for t in self.timesteps)
@@ -235,7 +236,7 @@ def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, ba
     channels = {node.name: int(targets[node.outputs[0]].shape[1]) if targets[node.outputs[0]].dim() > 1 else 1
                 for node, _ in layers}
     carriers = find_bias_carriers(snn, channels)
-    refits = _weight_layers(snn, carriers) if refit_weights else {}
+    refits = _weight_layers(snn, carriers, channels) if refit_weights else {}
     targets.update(_ann_values(ann, [producer.output[0] for producer, _, _ in refits.values()], x, batch_size,
                                network.device))
     fitter = LayerFitter(tuple(timesteps))
@@ -271,11 +272,12 @@ def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, ba
 
     def refitting(producer, geometry, transposed, original):
         def run(inputs, weight, bias=None):
-            if inputs.shape[0] != timesteps[-1] * len(x):  # the same input at every step: nothing to correct
-                return original(inputs, weight, bias)
+            target = targets[producer.output[0]]
+            if producer.input[0] not in plan.varying or inputs.shape[0] != timesteps[-1] * target.shape[0]:
+                return original(inputs, weight, bias)  # the same input at every step: nothing to correct
             trained = weight.T if transposed else weight
             start = torch.zeros(trained.shape[0], device=weight.device) if bias is None else bias
-            fitted = fit_weights(_rates(inputs, len(x), timesteps), targets[producer.output[0]], trained, start,
+            fitted = fit_weights(lambda: _rates(inputs, target.shape[0], timesteps), target, trained, start,
                                  geometry, generator)
             if fitted is None:
                 return original(inputs, weight, bias)
@@ -314,29 +316,40 @@ def _rates(inputs, samples, timesteps):
         yield total / t
 
 
-def _weight_layers(snn, carriers):
+def _weight_layers(snn, carriers, channels):
     """{name: (Conv or Gemm NodeProto, ConvGeometry, whether its weight is stored (in, out))} of the weight layers
-    that weight calibration can refit: the bias carriers of IF layers (keyed by the IF node's name) and the layers
-    that compute a graph output (keyed by their own), where the weight is a constant that no other node reads."""
+    that weight calibration can refit: the bias carriers of IF layers (keyed by the IF node's name; ``channels``:
+    IF node name -> channel count) and the layers that compute a graph output (keyed by their own name) with a
+    bias of one value per output or none, where the weight is a constant that no other node or subgraph reads."""
     initializers = {t.name: t for t in snn.graph.initializer}
-    readers = {}
+    readers = {output.name: 1 for output in snn.graph.output}
     for node in snn.graph.node:
-        for name in node.input:
+        for name in [*node.input, *subgraph_references(node)]:
             readers[name] = readers.get(name, 0) + 1
     outputs = {output.name for output in snn.graph.output}
-    layers = {name: producer for name, (producer, _) in carriers.items()}
-    layers.update({node.name: node for node in snn.graph.node if node.op_type in BIASED_OPS
-                   and node.domain in ("", "ai.onnx") and node.output[0] in outputs})
+    layers = {name: (producer, channels[name]) for name, (producer, _) in carriers.items()}
+    for node in snn.graph.node:
+        weight = initializers.get(node.input[1]) if len(node.input) > 1 else None
+        if node.output[0] in outputs and weight is not None and weight.dims:
+            count = weight.dims[0] if node.op_type == "Conv" or _transposed(node) is False else weight.dims[-1]
+            if carrier_of(node, initializers, count) is not None:
+                layers[node.name] = (node, count)
     found = {}
-    for name, producer in layers.items():
+    for name, (producer, _) in layers.items():
         weight = initializers.get(producer.input[1]) if len(producer.input) > 1 else None
         if weight is None or readers.get(producer.input[1]) != 1:
             continue
         geometry = ConvGeometry.of(producer, onnx.numpy_helper.to_array(weight))
-        transposed = producer.op_type == "Gemm" and not any(a.name == "transB" and a.i for a in producer.attribute)
         if geometry is not None:
-            found[name] = (producer, geometry, transposed)
+            found[name] = (producer, geometry, bool(_transposed(producer)))
     return found
+
+
+def _transposed(node):
+    """For a Gemm: whether its weight is stored (in, out) (transB unset); None for other ops."""
+    if node.op_type != "Gemm":
+        return None
+    return not any(a.name == "transB" and a.i for a in node.attribute)
 
 
 def _written(snn, fits, carriers, weights):

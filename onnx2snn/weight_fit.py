@@ -9,18 +9,21 @@ calibration inputs (Li et al., ICML 2021, calibrate weights by gradient descent 
     (W', b') = argmin  sum over T of w_T ||W' r_T + b' - y||^2  +  lam ||(W', b') - (W, b)||^2,
 
 a ridge regression towards the trained weights, solved per output channel from one Gram matrix. Each T counts
-by its relative error (w_T = 1 / the error with the trained weights at that T, as in onnx2snn.layerwise), so
-a T at which r_T is already almost a (T = 64) keeps W' close to W, and the SNN still converges to the ANN.
-Rows are sampled (sample, position) pairs of the layer's input patches, so memory stays bounded by
-WEIGHT_FIT_ROWS whatever the input size; each group of a grouped (depthwise) convolution is its own regression.
-Gemm with a transposed input or scaled terms and convolutions with automatic SAME pads are left as they are.
+by its relative error (w_T = 1 / the error with the trained weights at that T, as in onnx2snn.layerwise), so a
+T at which r_T is already close to a (T = 64) weighs as much as T = 1 and holds W' near W. Rows are sampled
+(sample, position) pairs of the layer's input patches, at most WEIGHT_FIT_ROWS, and one Gram matrix is held at a
+time, so memory does not grow with the input size; a layer with fewer than WEIGHT_FIT_ROWS_PER_FEATURE rows per
+weight of an output keeps its weights (a Gemm's rows are only the calibration samples, and a regression on
+about as many rows as weights fits their noise). Each group of a grouped (depthwise) convolution is its own
+regression. Gemm with a transposed input or scaled terms and convolutions with automatic SAME pads are left as
+they are.
 """
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .defaults import WEIGHT_FIT_RIDGE, WEIGHT_FIT_ROWS
+from .defaults import WEIGHT_FIT_RIDGE, WEIGHT_FIT_ROWS, WEIGHT_FIT_ROWS_PER_FEATURE
 
 
 class ConvGeometry:
@@ -70,32 +73,36 @@ class ConvGeometry:
 
 
 def fit_weights(rates, target, weight, bias, geometry, generator):
-    """(W', b') for one weight layer: ``rates`` an iterable of the layer's input rate codes r_T, (N, C, H, W) or
-    (N, F), one per fitted T; ``target`` the ANN's output of the layer (N, C_out, ...); ``weight`` and ``bias``
-    its trained values (torch, a Gemm's weight as (C_out, F)). Each group of a grouped convolution is its own
-    regression. None where too few rows determine the weights."""
+    """(W', b') for one weight layer: ``rates()`` iterates over the layer's input rate codes r_T, (N, C, H, W) or
+    (N, F), one per fitted T (called twice: once for each T's error with the trained weights, once for the
+    weighted Gram matrix, so that one Gram matrix is held at a time); ``target`` the ANN's output of the layer
+    (N, C_out, ...); ``weight`` and ``bias`` its trained values (torch, a Gemm's weight as (C_out, F)). Each group
+    of a grouped convolution is its own regression. None where there are fewer than WEIGHT_FIT_ROWS_PER_FEATURE
+    rows per weight of an output."""
     groups = geometry.groups
     out_channels = weight.shape[0]
     flat_w = torch.cat([weight.reshape(groups, out_channels // groups, -1),
                         bias.reshape(groups, -1, 1)], dim=2)  # (groups, outputs per group, features)
     features = flat_w.shape[2]
     rows = geometry.output_rows(target.shape, WEIGHT_FIT_ROWS, generator)
-    if len(rows) < features:
+    if len(rows) < WEIGHT_FIT_ROWS_PER_FEATURE * features:
         return None
     y = target[rows[:, 0], :, rows[:, 1], rows[:, 2]] if geometry.kernel else target[rows[:, 0]]
     y = y.reshape(len(rows), groups, -1).transpose(0, 1)  # (groups, rows, outputs per group)
     x = torch.ones(groups, len(rows), features, device=weight.device)  # the last feature multiplies the bias
-    grams, crosses, errors = [], [], []
-    for rate in rates:
+
+    def patches(rate):
         x[:, :, :-1] = geometry.patches(rate, rows).reshape(len(rows), groups, -1).transpose(0, 1)
-        grams.append((x.transpose(1, 2) @ x).double())
-        crosses.append((x.transpose(1, 2) @ y).double())
-        errors.append(float((x @ flat_w.transpose(1, 2) - y).square().sum()))
-    reference = np.asarray(errors)
+        return x
+
+    reference = np.asarray([float((patches(r) @ flat_w.transpose(1, 2) - y).square().sum()) for r in rates()])
     weights = 1.0 / np.maximum(reference, reference.max() * 1e-9 + np.finfo(np.float64).tiny)
     weights /= weights.sum()
-    gram = sum(w * g for w, g in zip(weights, grams))
-    cross = sum(w * c for w, c in zip(weights, crosses))
+    gram = cross = 0.0
+    for w, rate in zip(weights, rates()):
+        patches(rate)
+        gram = gram + w * (x.transpose(1, 2) @ x).double()
+        cross = cross + w * (x.transpose(1, 2) @ y).double()
     ridge = WEIGHT_FIT_RIDGE * torch.diagonal(gram, dim1=1, dim2=2).mean(1)[:, None, None]
     eye = torch.eye(features, dtype=gram.dtype, device=gram.device)
     solved = torch.linalg.solve(gram + ridge * eye, cross + ridge * flat_w.double().transpose(1, 2))

@@ -54,7 +54,7 @@ def _conv_case(groups=1):
 
 def test_inputs_equal_to_the_anns_keep_the_trained_weights():
     a, weight, bias, geometry, y = _conv_case()
-    fitted_w, fitted_b = fit_weights([a, a, a], y, weight, bias, geometry, GENERATOR)
+    fitted_w, fitted_b = fit_weights(lambda: [a, a, a], y, weight, bias, geometry, GENERATOR)
     assert torch.allclose(fitted_w, weight, atol=1e-3)
     assert torch.allclose(fitted_b, bias, atol=1e-3)
 
@@ -65,7 +65,7 @@ def test_inputs_that_arrive_scaled_and_shifted_are_undone(groups):
     # zero padding (which the shift does not reach) and the ridge towards the trained weights
     a, weight, bias, geometry, y = _conv_case(groups)
     received = 0.8 * a + 0.05
-    fitted_w, fitted_b = fit_weights([received, received], y, weight, bias, geometry, GENERATOR)
+    fitted_w, fitted_b = fit_weights(lambda: [received, received], y, weight, bias, geometry, GENERATOR)
     out = F.conv2d(received, fitted_w, fitted_b, padding=1, groups=groups)
     before = F.conv2d(received, weight, bias, padding=1, groups=groups)
     assert float((out - y).square().mean()) < 0.05 * float((before - y).square().mean())
@@ -75,7 +75,7 @@ def test_a_step_whose_rates_are_already_right_holds_the_weights_in_place():
     # one T receives the ANN's input, another a noisy one: the relative weights keep the exact T exact
     a, weight, bias, geometry, y = _conv_case()
     noisy = a + 0.3 * torch.randn(a.shape, generator=GENERATOR)
-    fitted_w, fitted_b = fit_weights([noisy, a], y, weight, bias, geometry, GENERATOR)
+    fitted_w, fitted_b = fit_weights(lambda: [noisy, a], y, weight, bias, geometry, GENERATOR)
     exact = F.conv2d(a, fitted_w, fitted_b, padding=1)
     assert float((exact - y).square().mean()) < 1e-3 * float(y.square().mean())
 
@@ -83,7 +83,7 @@ def test_a_step_whose_rates_are_already_right_holds_the_weights_in_place():
 def test_too_few_rows_leave_the_layer_alone():
     a = torch.rand(4, 300, generator=GENERATOR)
     weight, bias = torch.randn(5, 300, generator=GENERATOR), torch.zeros(5)
-    assert fit_weights([a], a @ weight.T, weight, bias, ConvGeometry(()), GENERATOR) is None
+    assert fit_weights(lambda: [a], a @ weight.T, weight, bias, ConvGeometry(()), GENERATOR) is None
 
 
 RNG = np.random.default_rng(7)
@@ -154,3 +154,35 @@ def test_the_cli_keeps_the_trained_weights_when_asked(tmp_path):
     trained = _weights(onnx.load(ann))
     assert all(np.array_equal(trained[name], written["--keep-weights"][name]) for name in ("w2", "w3", "w4"))
     assert not np.allclose(trained["w2"], written["--refit-weights"]["w2"])
+
+
+def test_an_output_layer_with_a_broadcast_bias_keeps_its_weights():
+    w1, w2 = RNG.normal(size=(16, 8)).astype(np.float32), RNG.normal(size=(3, 16)).astype(np.float32)
+    nodes = [helper.make_node("Gemm", ["input", "w1", "b1"], ["h"], name="fc1", transB=1),
+             helper.make_node("Relu", ["h"], ["a"], name="act"),
+             helper.make_node("Gemm", ["a", "w2", "b2"], ["out"], name="fc2", transB=1)]
+    ann = make_model(nodes, [("input", ["N", 8])], [("out", ["N", 3])],
+                     {"w1": w1, "b1": np.zeros(16, np.float32), "w2": w2, "b2": np.array([0.5], np.float32)})
+    snn = convert(ann, RNG.normal(size=(256, 8)).astype(np.float32), timesteps=4)
+    assert np.array_equal(_weights(snn.model)["w2"], w2)
+
+
+def test_tokens_as_rows_are_not_mistaken_for_time_steps():
+    # (N, 4, 8) -> (N*4, 8) rows: with T_max = 4 the row count of a static value equals T_max * N; only the Gemm
+    # that reads spikes is refitted, its rows per step being N*4
+    nodes = [helper.make_node("Reshape", ["input", "rows"], ["flat"], name="split"),
+             helper.make_node("Gemm", ["flat", "w1", "b1"], ["h1"], name="fc1", transB=1),
+             helper.make_node("Relu", ["h1"], ["a1"], name="act1"),
+             helper.make_node("Gemm", ["a1", "w2", "b2"], ["h2"], name="fc2", transB=1),
+             helper.make_node("Relu", ["h2"], ["a2"], name="act2"),
+             helper.make_node("Gemm", ["a2", "w3", "b3"], ["o"], name="fc3", transB=1),
+             helper.make_node("Reshape", ["o", "back"], ["out"], name="join")]
+    inits = {"rows": np.array([-1, 8], np.int64), "back": np.array([-1, 12], np.int64),
+             "w1": RNG.normal(size=(16, 8)).astype(np.float32), "b1": np.zeros(16, np.float32),
+             "w2": RNG.normal(size=(8, 16)).astype(np.float32) / 4, "b2": np.zeros(8, np.float32),
+             "w3": RNG.normal(size=(3, 8)).astype(np.float32), "b3": np.zeros(3, np.float32)}
+    ann = make_model(nodes, [("input", ["N", 4, 8])], [("out", ["N", 12])], inits)
+    snn = convert(ann, RNG.normal(size=(64, 4, 8)).astype(np.float32), timesteps=3)
+    weights = _weights(snn.model)
+    assert np.array_equal(weights["w1"], inits["w1"])
+    assert not np.allclose(weights["w2"], inits["w2"])
