@@ -236,9 +236,13 @@ def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, ba
     channels = {node.name: int(targets[node.outputs[0]].shape[1]) if targets[node.outputs[0]].dim() > 1 else 1
                 for node, _ in layers}
     carriers = find_bias_carriers(snn, channels)
-    refits = _weight_layers(snn, carriers, channels) if refit_weights else {}
-    targets.update(_ann_values(ann, [producer.output[0] for producer, _, _ in refits.values()], x, batch_size,
-                               network.device))
+    # a weight layer's target is its own output in the ANN, found by node name: a graph output of the SNN may carry
+    # another value in the ANN under the same name (the probabilities of a final Softmax that the SNN dropped)
+    computed = {node.name: node.output[0] for node in ann.graph.node}
+    refits = {name: (producer, computed[producer.name], *rest) for name, (producer, *rest)
+              in (_weight_layers(snn, carriers, channels) if refit_weights else {}).items()
+              if producer.name in computed}
+    refit_targets = _ann_values(ann, [name for _, name, _, _ in refits.values()], x, batch_size, network.device)
     fitter = LayerFitter(tuple(timesteps))
     fits = {}
     generator = torch.Generator().manual_seed(0)
@@ -270,9 +274,9 @@ def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, ba
 
     weights = {}
 
-    def refitting(producer, geometry, transposed, original):
+    def refitting(producer, target_name, geometry, transposed, original):
         def run(inputs, weight, bias=None):
-            target = targets[producer.output[0]]
+            target = refit_targets[target_name]
             if producer.input[0] not in plan.varying or inputs.shape[0] != timesteps[-1] * target.shape[0]:
                 return original(inputs, weight, bias)  # the same input at every step: nothing to correct
             trained = weight.T if transposed else weight
@@ -286,9 +290,9 @@ def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, ba
         return run
 
     modules = dict(zip((node.name for node in network.graph.nodes), network.graph.layers))
-    for producer, geometry, transposed in refits.values():
+    for producer, target_name, geometry, transposed in refits.values():
         module = modules[producer.name]
-        module.fn = refitting(producer, geometry, transposed, module.fn)
+        module.fn = refitting(producer, target_name, geometry, transposed, module.fn)
     for node, layer in layers:
         layer.forward_sequence = fitting(node, layer, layer.forward_sequence)
     with bar, torch.no_grad():

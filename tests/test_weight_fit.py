@@ -186,3 +186,22 @@ def test_tokens_as_rows_are_not_mistaken_for_time_steps():
     weights = _weights(snn.model)
     assert np.array_equal(weights["w1"], inits["w1"])
     assert not np.allclose(weights["w2"], inits["w2"])
+
+
+def test_the_output_layer_follows_the_anns_scores_not_a_dropped_softmax():
+    # the SNN drops the final Softmax and keeps its output's name: the refit must aim at the logits under it
+    w1, w2 = RNG.normal(size=(32, 8)).astype(np.float32), RNG.normal(size=(5, 32)).astype(np.float32)
+    inits = {"w1": w1, "b1": np.zeros(32, np.float32), "w2": w2, "b2": np.zeros(5, np.float32)}
+    layers = [helper.make_node("Gemm", ["input", "w1", "b1"], ["h"], name="fc1", transB=1),
+              helper.make_node("Relu", ["h"], ["a"], name="act")]
+    softmax = make_model([*layers, helper.make_node("Gemm", ["a", "w2", "b2"], ["logits"], name="fc2", transB=1),
+                          helper.make_node("Softmax", ["logits"], ["out"], name="softmax")],
+                         [("input", ["N", 8])], [("out", ["N", 5])], inits)
+    scores = make_model([*layers, helper.make_node("Gemm", ["a", "w2", "b2"], ["out"], name="fc2", transB=1)],
+                        [("input", ["N", 8])], [("out", ["N", 5])], inits)
+    x = RNG.normal(size=(256, 8)).astype(np.float32)
+    snn = convert(softmax, x)
+    assert "1 weight layer(s) refitted" in snn.layerwise
+    logits = ort_run(scores, x)[0]
+    out = snn.network("cpu").run(x, 64).outputs[63].numpy()
+    assert np.linalg.norm(out - logits) < 0.2 * np.linalg.norm(logits)
