@@ -33,8 +33,10 @@ LAYERWISE_MEMORY = 256 << 20
 LAYERWISE_NEURONS = 256
 # Weight calibration inside layer-wise calibration (onnx2snn.weight_fit): the (sample, position) rows of each
 # weight layer's input it fits on, the rows it needs per weight of an output (fewer: the layer keeps its weights,
-# as a Gemm whose rows are only the calibration samples), and the ridge towards the trained weights, a fraction
-# of the Gram matrix's mean diagonal.
+# as a Gemm whose rows are only the calibration samples), the ridge towards the trained weights, a fraction
+# of the Gram matrix's mean diagonal, and the memory the Gram matrices of all T may take before they are summed
+# in a second pass instead.
 WEIGHT_FIT_ROWS = 8192
 WEIGHT_FIT_ROWS_PER_FEATURE = 4
 WEIGHT_FIT_RIDGE = 1e-3
+WEIGHT_FIT_GRAM_MEMORY = 64 << 20

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from onnx import helper
 
 from onnx2snn.convert import convert
+from onnx2snn import weight_fit
 from onnx2snn.weight_fit import ConvGeometry, fit_weights
 from tests.conftest import make_model, ort_run
 
@@ -30,10 +31,10 @@ def test_patches_are_the_convolution_inputs(attrs):
     y = F.conv2d(F.pad(x, (left, right, top, bottom)), weight, None, attrs.get("strides", 1),
                  0, attrs.get("dilations", 1), groups)
     rows = geometry.output_rows(y.shape, 50, GENERATOR)
-    patches = geometry.patches(x, rows).reshape(len(rows), groups, -1)
-    per_group = weight.reshape(groups, 6 // groups, -1)
-    computed = torch.einsum("mgf,gof->mgo", patches, per_group).reshape(len(rows), 6)
+    patches = geometry.patches(x, rows)
+    computed = torch.einsum("mgf,gof->mgo", patches, geometry.features(weight)).reshape(len(rows), 6)
     assert torch.allclose(computed, y[rows[:, 0], :, rows[:, 1], rows[:, 2]], atol=1e-5)
+    assert torch.equal(geometry.weight(geometry.features(weight), weight.shape), weight)
 
 
 def test_layers_the_fit_cannot_refit_are_named_none():
@@ -78,6 +79,19 @@ def test_a_step_whose_rates_are_already_right_holds_the_weights_in_place():
     fitted_w, fitted_b = fit_weights(lambda: [noisy, a], y, weight, bias, geometry, GENERATOR)
     exact = F.conv2d(a, fitted_w, fitted_b, padding=1)
     assert float((exact - y).square().mean()) < 1e-3 * float(y.square().mean())
+
+
+def test_a_second_pass_where_the_gram_matrices_do_not_fit_gives_the_same_weights(monkeypatch):
+    a, weight, bias, geometry, y = _conv_case(groups=2)
+    rates = [a + 0.2 * torch.randn(a.shape, generator=GENERATOR) for _ in range(3)]
+    state = GENERATOR.get_state()
+    kept = fit_weights(lambda: iter(rates), y, weight, bias, geometry, GENERATOR)
+    monkeypatch.setattr(weight_fit, "WEIGHT_FIT_GRAM_MEMORY", 0)
+    GENERATOR.set_state(state)
+    passes = []
+    summed = fit_weights(lambda: passes.append(1) or iter(rates), y, weight, bias, geometry, GENERATOR)
+    assert len(passes) == 2
+    assert torch.allclose(kept[0], summed[0]) and torch.allclose(kept[1], summed[1])
 
 
 def test_too_few_rows_leave_the_layer_alone():
