@@ -97,7 +97,8 @@ def fit_weights(rates, target, weight, bias, geometry, generator):
     (N, F), one per fitted T (called a second time only where the Gram matrices of every T would take more than
     WEIGHT_FIT_GRAM_MEMORY); ``target`` the ANN's output of the layer (N, C_out, ...); ``weight`` and ``bias`` its
     trained values (torch, a Gemm's weight as (C_out, F)). Each group of a grouped convolution is its own
-    regression. None where there are fewer than WEIGHT_FIT_ROWS_PER_FEATURE rows per weight of an output."""
+    regression. None where there are fewer than WEIGHT_FIT_ROWS_PER_FEATURE rows per weight of an output, or where
+    the trained weights have no error at any T."""
     groups = geometry.groups
     flat_w = torch.cat([geometry.features(weight), bias.reshape(groups, -1, 1)], dim=2)  # (groups, outputs, features)
     features = flat_w.shape[2]
@@ -123,7 +124,9 @@ def fit_weights(rates, target, weight, bias, geometry, generator):
             if len(kept) * groups * features * (features + y.shape[2]) * 8 > WEIGHT_FIT_GRAM_MEMORY:
                 kept = None  # the Gram matrices of every T would not fit: a second pass sums them instead
     reference = np.asarray(errors)
-    weights = 1.0 / np.maximum(reference, reference.max() * 1e-9 + np.finfo(np.float64).tiny)
+    if not reference.max() > 0:  # the trained weights are exact at every T: nothing to correct
+        return None
+    weights = 1.0 / np.maximum(reference, reference.max() * 1e-9)
     weights /= weights.sum()
     gram = cross = 0.0
     for w, (step_gram, step_cross) in zip(weights, kept if kept is not None else map(products, map(load, rates()))):

@@ -94,6 +94,14 @@ def test_a_second_pass_where_the_gram_matrices_do_not_fit_gives_the_same_weights
     assert torch.allclose(kept[0], summed[0]) and torch.allclose(kept[1], summed[1])
 
 
+def test_a_layer_without_error_keeps_its_weights():
+    # silent inputs and a target the bias alone gives: every T's error is 0, and nothing may be divided by it
+    a, weight, bias, geometry, _ = _conv_case()
+    silent = torch.zeros_like(a)
+    target = F.conv2d(silent, weight, bias, padding=1)
+    assert fit_weights(lambda: [silent, silent], target, weight, bias, geometry, GENERATOR) is None
+
+
 def test_too_few_rows_leave_the_layer_alone():
     a = torch.rand(4, 300, generator=GENERATOR)
     weight, bias = torch.randn(5, 300, generator=GENERATOR), torch.zeros(5)
