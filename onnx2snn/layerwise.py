@@ -3,8 +3,10 @@
 Thresholds from activation statistics (onnx2snn.calibrate) see the ANN's activations, not the spike trains that
 reach a layer once the layers before it are converted; in a deep network each layer's rounding and clipping
 error then adds to those upstream. Here the SNN itself runs on calibration inputs, all time steps at once and
-layer by layer (snnrt's layer order), and each IF layer, before it fires, is fitted to its true input currents
-x[t] against the ANN's activation a at the same site on the same inputs (no labels), channel by channel:
+layer by layer (snnrt's layer order). With ``refit_weights``, each Conv or Gemm that receives spikes, and the one
+that computes the output, is first refitted to the spike rates it receives (onnx2snn.weight_fit). Then each IF
+layer, before it fires, is fitted to its true input currents x[t] against the ANN's activation a at the same site
+on the same inputs (no labels), channel by channel:
 
 1. threshold: each channel's theta (and its start, a fixed fraction of theta) is scaled by the factor in
    LAYERWISE_FACTORS that minimizes the layer's relative rate-code error over the target time steps,
@@ -23,7 +25,8 @@ A channel's neurons depend only on their own inputs, so these per-channel choice
 the candidates. The layer then fires with its fitted values, and the layers after it are fitted to those
 spikes: each corrects the error that reaches it. The cost is one SNN run of max(T) steps on ``samples`` inputs,
 plus two simulations of each IF layer alone (elementwise, no convolutions), one with every factor of
-LAYERWISE_FACTORS side by side and one with the three corrections, in the runtime's IF update.
+LAYERWISE_FACTORS side by side and one with the three corrections, in the runtime's IF update, and one linear
+solve per refitted weight layer.
 """
 
 from dataclasses import dataclass, field
@@ -240,7 +243,7 @@ def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, ba
     # another value in the ANN under the same name (the probabilities of a final Softmax that the SNN dropped)
     computed = {node.name: node.output[0] for node in ann.graph.node}
     refits = {name: (producer, computed[producer.name], *rest) for name, (producer, *rest)
-              in (_weight_layers(snn, carriers, channels) if refit_weights else {}).items()
+              in (_weight_layers(snn, carriers) if refit_weights else {}).items()
               if producer.name in computed}
     refit_targets = _ann_values(ann, [name for _, name, _, _ in refits.values()], x, batch_size, network.device)
     fitter = LayerFitter(tuple(timesteps))
@@ -320,26 +323,26 @@ def _rates(inputs, samples, timesteps):
         yield total / t
 
 
-def _weight_layers(snn, carriers, channels):
+def _weight_layers(snn, carriers):
     """{name: (Conv or Gemm NodeProto, ConvGeometry, whether its weight is stored (in, out))} of the weight layers
-    that weight calibration can refit: the bias carriers of IF layers (keyed by the IF node's name; ``channels``:
-    IF node name -> channel count) and the layers that compute a graph output (keyed by their own name) with a
-    bias of one value per output or none, where the weight is a constant that no other node or subgraph reads."""
+    that weight calibration can refit: the bias carriers of IF layers (keyed by the IF node's name) and the layers
+    that compute a graph output (keyed by their own name) with a bias of one value per output or none, where the
+    weight is a constant that no other node or subgraph reads."""
     initializers = {t.name: t for t in snn.graph.initializer}
     readers = {output.name: 1 for output in snn.graph.output}
     for node in snn.graph.node:
         for name in [*node.input, *subgraph_references(node)]:
             readers[name] = readers.get(name, 0) + 1
     outputs = {output.name for output in snn.graph.output}
-    layers = {name: (producer, channels[name]) for name, (producer, _) in carriers.items()}
+    layers = {name: producer for name, (producer, _) in carriers.items()}
     for node in snn.graph.node:
         weight = initializers.get(node.input[1]) if len(node.input) > 1 else None
         if node.output[0] in outputs and weight is not None and weight.dims:
-            count = weight.dims[0] if node.op_type == "Conv" or _transposed(node) is False else weight.dims[-1]
+            count = weight.dims[-1] if _transposed(node) else weight.dims[0]
             if carrier_of(node, initializers, count) is not None:
-                layers[node.name] = (node, count)
+                layers[node.name] = node
     found = {}
-    for name, (producer, _) in layers.items():
+    for name, producer in layers.items():
         weight = initializers.get(producer.input[1]) if len(producer.input) > 1 else None
         if weight is None or readers.get(producer.input[1]) != 1:
             continue

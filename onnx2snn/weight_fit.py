@@ -13,11 +13,10 @@ by its relative error (w_T = 1 / the error with the trained weights at that T, a
 T at which r_T is already close to a (T = 64) weighs as much as T = 1 and holds W' near W. Rows are sampled
 (sample, position) pairs of the layer's input patches, at most WEIGHT_FIT_ROWS, and the Gram matrices of the T
 are held only while they fit in WEIGHT_FIT_GRAM_MEMORY (else summed in a second pass), so memory does not grow
-with the input size; a layer with fewer than WEIGHT_FIT_ROWS_PER_FEATURE rows per
-weight of an output keeps its weights (a Gemm's rows are only the calibration samples, and a regression on
-about as many rows as weights fits their noise). Each group of a grouped (depthwise) convolution is its own
-regression. Gemm with a transposed input or scaled terms and convolutions with automatic SAME pads are left as
-they are.
+with the input size. A layer with fewer than WEIGHT_FIT_ROWS_PER_FEATURE rows per weight of an output keeps its
+weights: a Gemm's rows are only the calibration samples, and a regression on about as many rows as weights fits
+their noise. Each group of a grouped (depthwise) convolution is its own regression. Gemm with a transposed input
+or scaled terms and convolutions with automatic SAME pads are left as they are.
 """
 
 import numpy as np
