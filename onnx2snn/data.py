@@ -27,7 +27,7 @@ from .cifar import SPLITS, CifarReader, is_cifar_dir
 from .datasets import BUILTIN_NAMES, load_builtin
 from .errors import DataError, reason
 from .images import FolderReader, Preprocess, list_images
-from .lazy_inputs import LazyInputs
+from .lazy_inputs import LazyInputs, Rows
 from .paths import check_input_file
 
 FORMS = "a built-in name (mnist5k, digits), an .npz (x, y), an .npy, an image folder or a CIFAR batches folder"
@@ -49,9 +49,10 @@ def split_spec(spec):
 
 
 def sample_indices(n, samples=None, seed=0):
-    """Sorted positions of ``samples`` of ``n`` items drawn without replacement (all of them when None)."""
+    """Sorted positions of ``samples`` of ``n`` items drawn without replacement; all of them, as Rows(n) (no array),
+    when ``samples`` is None or at least n."""
     if samples is None or samples >= n:
-        return np.arange(n)
+        return Rows(n)
     return np.sort(np.random.default_rng(seed).choice(n, samples, replace=False))
 
 
@@ -73,7 +74,7 @@ def load_data(spec, default_split="test", preprocess=None, samples=None, seed=0)
     if is_cifar_dir(path):
         reader = CifarReader(path, split or default_split, preprocess)
         index = sample_indices(len(reader.labels), samples, seed)
-        return Dataset(LazyInputs(reader, index, reader.sample_shape, path), reader.labels[index], index)
+        return Dataset(LazyInputs(reader, index, reader.sample_shape, path), _take(reader.labels, index), index)
     if split:
         raise DataError(f"{spec}: a split suffix (:{split}) applies to built-in datasets and CIFAR folders only")
     if not path.exists():
@@ -83,8 +84,7 @@ def load_data(spec, default_split="test", preprocess=None, samples=None, seed=0)
         index = sample_indices(len(paths), samples, seed)
         reader = FolderReader(paths, preprocess, path)
         names = [str(paths[i].relative_to(path)) for i in index]
-        return Dataset(LazyInputs(reader, index, reader.sample_shape, path), None if labels is None else labels[index],
-                       index, names)
+        return Dataset(LazyInputs(reader, index, reader.sample_shape, path), _take(labels, index), index, names)
     _no_preprocessing(preprocess, spec)
     if path.suffix not in (".npz", ".npy"):
         raise DataError(f"{path}: unknown data format; give {FORMS}")
@@ -95,8 +95,13 @@ def load_data(spec, default_split="test", preprocess=None, samples=None, seed=0)
 
 def _subset(x, y, samples, seed):
     index = sample_indices(len(x), samples, seed)
-    chosen = x.subset(index) if isinstance(x, LazyInputs) else x[index]
-    return Dataset(chosen, None if y is None else y[index], index)
+    chosen = x.subset(index) if isinstance(x, LazyInputs) else _take(x, index)
+    return Dataset(chosen, _take(y, index), index)
+
+
+def _take(values, index):
+    """``values`` (an array or None) at ``index``: the array itself for Rows (all of them, in order)."""
+    return values if values is None or isinstance(index, Rows) else values[index]
 
 
 def _no_preprocessing(preprocess, spec):
@@ -121,7 +126,7 @@ def _load_npy(path):
     except READ_ERRORS as exc:
         raise DataError(f"{path}: cannot read it as a NumPy .npy file ({reason(exc)})") from exc
     _check_form(array.shape, array.dtype, path)
-    return LazyInputs(lambda positions: array[positions], np.arange(len(array)), array.shape[1:], path)
+    return LazyInputs(lambda positions: array[positions], Rows(len(array)), array.shape[1:], path)
 
 
 class _NpzMember:
@@ -187,8 +192,8 @@ def _x_of_npz(path, archive):
     _check_form(member.shape, member.dtype, path)
     if member.fortran:
         x = _member(archive, "x", path)
-        return LazyInputs(lambda positions: x[positions], np.arange(len(x)), x.shape[1:], path)
-    return LazyInputs(member, np.arange(member.shape[0]), member.shape[1:], path)
+        return LazyInputs(lambda positions: x[positions], Rows(len(x)), x.shape[1:], path)
+    return LazyInputs(member, Rows(member.shape[0]), member.shape[1:], path)
 
 
 def _load_npz(path):

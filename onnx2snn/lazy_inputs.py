@@ -6,6 +6,41 @@ import numpy as np
 from .errors import DataError
 
 
+class Rows:
+    """The positions 0..n-1 of a whole source, without an array of them: indexing gives the positions asked for
+    (an int, or an int64 array for a slice, an integer array or a mask), so that a dataset of billions of rows
+    costs no index memory until a batch of it is read."""
+
+    def __init__(self, count):
+        self.count = int(count)
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            return range(self.count)[key]
+        if isinstance(key, slice):
+            return np.arange(*key.indices(self.count), dtype=np.int64)
+        if isinstance(key, Rows) and key.count == self.count:
+            return self
+        key = np.asarray(key)
+        if key.dtype == bool:
+            if key.shape != (self.count,):
+                raise IndexError(f"a mask of {key.shape} for {self.count} rows")
+            return np.flatnonzero(key).astype(np.int64)
+        key = np.where(key < 0, key + self.count, key).astype(np.int64)
+        if key.size and (key.min() < 0 or key.max() >= self.count):
+            raise IndexError(f"row index out of range for {self.count} rows")
+        return key
+
+    def __array__(self, dtype=None, copy=None):
+        return np.arange(self.count, dtype=dtype or np.int64)
+
+    def tolist(self):
+        return list(range(self.count))
+
+
 class LazyInputs:
     """Model inputs (N, ...) read on demand: ``x[a:b]``, ``x[indices]`` and ``x[i]`` read those samples and give
     float32 arrays, each sample checked finite; ``len(x)``, ``x.shape``, ``x.ndim``, ``x.dtype`` and
@@ -13,14 +48,14 @@ class LazyInputs:
 
     ``read(positions)``: the samples at those positions of the source (sorted, distinct int64), any real dtype, as
     an array (k, ...) of ``size`` values per sample; ``positions``: the source position of each input (a drawn
-    subset keeps its own); ``checks``: callables(batch, positions) run on every batch read (a range check).
+    subset keeps its own), or Rows(n) for all n rows of the source in order; ``checks``: callables(batch, positions) run on every batch read (a range check).
     """
 
     dtype = np.dtype(np.float32)
 
     def __init__(self, read, positions, sample_shape, source, checks=()):
         self._read = read
-        self.positions = np.asarray(positions, np.int64)
+        self.positions = positions if isinstance(positions, Rows) else np.asarray(positions, np.int64)
         self.sample_shape = tuple(int(d) for d in sample_shape)
         self.source = source
         self._checks = tuple(checks)
@@ -53,7 +88,9 @@ class LazyInputs:
         return self._like(checks=(check,))
 
     def subset(self, indices):
-        """The inputs at ``indices`` (of this object), still unread."""
+        """The inputs at ``indices`` (of this object; Rows: all of them), still unread."""
+        if isinstance(indices, Rows) and len(indices) == len(self):
+            return self
         return self._like(positions=self.positions[np.asarray(indices, np.int64)])
 
     def __getitem__(self, key):
