@@ -143,6 +143,8 @@ def check_model(model, label="the model", float_input=True):
     except onnx.checker.ValidationError as exc:
         first = str(exc).strip().splitlines()[0]
         raise ModelLoadError(f"{label}: the graph fails the ONNX checker: {first}") from exc
+    except ValueError as exc:  # the checker's own parser refuses bytes that Python's protobuf accepted
+        raise ModelLoadError(f"{label}: not a valid ONNX model ({str(exc).strip()}); export it again") from exc
     check_limits(model, label)
     if float_input:
         _check_float_input(model, label)

@@ -52,6 +52,19 @@ def test_not_onnx(tmp_path):
         load_model(path)
 
 
+def test_bytes_that_only_the_checkers_parser_refuses_are_a_load_error(tmp_path, monkeypatch):
+    # the fuzz suite's long profile found a mutated file that Python's protobuf parses and onnx.checker's C++
+    # parser refuses with a ValueError; that is the user's file, not a bug in onnx2snn
+    def refuse(model):
+        raise ValueError("Unable to parse proto from the given bytes: data is malformed")
+
+    path = tmp_path / "odd.onnx"
+    onnx.save(_model(), path)
+    monkeypatch.setattr(onnx.checker, "check_model", refuse)
+    with pytest.raises(ModelLoadError, match="odd.onnx: not a valid ONNX model"):
+        load_model(path)
+
+
 def _external(tmp_path, location):
     model = _model()
     tensor = model.graph.initializer[0]
