@@ -32,6 +32,18 @@ def test_export_errors(snn, tmp_path):
     assert not out.exists() and not (tmp_path / "no_dir").exists()
 
 
+def test_an_snn_whose_declared_output_type_is_wrong_is_named_not_a_crash(snn, tmp_path):
+    # found by the fuzz suite's long profile: a mutated file that declares an integer output where the graph
+    # computes floats loads and runs, but the exported graph fails ONNX's shape inference
+    model = onnx.load(snn)
+    model.graph.output[0].type.tensor_type.elem_type = onnx.TensorProto.UINT8
+    edited, out = tmp_path / "edited.snn.onnx", tmp_path / "out.onnx"
+    onnx.save(model, edited)
+    _error(_invoke("export", edited, "--format", "onnx", "-T", 4, "-o", out), "edited.snn.onnx",
+           "do not match what its graph computes")
+    assert not out.exists()
+
+
 def test_export_model_checks_its_arguments(snn, tmp_path):
     with pytest.raises(Onnx2SnnError, match="unknown export format 'pdf'"):
         export_model(snn, "pdf", tmp_path / "a")

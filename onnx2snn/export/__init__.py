@@ -2,9 +2,10 @@
 
 import os
 
+import onnx
 from snnrt import contract
 
-from ..errors import Onnx2SnnError, UnsupportedModelError
+from ..errors import ModelLoadError, Onnx2SnnError, UnsupportedModelError
 from ..load import load_model
 from ..save import check_writable, save_model
 
@@ -27,14 +28,20 @@ def export_model(source, fmt, output, timesteps=16, per_step_outputs=False):
                             "of every spiking layer's output)")
     check_writable(output)
     snn = load_model(source)
+    label = str(source) if isinstance(source, (str, os.PathLike)) else "the model"
     if not any(n.domain == contract.DOMAIN and n.op_type == contract.IF_OP for n in snn.graph.node):
-        label = str(source) if isinstance(source, (str, os.PathLike)) else "the model"
         raise UnsupportedModelError(f"{label} has no {contract.IF_OP} nodes: it is an ANN, not an SNN; "
                                     "convert it first with onnx2snn convert")
     if fmt == "onnx":
         from .standard_onnx import export_standard_onnx
 
-        save_model(export_standard_onnx(snn, int(timesteps), per_step_outputs), output)
+        try:
+            exported = export_standard_onnx(snn, int(timesteps), per_step_outputs)
+        except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ModelLoadError(f"{label}: the types or shapes it declares do not match what its graph computes "
+                                 f"({first}); convert the model again") from exc
+        save_model(exported, output)
     else:
         try:
             from .nir_graph import export_nir, write_nir
