@@ -6,14 +6,16 @@ import numpy as np
 from onnx import numpy_helper
 
 from snnrt import contract
+from snnrt.node import subgraph_references
 
 BIASED_OPS = {"Conv": 2, "Gemm": 2}  # op -> index of its bias input
 
 
-def _consumers(graph):
+def consumers(graph):
+    """{value name: how many nodes (and subgraphs of nodes) and graph outputs read it}."""
     counts = {}
     for node in graph.node:
-        for name in node.input:
+        for name in [*node.input, *subgraph_references(node)]:
             counts[name] = counts.get(name, 0) + 1
     for output in graph.output:
         counts[output.name] = counts.get(output.name, 0) + 1
@@ -39,7 +41,7 @@ def find_bias_carriers(snn, channels):
     current comes from a Conv or Gemm that nothing else reads (possibly through an Add). ``channels``: IF node
     name -> the channel count of its input (axis 1)."""
     graph = snn.graph
-    consumers = _consumers(graph)
+    readers = consumers(graph)
     producers = {out: node for node in graph.node for out in node.output}
     initializers = {t.name: t for t in graph.initializer}
     found = {}
@@ -48,12 +50,12 @@ def find_bias_carriers(snn, channels):
             continue
         current = node.input[0]
         producer = producers.get(current)
-        if producer is None or consumers.get(current) != 1:
+        if producer is None or readers.get(current) != 1:
             continue
         candidates = [producer]
         if producer.op_type == "Add":
             candidates = [producers[name] for name in producer.input
-                          if name in producers and consumers.get(name) == 1]
+                          if name in producers and readers.get(name) == 1]
         for candidate in candidates:
             carrier = carrier_of(candidate, initializers, channels[node.name])
             if carrier is not None:

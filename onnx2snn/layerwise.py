@@ -37,12 +37,11 @@ import torch
 from tqdm.auto import tqdm
 
 from snnrt import contract, cpu_fused
-from snnrt.node import subgraph_references
 from snnrt.memory import peak_bytes_per_sample_step
 from snnrt.neuron import IFParameters, IFState, if_fire
 from snnrt.simulate import SpikingNetwork
 
-from .bias_carriers import BIASED_OPS, add_bias, carrier_of, find_bias_carriers
+from .bias_carriers import BIASED_OPS, add_bias, carrier_of, consumers, find_bias_carriers
 from .calibrate import ann_batches
 from .defaults import (LAYERWISE_CORRECTIONS, LAYERWISE_FACTORS, LAYERWISE_MEMORY, LAYERWISE_NEURONS,
                        LAYERWISE_SAMPLES)
@@ -329,10 +328,7 @@ def _weight_layers(snn, carriers):
     that compute a graph output (keyed by their own name) with a bias of one value per output or none, where the
     weight is a constant that no other node or subgraph reads."""
     initializers = {t.name: t for t in snn.graph.initializer}
-    readers = {output.name: 1 for output in snn.graph.output}
-    for node in snn.graph.node:
-        for name in [*node.input, *subgraph_references(node)]:
-            readers[name] = readers.get(name, 0) + 1
+    readers = consumers(snn.graph)
     outputs = {output.name for output in snn.graph.output}
     layers = {name: producer for name, (producer, _) in carriers.items()}
     for node in snn.graph.node:

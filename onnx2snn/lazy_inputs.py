@@ -22,8 +22,6 @@ class Rows:
             return range(self.count)[key]
         if isinstance(key, slice):
             return np.arange(*key.indices(self.count), dtype=np.int64)
-        if isinstance(key, Rows) and key.count == self.count:
-            return self
         key = np.asarray(key)
         if key.dtype == bool:
             if key.shape != (self.count,):
@@ -48,7 +46,8 @@ class LazyInputs:
 
     ``read(positions)``: the samples at those positions of the source (sorted, distinct int64), any real dtype, as
     an array (k, ...) of ``size`` values per sample; ``positions``: the source position of each input (a drawn
-    subset keeps its own), or Rows(n) for all n rows of the source in order; ``checks``: callables(batch, positions) run on every batch read (a range check).
+    subset keeps its own), or Rows(n) for all n rows of the source in order; ``checks``: callables(batch,
+    positions) run on every batch read (a range check).
     """
 
     dtype = np.dtype(np.float32)
