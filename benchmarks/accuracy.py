@@ -15,6 +15,7 @@ conversion:
                            (onnx2snn.layerwise) for the anytime range T = 1..64;
 - onnx2snn --timesteps 4:  the same fitted for the latency target T = 4 (rows past T = 4 are not run: ·);
 - onnx2snn --no-layerwise: the defaults without layer-wise calibration;
+- onnx2snn --keep-weights: layer-wise calibration without its weight refit (onnx2snn.weight_fit);
 - onnx2snn θ/2 (Bu 2022):  the paper's method: the same thresholds, every neuron starts at θ/2, nothing else;
 - with --variants: tuning on top of the defaults (onnx2snn.tune), the classic start v(0) = 0, the 99.9th
   percentile per channel (SpikingJelly's best statistic) and 'auto' per layer;
@@ -71,6 +72,7 @@ OURS = {
     "onnx2snn": dict(),
     "onnx2snn --timesteps 4": dict(timesteps=4),
     "onnx2snn --no-layerwise": dict(layerwise=False),
+    "onnx2snn --keep-weights": dict(refit_weights=False),
     "onnx2snn θ/2 (Bu 2022)": dict(spread=0.0, layerwise=False),
 }
 #: with --variants: tuning on top of the defaults, the classic start v(0) = 0, SpikingJelly's best statistic (the
