@@ -50,7 +50,7 @@ from models.modern import MODERN, modern_path  # noqa: E402
 from models.zoo import HALVES, ZOO, zoo_path  # noqa: E402
 from onnx2snn.calibrate import ThresholdSpec  # noqa: E402
 from onnx2snn.convert import convert  # noqa: E402
-from onnx2snn.datasets import load_builtin  # noqa: E402
+from onnx2snn.data.datasets import load_builtin  # noqa: E402
 from onnx2snn.errors import UnsupportedModelError  # noqa: E402
 from onnx2snn.evaluate import ann_correct  # noqa: E402
 from onnx2snn.paired import compare, describe as describe_pair  # noqa: E402

@@ -28,9 +28,9 @@ _EXPORTS = {
     "Recipe": ("onnx2snn.recipes", "Recipe"),
     "RECIPES": ("onnx2snn.recipes", "NAMES"),
     "SnnModel": ("onnx2snn.convert", "SnnModel"),
-    "mnist5k": ("onnx2snn.datasets", "mnist5k"),
-    "digits": ("onnx2snn.datasets", "digits"),
-    "load_data": ("onnx2snn.data", "load_data"),
+    "mnist5k": ("onnx2snn.data.datasets", "mnist5k"),
+    "digits": ("onnx2snn.data.datasets", "digits"),
+    "load_data": ("onnx2snn.data.sources", "load_data"),
     "bundled_model": ("onnx2snn.bundled", "bundled_model"),
 }
 __all__ = ["__version__", *_EXPORTS]

@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 from tqdm.auto import tqdm
 
-from .batches import is_stream, iter_batches
+from .data.batches import is_stream, iter_batches
 from .distributed import merge_histograms, owns
 from .errors import CalibrationError
 from .histogram import StreamingHistogram

@@ -462,7 +462,7 @@ def demo(obj, timesteps, samples, calib_samples, batch_size, seed, device, order
     from .budget import smallest_t
     from .bundled import bundled_model
     from .convert import convert as run_convert
-    from .data import load_data
+    from .data.sources import load_data
     from .evaluate import evaluate
 
     path = bundled_model("mnist_cnn_relu")

@@ -5,8 +5,8 @@ import math
 import click
 import numpy as np
 
-from .images import LAYOUTS, Preprocess
-from .lazy_inputs import LazyInputs
+from .data.images import LAYOUTS, Preprocess
+from .data.lazy_inputs import LazyInputs
 
 MAX_SEED = 2**32 - 1
 
@@ -124,7 +124,7 @@ def model_io(path):
 
 def load_for_model(spec, model_path, default_split, samples, seed, image, labelled=False):
     """Dataset read from ``spec`` and shaped for the model's input; labels checked against its outputs."""
-    from .data import check_labels, fit_to_model, load_data
+    from .data.sources import check_labels, fit_to_model, load_data
 
     shape, classes = model_io(model_path)
     channels = None

@@ -10,7 +10,7 @@ from snnrt import contract
 from snnrt.simulate import SpikingNetwork
 
 from . import __version__, defaults
-from .batches import EvenSample, as_inputs, is_stream, iter_batches
+from .data.batches import EvenSample, as_inputs, is_stream, iter_batches
 from .calibrate import MSE_TIMESTEPS, ThresholdSpec, calibrate
 from .distributed import barrier, is_main
 from .errors import UnsupportedModelError

@@ -15,7 +15,7 @@ from PIL import Image
 from onnx2snn import __version__
 from onnx2snn.bundled import bundled_model
 from onnx2snn.cli import main
-from onnx2snn.datasets import digits
+from onnx2snn.data.datasets import digits
 from onnx2snn.defaults import TUNE_SPREADS
 from tests.conftest import make_model
 from tests.test_data_loaders import CIFAR10, write_cifar

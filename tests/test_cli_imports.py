@@ -11,7 +11,7 @@ import numpy as np
 
 from onnx2snn.bundled import bundled_model
 from onnx2snn.convert import convert
-from onnx2snn.datasets import digits
+from onnx2snn.data.datasets import digits
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("onnxruntime", "sklearn", "mlxtend", "matplotlib", "nir", "numba", "scipy")
@@ -27,7 +27,7 @@ def _loaded(code):
 
 
 def test_importing_the_cli_and_the_evaluation_api_loads_none_of_the_optional_libraries():
-    code = "import onnx2snn.cli, onnx2snn.calibrate, onnx2snn.evaluate, onnx2snn.data, snnrt.simulate"
+    code = "import onnx2snn.cli, onnx2snn.calibrate, onnx2snn.evaluate, onnx2snn.data.sources, snnrt.simulate"
     assert _loaded(code) == []
 
 

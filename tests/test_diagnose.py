@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from onnx2snn.bundled import bundled_model
 from onnx2snn.cli import main
 from onnx2snn.convert import convert
-from onnx2snn.datasets import digits
+from onnx2snn.data.datasets import digits
 from onnx2snn.diagnose import diagnose
 from onnx2snn.diagnose_sites import scaled_threshold
 from onnx2snn.diagnose_sums import RateSums

@@ -13,7 +13,7 @@ import onnx
 import pytest
 
 from onnx2snn.bundled import bundled_model
-from onnx2snn.datasets import digits
+from onnx2snn.data.datasets import digits
 from onnx2snn.histogram import StreamingHistogram
 from snnrt import contract
 

@@ -67,9 +67,9 @@ def test_a_resize_beyond_the_pixel_limit_is_refused_before_decoding(tmp_path, sn
 
 
 def test_a_batch_of_images_beyond_the_data_budget_is_refused_before_decoding(tmp_path):
-    from onnx2snn.data import load_data
+    from onnx2snn.data.sources import load_data
     from onnx2snn.errors import DataError
-    from onnx2snn.images import Preprocess
+    from onnx2snn.data.images import Preprocess
 
     folder = tmp_path / "images"
     (folder / "0").mkdir(parents=True)

@@ -14,7 +14,7 @@ from onnx2snn.bundled import bundled_model
 from onnx2snn.calibrate import ann_session
 from onnx2snn.cli import main
 from onnx2snn.convert import convert
-from onnx2snn.datasets import digits
+from onnx2snn.data.datasets import digits
 from onnx2snn.errors import UnsupportedModelError
 from onnx2snn.normalize import normalize
 from onnx2snn.load import load_model

@@ -10,7 +10,7 @@ from onnx import helper
 from onnx2snn.bundled import bundled_model
 from onnx2snn.calibrate import ann_session
 from onnx2snn.convert import convert
-from onnx2snn.datasets import load_builtin, mnist5k
+from onnx2snn.data.datasets import load_builtin, mnist5k
 from onnx2snn.defaults import SPREAD, TUNE_SCALES, TUNE_SPREADS, TUNE_WEIGHT_POWER
 from onnx2snn import tune
 from onnx2snn.tune import evenly_spaced, snn_output_in_ann, tune_thresholds

@@ -14,7 +14,7 @@ from onnx import helper, numpy_helper
 
 from onnx2snn.bundled import bundled_model
 from onnx2snn.convert import convert
-from onnx2snn.datasets import load_builtin
+from onnx2snn.data.datasets import load_builtin
 from onnx2snn.errors import OutputPathError, UnsupportedModelError
 from onnx2snn.export.nir_graph import NirSemanticsWarning, export_nir, write_nir
 from snnrt import contract

@@ -14,7 +14,7 @@ import pytest
 from benchmarks.accuracy import MODELS, parse_args
 from models.modern import MODERN, MODERN_DIR, OPSET, modern_path
 from onnx2snn.convert import convert
-from onnx2snn.datasets import load_builtin
+from onnx2snn.data.datasets import load_builtin
 from onnx2snn.errors import UnsupportedModelError
 from onnx2snn.find_sites import find_sites
 from onnx2snn.load import load_model

@@ -7,7 +7,7 @@ same results, as the array of all its samples would.
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 from .lazy_inputs import LazyInputs
 
 

@@ -3,7 +3,7 @@ batch of them is read, so that memory is bounded by the batch, not the dataset."
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 
 
 class Rows:
