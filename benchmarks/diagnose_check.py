@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from onnx2snn.bundled import bundled_model
+from onnx2snn.load.bundled import bundled_model
 from onnx2snn.cli_options import load_for_model
 from onnx2snn.diagnose import diagnose
 from onnx2snn.diagnose_sites import scaled_threshold

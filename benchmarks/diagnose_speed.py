@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from onnx2snn.bundled import bundled_model
+from onnx2snn.load.bundled import bundled_model
 
 NO_IMAGE_OPTIONS = {"resize": None, "mean": None, "std": None, "layout": "nchw"}
 

@@ -24,14 +24,14 @@ _EXPORTS = {
     "convert": ("onnx2snn.convert", "convert"),
     "evaluate": ("onnx2snn.evaluate", "evaluate"),
     "diagnose": ("onnx2snn.diagnose", "diagnose"),
-    "load": ("onnx2snn.network", "load"),
+    "load": ("onnx2snn.load.network", "load"),
     "Recipe": ("onnx2snn.recipes", "Recipe"),
     "RECIPES": ("onnx2snn.recipes", "NAMES"),
     "SnnModel": ("onnx2snn.convert", "SnnModel"),
     "mnist5k": ("onnx2snn.data.datasets", "mnist5k"),
     "digits": ("onnx2snn.data.datasets", "digits"),
     "load_data": ("onnx2snn.data.sources", "load_data"),
-    "bundled_model": ("onnx2snn.bundled", "bundled_model"),
+    "bundled_model": ("onnx2snn.load.bundled", "bundled_model"),
 }
 __all__ = ["__version__", *_EXPORTS]
 

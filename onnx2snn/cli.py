@@ -352,7 +352,7 @@ def _simulate(model, x, timesteps, batch_size, device, order, encoding, seed, pr
     from snnrt.simulate import SpikingNetwork
     from tqdm.auto import tqdm
 
-    from .load import load_model
+    from .load.model import load_model
 
     network = SpikingNetwork(load_model(model), device, order)
     predictions, rates, counts = [], {}, {}
@@ -460,7 +460,7 @@ def demo(obj, timesteps, samples, calib_samples, batch_size, seed, device, order
       onnx2snn demo --timesteps 1,4,16 --samples 200
     """
     from .budget import smallest_t
-    from .bundled import bundled_model
+    from .load.bundled import bundled_model
     from .convert import convert as run_convert
     from .data.sources import load_data
     from .evaluate import evaluate

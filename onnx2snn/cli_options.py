@@ -107,7 +107,7 @@ def simulation_options(f):
 def model_io(path):
     """(input shape with dim names for free dims, number of classes or None) of an ONNX file. An integer input
     is not refused here: convert names the nodes that read it."""
-    from .load import load_model
+    from .load.model import load_model
 
     model = load_model(path, float_input=False)
     initializers = {t.name for t in model.graph.initializer}

@@ -16,7 +16,7 @@ from .distributed import barrier, is_main
 from .errors import UnsupportedModelError
 from .find_sites import find_sites
 from .layerwise import UnfoldableGraph, calibrate_layerwise
-from .load import load_model
+from .load.model import load_model
 from .normalize import normalize
 from .recipes import get_recipe
 from .rewrite import if_node_name, rewrite

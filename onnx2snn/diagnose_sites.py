@@ -14,7 +14,7 @@ import onnx
 from snnrt import contract
 
 from .errors import ModelMismatchError
-from .load import load_model
+from .load.model import load_model
 from .normalize import normalize
 
 

@@ -13,7 +13,7 @@ from .data.batches import as_inputs, is_stream, iter_batches
 from .calibrate import check_input_shape
 from .distributed import gather_records, owns
 from .errors import DataError
-from .load import load_model
+from .load.model import load_model
 from .paired import mcnemar
 
 DEFAULT_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)

@@ -12,7 +12,7 @@ from snnrt.stats import WEIGHT_OPS, OpCounter, shape_macs
 from snnrt.validate import compensation_body, if_attributes
 
 from .find_sites import find_sites
-from .load import FLOAT_TYPES, load_model
+from .load.model import FLOAT_TYPES, load_model
 from .normalize import normalize
 
 

@@ -53,7 +53,7 @@ def rng():
 @pytest.fixture(scope="session")
 def snn(tmp_path_factory):
     """Path of the bundled digits MLP converted with 400 training images (for the CLI tests)."""
-    from onnx2snn.bundled import bundled_model
+    from onnx2snn.load.bundled import bundled_model
     from onnx2snn.convert import convert
     from onnx2snn.data.datasets import digits
 

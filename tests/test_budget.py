@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from onnx2snn.budget import smallest_t
-from onnx2snn.bundled import bundled_model
+from onnx2snn.load.bundled import bundled_model
 from onnx2snn.cli import main
 from onnx2snn.evaluate import Evaluation
 

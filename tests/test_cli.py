@@ -13,7 +13,7 @@ from onnx import helper
 from PIL import Image
 
 from onnx2snn import __version__
-from onnx2snn.bundled import bundled_model
+from onnx2snn.load.bundled import bundled_model
 from onnx2snn.cli import main
 from onnx2snn.data.datasets import digits
 from onnx2snn.defaults import TUNE_SPREADS

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from onnx2snn.bundled import bundled_model
+from onnx2snn.load.bundled import bundled_model
 from onnx2snn.convert import convert
 from onnx2snn.data.datasets import digits
 

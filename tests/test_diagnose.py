@@ -8,7 +8,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from onnx2snn.bundled import bundled_model
+from onnx2snn.load.bundled import bundled_model
 from onnx2snn.cli import main
 from onnx2snn.convert import convert
 from onnx2snn.data.datasets import digits

@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 import pytest
 
-from onnx2snn.bundled import bundled_model
+from onnx2snn.load.bundled import bundled_model
 from onnx2snn.data.datasets import digits
 from onnx2snn.histogram import StreamingHistogram
 from snnrt import contract

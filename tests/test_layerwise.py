@@ -222,7 +222,7 @@ def test_an_explicit_spread_is_honoured_on_a_trained_bound():
 def test_the_cli_takes_a_latency_target_and_can_skip_layerwise(tmp_path):
     from click.testing import CliRunner
 
-    from onnx2snn.bundled import bundled_model
+    from onnx2snn.load.bundled import bundled_model
     from onnx2snn.cli import main
 
     out = tmp_path / "mlp.snn.onnx"

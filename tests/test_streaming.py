@@ -11,7 +11,7 @@ from snnrt import contract
 from torch.utils.data import DataLoader, TensorDataset
 
 from onnx2snn.data.batches import EvenSample, iter_batches
-from onnx2snn.bundled import bundled_model
+from onnx2snn.load.bundled import bundled_model
 from onnx2snn.calibrate import calibrate
 from onnx2snn.convert import convert
 from onnx2snn.data.sources import load_data, sample_indices
@@ -21,7 +21,7 @@ from onnx2snn.evaluate import evaluate
 from onnx2snn.find_sites import find_sites
 from onnx2snn.data.images import FolderReader
 from onnx2snn.data.lazy_inputs import LazyInputs, Rows
-from onnx2snn.load import load_model
+from onnx2snn.load.model import load_model
 from onnx2snn.normalize import normalize
 
 MLP = bundled_model("digits_mlp")

@@ -5,7 +5,7 @@ import functools
 import numpy as np
 import pytest
 
-from onnx2snn.bundled import bundled_model
+from onnx2snn.load.bundled import bundled_model
 from onnx2snn.convert import convert
 from onnx2snn.data.datasets import digits, mnist5k
 from onnx2snn.evaluate import ann_accuracy, evaluate

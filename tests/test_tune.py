@@ -7,7 +7,7 @@ import pytest
 import torch
 from onnx import helper
 
-from onnx2snn.bundled import bundled_model
+from onnx2snn.load.bundled import bundled_model
 from onnx2snn.calibrate import ann_session
 from onnx2snn.convert import convert
 from onnx2snn.data.datasets import load_builtin, mnist5k

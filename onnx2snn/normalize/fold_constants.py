@@ -3,7 +3,7 @@ limit: a value whose declared shape asks for more is refused before anything com
 
 import onnx_graphsurgeon as gs
 
-from ..model_limits import FOLD_LIMIT, check_fold_sizes
+from ..load.limits import FOLD_LIMIT, check_fold_sizes
 
 
 def fold_constants(model):

@@ -12,7 +12,7 @@ import pytest
 import torch
 from onnx import helper, numpy_helper
 
-from onnx2snn.bundled import bundled_model
+from onnx2snn.load.bundled import bundled_model
 from onnx2snn.convert import convert
 from onnx2snn.data.datasets import load_builtin
 from onnx2snn.errors import OutputPathError, UnsupportedModelError

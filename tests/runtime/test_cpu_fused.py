@@ -100,7 +100,7 @@ def test_the_cpu_default_is_numba_where_installed(monkeypatch):
 
 @pytest.mark.parametrize("order", ["step", "layer"])
 def test_bundled_cnn_gives_the_eager_results(order):
-    from onnx2snn.bundled import bundled_model
+    from onnx2snn.load.bundled import bundled_model
     from onnx2snn.convert import convert
     from onnx2snn.data.datasets import mnist5k
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from onnx2snn.bundled import bundled_model
+from onnx2snn.load.bundled import bundled_model
 from onnx2snn.convert import convert
 from onnx2snn.data.datasets import mnist5k
 from snnrt import contract, cpu_fused

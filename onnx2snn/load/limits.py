@@ -9,7 +9,7 @@ from onnx import external_data_helper, helper, numpy_helper
 from snnrt import contract
 from snnrt.validate import InvalidSnnError, check_spiking_nodes
 
-from .errors import ModelLoadError, UnsupportedModelError
+from ..errors import ModelLoadError, UnsupportedModelError
 
 # More elements than any tensor of a network that onnx2snn converts or runs (64 GiB of float32).
 MAX_ELEMENTS = 2**34

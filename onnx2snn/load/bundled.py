@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from .errors import ModelLoadError
+from ..errors import ModelLoadError
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models" / "onnx"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models" / "onnx"
 
 
 def bundled_model(name):

@@ -2,7 +2,7 @@
 
 from snnrt.simulate import SpikingNetwork
 
-from .load import load_model
+from .model import load_model
 
 
 def load(source, device="auto", order="auto"):
