@@ -14,7 +14,7 @@ from .data.batches import EvenSample, as_inputs, is_stream, iter_batches
 from .calibrate import MSE_TIMESTEPS, ThresholdSpec, calibrate
 from .distributed import barrier, is_main
 from .errors import UnsupportedModelError
-from .find_sites import find_sites
+from .sites.find_sites import find_sites
 from .layerwise import UnfoldableGraph, calibrate_layerwise
 from .load.model import load_model
 from .normalize import normalize

@@ -11,7 +11,7 @@ from snnrt.graph import GraphModule
 from snnrt.stats import WEIGHT_OPS, OpCounter, shape_macs
 from snnrt.validate import compensation_body, if_attributes
 
-from .find_sites import find_sites
+from .sites.find_sites import find_sites
 from .load.model import FLOAT_TYPES, load_model
 from .normalize import normalize
 

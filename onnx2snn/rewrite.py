@@ -14,7 +14,7 @@ import onnx_graphsurgeon as gs
 
 from snnrt import contract
 
-from .compensate import insert_compensations
+from .sites.compensate import insert_compensations
 from .errors import UnsupportedModelError
 from .normalize.upgrade_opset import default_opset
 from .normalize.graph_edits import bypass

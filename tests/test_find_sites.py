@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from onnx import helper
 
-from onnx2snn.find_sites import find_sites
+from onnx2snn.sites.find_sites import find_sites
 from onnx2snn.normalize import normalize
 from tests.conftest import make_model, ort_run
 

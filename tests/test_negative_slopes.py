@@ -9,7 +9,7 @@ from onnx import helper
 from onnx2snn.convert import convert
 from onnx2snn.errors import UnsupportedModelError
 from onnx2snn.export.nir_graph import export_nir
-from onnx2snn.find_sites import find_sites
+from onnx2snn.sites.find_sites import find_sites
 from onnx2snn.normalize import normalize
 from onnx2snn.normalize.split_negative_slopes import split_negative_slopes
 from snnrt import contract

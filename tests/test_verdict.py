@@ -15,7 +15,7 @@ from onnx import TensorProto, helper
 from onnx2snn.cli import main
 from onnx2snn.convert import convert
 from onnx2snn.errors import UnsupportedModelError
-from onnx2snn.find_sites import find_sites
+from onnx2snn.sites.find_sites import find_sites
 from onnx2snn.load.model import load_model
 from onnx2snn.normalize import normalize
 from snnrt import contract
