@@ -169,7 +169,7 @@ def convert(obj, model, output, calib, recipe_name, threshold, per_channel, v_in
       onnx2snn convert vgg.onnx -o vgg.snn.onnx --calib cifar-10-batches-py:train --calib-samples 2000
       onnx2snn convert model.onnx -o paper.snn.onnx --calib calib.npz --recipe bu2022
     """
-    from .calibrate import ThresholdSpec
+    from .calibrate.thresholds import ThresholdSpec
     from .convert import convert as run_convert
     from .inspect_model import start_text
     from .paths import check_outputs

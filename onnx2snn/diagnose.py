@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from snnrt.simulate import SpikingNetwork
 
 from .data.batches import as_inputs
-from .calibrate import ann_batches, ann_session, check_input_shape
+from .calibrate.thresholds import ann_batches, ann_session, check_input_shape
 from .diagnose_sites import ann_with_sites, if_sites
 from .diagnose_sums import RateSums, broadcast
 from .errors import DataError, ModelMismatchError

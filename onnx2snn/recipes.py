@@ -87,13 +87,13 @@ class Recipe:
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if self.timesteps is not None:
-            from .tune import check_steps
+            from .calibrate.tune import check_steps
 
             object.__setattr__(self, "timesteps", check_steps(self.timesteps, "timesteps"))
 
     def threshold_spec(self):
         """The ThresholdSpec that calibration reads."""
-        from .calibrate import ThresholdSpec
+        from .calibrate.thresholds import ThresholdSpec
 
         return ThresholdSpec.parse(self.threshold, self.per_channel)
 

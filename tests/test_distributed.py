@@ -14,7 +14,7 @@ import pytest
 
 from onnx2snn.load.bundled import bundled_model
 from onnx2snn.data.datasets import digits
-from onnx2snn.histogram import StreamingHistogram
+from onnx2snn.calibrate.histogram import StreamingHistogram
 from snnrt import contract
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +23,7 @@ SCRIPT = """
 import json, sys
 from onnx2snn.cli import main
 from onnx2snn.distributed import rank_and_size
-from onnx2snn.histogram import StreamingHistogram
+from onnx2snn.calibrate.histogram import StreamingHistogram
 from snnrt.simulate import SpikingNetwork
 
 # the command lines as torchrun runs them, counting the batches that this rank calibrates on and simulates

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from onnx2snn.data.batches import EvenSample, iter_batches
 from onnx2snn.load.bundled import bundled_model
-from onnx2snn.calibrate import calibrate
+from onnx2snn.calibrate.thresholds import calibrate
 from onnx2snn.convert import convert
 from onnx2snn.data.sources import load_data, sample_indices
 from onnx2snn.data.datasets import digits

@@ -20,7 +20,7 @@ from onnx import helper, numpy_helper
 from torch import nn
 
 from onnx2snn.load.bundled import bundled_model
-from onnx2snn.calibrate import ThresholdSpec
+from onnx2snn.calibrate.thresholds import ThresholdSpec
 from onnx2snn.convert import convert
 from onnx2snn.data.datasets import digits, mnist5k
 from onnx2snn.errors import UnsupportedModelError

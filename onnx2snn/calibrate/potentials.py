@@ -17,7 +17,7 @@ at large T the shift adds little. The tuner keeps the shifted starts only where 
 import numpy as np
 import torch
 
-from .calibrate import ann_batches, channel_rows
+from .thresholds import ann_batches, channel_rows
 
 
 def ann_channel_means(ann, names, x, batch_size):

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .defaults import WEIGHT_FIT_GRAM_MEMORY, WEIGHT_FIT_RIDGE, WEIGHT_FIT_ROWS, WEIGHT_FIT_ROWS_PER_FEATURE
+from ..defaults import WEIGHT_FIT_GRAM_MEMORY, WEIGHT_FIT_RIDGE, WEIGHT_FIT_ROWS, WEIGHT_FIT_ROWS_PER_FEATURE
 
 
 class ConvGeometry:

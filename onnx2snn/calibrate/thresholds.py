@@ -12,9 +12,9 @@ import numpy as np
 import onnx
 from tqdm.auto import tqdm
 
-from .data.batches import is_stream, iter_batches
-from .distributed import merge_histograms, owns
-from .errors import CalibrationError
+from ..data.batches import is_stream, iter_batches
+from ..distributed import merge_histograms, owns
+from ..errors import CalibrationError
 from .histogram import StreamingHistogram
 
 SOURCES = ("auto", "clip", "max", "percentile", "mse")

@@ -42,10 +42,10 @@ from snnrt.neuron import IFParameters, IFState, if_fire
 from snnrt.simulate import SpikingNetwork
 
 from .bias_carriers import BIASED_OPS, add_bias, carrier_of, consumers, find_bias_carriers
-from .calibrate import ann_batches
-from .defaults import (LAYERWISE_CORRECTIONS, LAYERWISE_FACTORS, LAYERWISE_MEMORY, LAYERWISE_NEURONS,
+from .thresholds import ann_batches
+from ..defaults import (LAYERWISE_CORRECTIONS, LAYERWISE_FACTORS, LAYERWISE_MEMORY, LAYERWISE_NEURONS,
                        LAYERWISE_SAMPLES)
-from .errors import CalibrationError
+from ..errors import CalibrationError
 from .tune import evenly_spaced, whole_number
 from .weight_fit import ConvGeometry, fit_weights
 
