@@ -52,8 +52,8 @@ from onnx2snn.calibrate.thresholds import ThresholdSpec  # noqa: E402
 from onnx2snn.convert import convert  # noqa: E402
 from onnx2snn.data.datasets import load_builtin  # noqa: E402
 from onnx2snn.errors import UnsupportedModelError  # noqa: E402
-from onnx2snn.evaluate import ann_correct  # noqa: E402
-from onnx2snn.paired import compare, describe as describe_pair  # noqa: E402
+from onnx2snn.report.evaluate import ann_correct  # noqa: E402
+from onnx2snn.report.paired import compare, describe as describe_pair  # noqa: E402
 
 MODEL_DIR = ROOT / "models" / "onnx"
 #: the group of the nets of models/modern.py (SiLU, LeakyReLU, GELU, LayerNorm, attention), beside the zoo's halves
@@ -87,7 +87,7 @@ VARIANTS = {
 #: SpikingJelly settings compared (benchmarks/peers/spikingjelly_ann2snn.py SETTINGS): its best recipe and its
 #: layer-wise 99.9% recipe
 PEER_SETTINGS = ("SJ 99.9% ch +½θ", "SJ 99.9%")
-#: pairs of methods compared image by image (onnx2snn.paired) under each table, where both have numbers
+#: pairs of methods compared image by image (onnx2snn.report.paired) under each table, where both have numbers
 PAIRS = (("onnx2snn", "SJ 99.9% ch +½θ"), ("onnx2snn", "ANN"))
 DEFAULT_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
 DEFAULT_SAMPLES = 200
@@ -254,7 +254,7 @@ def paired_rows(result, timesteps):
     return header, rows
 
 
-PAIRED_TITLE = ("image by image (McNemar's exact test, onnx2snn.paired): +images only the first method "
+PAIRED_TITLE = ("image by image (McNemar's exact test, onnx2snn.report.paired): +images only the first method "
                 "gets right, −images only the second gets right, and p, the chance of so uneven a split by luck")
 
 

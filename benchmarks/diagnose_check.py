@@ -25,9 +25,9 @@ import onnx
 
 from onnx2snn.load.bundled import bundled_model
 from onnx2snn.cli_options import load_for_model
-from onnx2snn.diagnose import diagnose
-from onnx2snn.diagnose_sites import scaled_threshold
-from onnx2snn.evaluate import evaluate
+from onnx2snn.report.diagnose import diagnose
+from onnx2snn.report.diagnose_sites import scaled_threshold
+from onnx2snn.report.evaluate import evaluate
 
 DATASETS = {"digits_mlp": "digits", "digits_mlp5": "digits"}  # the others: mnist5k
 

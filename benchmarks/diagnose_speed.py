@@ -35,8 +35,8 @@ def _status_kib(field):
 def worker(task, snn, ann, dataset, samples, timesteps, batch_size):
     """One timed run in this process; prints its seconds and peak memory (MiB) as JSON."""
     from onnx2snn.cli_options import load_for_model
-    from onnx2snn.diagnose import diagnose
-    from onnx2snn.evaluate import evaluate
+    from onnx2snn.report.diagnose import diagnose
+    from onnx2snn.report.evaluate import evaluate
 
     data = load_for_model(f"{dataset}:test", ann, "test", samples, 0, NO_IMAGE_OPTIONS, labelled=True)
     before = _status_kib("VmRSS")

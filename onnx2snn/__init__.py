@@ -22,8 +22,8 @@ __version__ = "0.1.0"
 # public name -> (module, attribute): loaded by __getattr__ on first use
 _EXPORTS = {
     "convert": ("onnx2snn.convert", "convert"),
-    "evaluate": ("onnx2snn.evaluate", "evaluate"),
-    "diagnose": ("onnx2snn.diagnose", "diagnose"),
+    "evaluate": ("onnx2snn.report.evaluate", "evaluate"),
+    "diagnose": ("onnx2snn.report.diagnose", "diagnose"),
     "load": ("onnx2snn.load.network", "load"),
     "Recipe": ("onnx2snn.recipes", "Recipe"),
     "RECIPES": ("onnx2snn.recipes", "NAMES"),

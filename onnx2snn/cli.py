@@ -23,7 +23,7 @@ from .cli_options import (
 )
 from .distributed import init_from_environment, is_main
 from .errors import Onnx2SnnError
-from .paired import describe as describe_pair
+from .report.paired import describe as describe_pair
 from .recipes import NAMES as RECIPE_NAMES
 
 USER_ERRORS = (Onnx2SnnError, RuntimeInputError)
@@ -171,7 +171,7 @@ def convert(obj, model, output, calib, recipe_name, threshold, per_channel, v_in
     """
     from .calibrate.thresholds import ThresholdSpec
     from .convert import convert as run_convert
-    from .inspect_model import start_text
+    from .report.inspect_model import start_text
     from .paths import check_outputs
     from .recipes import get_recipe, parse_v_init
 
@@ -263,8 +263,8 @@ def eval_command(obj, model, data, timesteps, ann, budget, plot, as_json, sample
       onnx2snn eval cnn.snn.onnx --data mnist5k --ann models/onnx/mnist_cnn_relu.onnx --plot acc.png
       onnx2snn eval vgg.snn.onnx --data cifar-10-batches-py --samples 1000 --json
     """
-    from .budget import DEFAULT_POINTS, smallest_t
-    from .evaluate import evaluate
+    from .report.budget import DEFAULT_POINTS, smallest_t
+    from .report.evaluate import evaluate
     from .paths import check_outputs
 
     if budget is not None and ann is None:
@@ -274,7 +274,7 @@ def eval_command(obj, model, data, timesteps, ann, budget, plot, as_json, sample
     x = check_encoding(encoding, dataset.x)
     result = evaluate(model, x, dataset.y, timesteps, ann, batch_size, device, obj.progress, encoding, seed, order)
     if plot and is_main():
-        from .plot import plot_evaluation
+        from .report.plot import plot_evaluation
 
         plot_evaluation(result, plot, title=Path(model).name)
     smallest = smallest_t(result, DEFAULT_POINTS if budget is None else budget) if ann else None
@@ -311,8 +311,8 @@ def diagnose(obj, model, ann, data, timesteps, as_json, plot, samples, batch_siz
     Example:
       onnx2snn diagnose cnn.snn.onnx --ann models/onnx/mnist_cnn_relu.onnx --data mnist5k --plot error.png
     """
-    from .diagnose import diagnose as run_diagnose
-    from .diagnose_report import describe
+    from .report.diagnose import diagnose as run_diagnose
+    from .report.diagnose_report import describe
 
     if encoding != "direct":
         raise click.UsageError("diagnose drives the layers by the ANN's values: it takes --encoding direct only")
@@ -322,7 +322,7 @@ def diagnose(obj, model, ann, data, timesteps, as_json, plot, samples, batch_siz
     dataset = load_for_model(data, model, "test", samples, seed, image)
     result = run_diagnose(model, ann, dataset.x, timesteps, batch_size, device, order, obj.progress)
     if plot and is_main():
-        from .diagnose_plot import plot_diagnosis
+        from .report.diagnose_plot import plot_diagnosis
 
         plot_diagnosis(result, plot, title=Path(model).name)
     if as_json:
@@ -342,7 +342,7 @@ def inspect(model):
     Example:
       onnx2snn inspect models/onnx/mnist_cnn_relu.onnx
     """
-    from .inspect_model import describe
+    from .report.inspect_model import describe
 
     click.echo(describe(model))
 
@@ -459,11 +459,11 @@ def demo(obj, timesteps, samples, calib_samples, batch_size, seed, device, order
       onnx2snn demo
       onnx2snn demo --timesteps 1,4,16 --samples 200
     """
-    from .budget import smallest_t
+    from .report.budget import smallest_t
     from .load.bundled import bundled_model
     from .convert import convert as run_convert
     from .data.sources import load_data
-    from .evaluate import evaluate
+    from .report.evaluate import evaluate
 
     path = bundled_model("mnist_cnn_relu")
     x_train = load_data("mnist5k:train", samples=calib_samples, seed=seed).x

@@ -27,7 +27,7 @@ def _loaded(code):
 
 
 def test_importing_the_cli_and_the_evaluation_api_loads_none_of_the_optional_libraries():
-    code = "import onnx2snn.cli, onnx2snn.calibrate.thresholds, onnx2snn.evaluate, onnx2snn.data.sources, snnrt.simulate"
+    code = "import onnx2snn.cli, onnx2snn.calibrate.thresholds, onnx2snn.report.evaluate, onnx2snn.data.sources, snnrt.simulate"
     assert _loaded(code) == []
 
 

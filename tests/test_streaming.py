@@ -17,7 +17,7 @@ from onnx2snn.convert import convert
 from onnx2snn.data.sources import load_data, sample_indices
 from onnx2snn.data.datasets import digits
 from onnx2snn.errors import DataError
-from onnx2snn.evaluate import evaluate
+from onnx2snn.report.evaluate import evaluate
 from onnx2snn.sites.find_sites import find_sites
 from onnx2snn.data.images import FolderReader
 from onnx2snn.data.lazy_inputs import LazyInputs, Rows

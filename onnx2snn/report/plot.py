@@ -5,7 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .save import atomic_write  # noqa: E402
+from ..save import atomic_write  # noqa: E402
 
 
 def plot_evaluation(result, path, title="onnx2snn"):

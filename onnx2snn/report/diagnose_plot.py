@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .save import atomic_write  # noqa: E402
+from ..save import atomic_write  # noqa: E402
 
 
 def plot_diagnosis(diagnosis, path, title="onnx2snn"):

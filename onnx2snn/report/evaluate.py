@@ -9,11 +9,11 @@ from tqdm.auto import tqdm
 from snnrt.simulate import SpikingNetwork, check_class_scores
 from snnrt.stats import E_AC_PJ, E_MAC_PJ
 
-from .data.batches import as_inputs, is_stream, iter_batches
-from .calibrate.thresholds import check_input_shape
-from .distributed import gather_records, owns
-from .errors import DataError
-from .load.model import load_model
+from ..data.batches import as_inputs, is_stream, iter_batches
+from ..calibrate.thresholds import check_input_shape
+from ..distributed import gather_records, owns
+from ..errors import DataError
+from ..load.model import load_model
 from .paired import mcnemar
 
 DEFAULT_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)

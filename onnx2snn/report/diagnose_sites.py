@@ -13,9 +13,9 @@ import onnx
 
 from snnrt import contract
 
-from .errors import ModelMismatchError
-from .load.model import load_model
-from .normalize import normalize
+from ..errors import ModelMismatchError
+from ..load.model import load_model
+from ..normalize import normalize
 
 
 @dataclass
