@@ -14,7 +14,7 @@ from PIL import Image
 
 from onnx2snn import __version__
 from onnx2snn.load.bundled import bundled_model
-from onnx2snn.cli import main
+from onnx2snn.cli.commands import main
 from onnx2snn.data.datasets import digits
 from onnx2snn.defaults import TUNE_SPREADS
 from tests.conftest import make_model

@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 
 from onnx2snn.load.bundled import bundled_model
-from onnx2snn.cli import main
+from onnx2snn.cli.commands import main
 from onnx2snn.convert import convert
 from onnx2snn.data.datasets import digits
 from onnx2snn.report.diagnose import diagnose

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MLP = bundled_model("digits_mlp")
 SCRIPT = """
 import json, sys
-from onnx2snn.cli import main
+from onnx2snn.cli.commands import main
 from onnx2snn.distributed import rank_and_size
 from onnx2snn.calibrate.histogram import StreamingHistogram
 from snnrt.simulate import SpikingNetwork
@@ -81,7 +81,7 @@ def data(tmp_path_factory):
 def test_two_processes_convert_and_evaluate_as_one(tmp_path, data):
     from click.testing import CliRunner
 
-    from onnx2snn.cli import main
+    from onnx2snn.cli.commands import main
 
     one = tmp_path / "one.onnx"
     convert = ["convert", MLP, "--calib", data / "calib.npy", "--batch-size", 16, "--no-layerwise"]

@@ -223,7 +223,7 @@ def test_the_cli_takes_a_latency_target_and_can_skip_layerwise(tmp_path):
     from click.testing import CliRunner
 
     from onnx2snn.load.bundled import bundled_model
-    from onnx2snn.cli import main
+    from onnx2snn.cli.commands import main
 
     out = tmp_path / "mlp.snn.onnx"
     args = ["--quiet", "convert", str(bundled_model("digits_mlp")), "-o", str(out), "--calib", "digits"]

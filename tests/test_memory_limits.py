@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LIMITED = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_DATA, (2_500 << 20, 2_500 << 20))
-from onnx2snn.cli import main
+from onnx2snn.cli.commands import main
 main(["--quiet", *sys.argv[1:]])
 """
 

@@ -12,7 +12,7 @@ from onnx import helper
 import onnx2snn
 from onnx2snn.load.bundled import bundled_model
 from onnx2snn.calibrate.thresholds import ann_session
-from onnx2snn.cli import main
+from onnx2snn.cli.commands import main
 from onnx2snn.convert import convert
 from onnx2snn.data.datasets import digits
 from onnx2snn.errors import UnsupportedModelError

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from onnx import TensorProto, helper
 
-from onnx2snn.cli import main
+from onnx2snn.cli.commands import main
 from onnx2snn.convert import convert
 from onnx2snn.errors import UnsupportedModelError
 from onnx2snn.sites.find_sites import find_sites

@@ -162,7 +162,7 @@ def test_layerwise_calibration_refits_the_weights_that_receive_spikes():
 def test_the_cli_keeps_the_trained_weights_when_asked(tmp_path):
     from click.testing import CliRunner
 
-    from onnx2snn.cli import main
+    from onnx2snn.cli.commands import main
 
     ann, data = tmp_path / "cnn.onnx", tmp_path / "calib.npy"
     onnx.save(_cnn(), ann)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from onnx2snn.cli import main
+from onnx2snn.cli.commands import main
 from onnx2snn.convert import convert
 from onnx2snn.errors import ModelLoadError, ModelLoadWarning, UnsupportedModelError
 from onnx2snn.load.model import load_model

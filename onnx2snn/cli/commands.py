@@ -10,8 +10,8 @@ import click
 import numpy as np
 from snnrt.errors import RuntimeInputError
 
-from . import __version__, defaults
-from .cli_options import (
+from .. import __version__, defaults
+from .options import (
     FiniteFloatRange,
     batch_options,
     check_encoding,
@@ -21,10 +21,10 @@ from .cli_options import (
     simulation_options,
     timesteps_option,
 )
-from .distributed import init_from_environment, is_main
-from .errors import Onnx2SnnError
-from .report.paired import describe as describe_pair
-from .recipes import NAMES as RECIPE_NAMES
+from ..distributed import init_from_environment, is_main
+from ..errors import Onnx2SnnError
+from ..report.paired import describe as describe_pair
+from ..recipes import NAMES as RECIPE_NAMES
 
 USER_ERRORS = (Onnx2SnnError, RuntimeInputError)
 DATA_FORMS = "mnist5k, digits[:train|test|all], FILE.npz (x, y), FILE.npy, an image folder or a CIFAR folder[:split]"
@@ -169,11 +169,11 @@ def convert(obj, model, output, calib, recipe_name, threshold, per_channel, v_in
       onnx2snn convert vgg.onnx -o vgg.snn.onnx --calib cifar-10-batches-py:train --calib-samples 2000
       onnx2snn convert model.onnx -o paper.snn.onnx --calib calib.npz --recipe bu2022
     """
-    from .calibrate.thresholds import ThresholdSpec
-    from .convert import convert as run_convert
-    from .report.inspect_model import start_text
-    from .paths import check_outputs
-    from .recipes import get_recipe, parse_v_init
+    from ..calibrate.thresholds import ThresholdSpec
+    from ..convert import convert as run_convert
+    from ..report.inspect_model import start_text
+    from ..paths import check_outputs
+    from ..recipes import get_recipe, parse_v_init
 
     if threshold is not None:
         try:
@@ -263,9 +263,9 @@ def eval_command(obj, model, data, timesteps, ann, budget, plot, as_json, sample
       onnx2snn eval cnn.snn.onnx --data mnist5k --ann models/onnx/mnist_cnn_relu.onnx --plot acc.png
       onnx2snn eval vgg.snn.onnx --data cifar-10-batches-py --samples 1000 --json
     """
-    from .report.budget import DEFAULT_POINTS, smallest_t
-    from .report.evaluate import evaluate
-    from .paths import check_outputs
+    from ..report.budget import DEFAULT_POINTS, smallest_t
+    from ..report.evaluate import evaluate
+    from ..paths import check_outputs
 
     if budget is not None and ann is None:
         raise click.UsageError("--budget compares with the ANN: give --ann as well")
@@ -274,7 +274,7 @@ def eval_command(obj, model, data, timesteps, ann, budget, plot, as_json, sample
     x = check_encoding(encoding, dataset.x)
     result = evaluate(model, x, dataset.y, timesteps, ann, batch_size, device, obj.progress, encoding, seed, order)
     if plot and is_main():
-        from .report.plot import plot_evaluation
+        from ..report.plot import plot_evaluation
 
         plot_evaluation(result, plot, title=Path(model).name)
     smallest = smallest_t(result, DEFAULT_POINTS if budget is None else budget) if ann else None
@@ -311,18 +311,18 @@ def diagnose(obj, model, ann, data, timesteps, as_json, plot, samples, batch_siz
     Example:
       onnx2snn diagnose cnn.snn.onnx --ann models/onnx/mnist_cnn_relu.onnx --data mnist5k --plot error.png
     """
-    from .report.diagnose import diagnose as run_diagnose
-    from .report.diagnose_report import describe
+    from ..report.diagnose import diagnose as run_diagnose
+    from ..report.diagnose_report import describe
 
     if encoding != "direct":
         raise click.UsageError("diagnose drives the layers by the ANN's values: it takes --encoding direct only")
-    from .paths import check_outputs
+    from ..paths import check_outputs
 
     check_outputs({"--plot": plot}, {"model": model, "--ann": ann, "--data": data})
     dataset = load_for_model(data, model, "test", samples, seed, image)
     result = run_diagnose(model, ann, dataset.x, timesteps, batch_size, device, order, obj.progress)
     if plot and is_main():
-        from .report.diagnose_plot import plot_diagnosis
+        from ..report.diagnose_plot import plot_diagnosis
 
         plot_diagnosis(result, plot, title=Path(model).name)
     if as_json:
@@ -342,7 +342,7 @@ def inspect(model):
     Example:
       onnx2snn inspect models/onnx/mnist_cnn_relu.onnx
     """
-    from .report.inspect_model import describe
+    from ..report.inspect_model import describe
 
     click.echo(describe(model))
 
@@ -352,7 +352,7 @@ def _simulate(model, x, timesteps, batch_size, device, order, encoding, seed, pr
     from snnrt.simulate import SpikingNetwork
     from tqdm.auto import tqdm
 
-    from .load.model import load_model
+    from ..load.model import load_model
 
     network = SpikingNetwork(load_model(model), device, order)
     predictions, rates, counts = [], {}, {}
@@ -426,8 +426,8 @@ def export(model, fmt, output, timesteps, per_step):
       onnx2snn export cnn.snn.onnx --format onnx -T 16 -o cnn_t16.onnx
       onnx2snn export cnn.snn.onnx --format nir -o cnn.nir
     """
-    from .export import export_model
-    from .paths import check_outputs
+    from ..export import export_model
+    from ..paths import check_outputs
 
     check_outputs({"-o": output}, {"model": model})
     if fmt == "nir" and (timesteps is not None or per_step):
@@ -459,11 +459,11 @@ def demo(obj, timesteps, samples, calib_samples, batch_size, seed, device, order
       onnx2snn demo
       onnx2snn demo --timesteps 1,4,16 --samples 200
     """
-    from .report.budget import smallest_t
-    from .load.bundled import bundled_model
-    from .convert import convert as run_convert
-    from .data.sources import load_data
-    from .report.evaluate import evaluate
+    from ..report.budget import smallest_t
+    from ..load.bundled import bundled_model
+    from ..convert import convert as run_convert
+    from ..data.sources import load_data
+    from ..report.evaluate import evaluate
 
     path = bundled_model("mnist_cnn_relu")
     x_train = load_data("mnist5k:train", samples=calib_samples, seed=seed).x

@@ -5,8 +5,8 @@ import math
 import click
 import numpy as np
 
-from .data.images import LAYOUTS, Preprocess
-from .data.lazy_inputs import LazyInputs
+from ..data.images import LAYOUTS, Preprocess
+from ..data.lazy_inputs import LazyInputs
 
 MAX_SEED = 2**32 - 1
 
@@ -107,7 +107,7 @@ def simulation_options(f):
 def model_io(path):
     """(input shape with dim names for free dims, number of classes or None) of an ONNX file. An integer input
     is not refused here: convert names the nodes that read it."""
-    from .load.model import load_model
+    from ..load.model import load_model
 
     model = load_model(path, float_input=False)
     initializers = {t.name for t in model.graph.initializer}
@@ -124,7 +124,7 @@ def model_io(path):
 
 def load_for_model(spec, model_path, default_split, samples, seed, image, labelled=False):
     """Dataset read from ``spec`` and shaped for the model's input; labels checked against its outputs."""
-    from .data.sources import check_labels, fit_to_model, load_data
+    from ..data.sources import check_labels, fit_to_model, load_data
 
     shape, classes = model_io(model_path)
     channels = None
@@ -133,7 +133,7 @@ def load_for_model(spec, model_path, default_split, samples, seed, image, labell
         channels = channel_dim if channel_dim in (1, 3) else None
     data = load_data(spec, default_split, Preprocess(channels=channels, **image), samples, seed)
     if labelled:
-        from .errors import DataError
+        from ..errors import DataError
 
         if data.y is None:
             raise DataError(f"{spec}: evaluation needs labels; give an .npz with x and y, a folder with one "
