@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from onnx2snn.load.bundled import bundled_model
 from onnx2snn.cli.options import load_for_model
+from onnx2snn.load.bundled import bundled_model
 from onnx2snn.report.diagnose import diagnose
 from onnx2snn.report.diagnose_sites import scaled_threshold
 from onnx2snn.report.evaluate import evaluate

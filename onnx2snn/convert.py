@@ -10,18 +10,18 @@ from snnrt import contract
 from snnrt.simulate import SpikingNetwork
 
 from . import __version__, defaults
-from .data.batches import EvenSample, as_inputs, is_stream, iter_batches
+from .calibrate.layerwise import UnfoldableGraph, calibrate_layerwise
 from .calibrate.thresholds import MSE_TIMESTEPS, ThresholdSpec, calibrate
+from .calibrate.tune import check_tuning, tune_thresholds
+from .data.batches import EvenSample, as_inputs, is_stream, iter_batches
 from .distributed import barrier, is_main
 from .errors import UnsupportedModelError
-from .sites.find_sites import find_sites
-from .calibrate.layerwise import UnfoldableGraph, calibrate_layerwise
 from .load.model import load_model
 from .normalize import normalize
 from .recipes import get_recipe
 from .rewrite import if_node_name, rewrite
 from .save import save_model
-from .calibrate.tune import check_tuning, tune_thresholds
+from .sites.find_sites import find_sites
 
 RESET_WORDS = {contract.RESET_SUBTRACT: "reset by subtraction", contract.RESET_ZERO: "reset to zero"}
 

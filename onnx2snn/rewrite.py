@@ -14,10 +14,10 @@ import onnx_graphsurgeon as gs
 
 from snnrt import contract
 
-from .sites.compensate import insert_compensations
 from .errors import UnsupportedModelError
-from .normalize.upgrade_opset import default_opset
 from .normalize.graph_edits import bypass
+from .normalize.upgrade_opset import default_opset
+from .sites.compensate import insert_compensations
 
 
 def if_node_name(site):

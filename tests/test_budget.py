@@ -5,9 +5,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from onnx2snn.report.budget import smallest_t
-from onnx2snn.load.bundled import bundled_model
 from onnx2snn.cli.commands import main
+from onnx2snn.load.bundled import bundled_model
+from onnx2snn.report.budget import smallest_t
 from onnx2snn.report.evaluate import Evaluation
 
 MLP = str(bundled_model("digits_mlp"))

@@ -13,10 +13,10 @@ from onnx import helper
 from PIL import Image
 
 from onnx2snn import __version__
-from onnx2snn.load.bundled import bundled_model
 from onnx2snn.cli.commands import main
 from onnx2snn.data.datasets import digits
 from onnx2snn.defaults import TUNE_SPREADS
+from onnx2snn.load.bundled import bundled_model
 from tests.conftest import make_model
 from tests.test_data_loaders import CIFAR10, write_cifar
 

@@ -12,18 +12,18 @@ import numpy as np
 import onnx
 import pytest
 
-from onnx2snn.load.bundled import bundled_model
-from onnx2snn.data.datasets import digits
 from onnx2snn.calibrate.histogram import StreamingHistogram
+from onnx2snn.data.datasets import digits
+from onnx2snn.load.bundled import bundled_model
 from snnrt import contract
 
 ROOT = Path(__file__).resolve().parent.parent
 MLP = bundled_model("digits_mlp")
 SCRIPT = """
 import json, sys
+from onnx2snn.calibrate.histogram import StreamingHistogram
 from onnx2snn.cli.commands import main
 from onnx2snn.distributed import rank_and_size
-from onnx2snn.calibrate.histogram import StreamingHistogram
 from snnrt.simulate import SpikingNetwork
 
 # the command lines as torchrun runs them, counting the batches that this rank calibrates on and simulates

@@ -6,10 +6,10 @@ import pytest
 import torch
 from onnx import helper
 
-from onnx2snn.calibrate.bias_carriers import add_bias, find_bias_carriers
-from onnx2snn.convert import convert, latency_steps
 from onnx2snn.calibrate import layerwise
+from onnx2snn.calibrate.bias_carriers import add_bias, find_bias_carriers
 from onnx2snn.calibrate.layerwise import LayerFitter
+from onnx2snn.convert import convert, latency_steps
 from snnrt import contract
 from tests.conftest import make_model, ort_run
 

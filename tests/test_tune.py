@@ -7,13 +7,13 @@ import pytest
 import torch
 from onnx import helper
 
-from onnx2snn.load.bundled import bundled_model
+from onnx2snn.calibrate import tune
 from onnx2snn.calibrate.thresholds import ann_session
+from onnx2snn.calibrate.tune import evenly_spaced, snn_output_in_ann, tune_thresholds
 from onnx2snn.convert import convert
 from onnx2snn.data.datasets import load_builtin, mnist5k
 from onnx2snn.defaults import SPREAD, TUNE_SCALES, TUNE_SPREADS, TUNE_WEIGHT_POWER
-from onnx2snn.calibrate import tune
-from onnx2snn.calibrate.tune import evenly_spaced, snn_output_in_ann, tune_thresholds
+from onnx2snn.load.bundled import bundled_model
 from snnrt import contract
 from snnrt.simulate import SpikingNetwork
 from tests.conftest import make_model, ort_run

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from onnx import helper
 
-from onnx2snn.convert import convert
 from onnx2snn.calibrate import weight_fit
 from onnx2snn.calibrate.weight_fit import ConvGeometry, fit_weights
+from onnx2snn.convert import convert
 from tests.conftest import make_model, ort_run
 
 GENERATOR = torch.Generator().manual_seed(11)

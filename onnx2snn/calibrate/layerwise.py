@@ -41,11 +41,11 @@ from snnrt.memory import peak_bytes_per_sample_step
 from snnrt.neuron import IFParameters, IFState, if_fire
 from snnrt.simulate import SpikingNetwork
 
-from .bias_carriers import BIASED_OPS, add_bias, carrier_of, consumers, find_bias_carriers
-from .thresholds import ann_batches
 from ..defaults import (LAYERWISE_CORRECTIONS, LAYERWISE_FACTORS, LAYERWISE_MEMORY, LAYERWISE_NEURONS,
                        LAYERWISE_SAMPLES)
 from ..errors import CalibrationError
+from .bias_carriers import BIASED_OPS, add_bias, carrier_of, consumers, find_bias_carriers
+from .thresholds import ann_batches
 from .tune import evenly_spaced, whole_number
 from .weight_fit import ConvGeometry, fit_weights
 

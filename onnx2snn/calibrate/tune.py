@@ -47,10 +47,10 @@ from tqdm.auto import tqdm
 
 from snnrt.simulate import SpikingNetwork
 
-from .thresholds import ann_batches
 from ..defaults import TUNE_SAMPLES, TUNE_SCALES, TUNE_SPREADS, TUNE_TIMESTEPS, TUNE_WEIGHT_POWER
 from ..errors import CalibrationError
 from .potentials import ann_channel_means, shifted_start
+from .thresholds import ann_batches
 
 
 @dataclass

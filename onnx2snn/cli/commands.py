@@ -11,6 +11,10 @@ import numpy as np
 from snnrt.errors import RuntimeInputError
 
 from .. import __version__, defaults
+from ..distributed import init_from_environment, is_main
+from ..errors import Onnx2SnnError
+from ..recipes import NAMES as RECIPE_NAMES
+from ..report.paired import describe as describe_pair
 from .options import (
     FiniteFloatRange,
     batch_options,
@@ -21,10 +25,6 @@ from .options import (
     simulation_options,
     timesteps_option,
 )
-from ..distributed import init_from_environment, is_main
-from ..errors import Onnx2SnnError
-from ..report.paired import describe as describe_pair
-from ..recipes import NAMES as RECIPE_NAMES
 
 USER_ERRORS = (Onnx2SnnError, RuntimeInputError)
 DATA_FORMS = "mnist5k, digits[:train|test|all], FILE.npz (x, y), FILE.npy, an image folder or a CIFAR folder[:split]"

@@ -23,12 +23,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import DataError, reason
+from ..paths import check_input_file
 from .cifar import SPLITS, CifarReader, is_cifar_dir
 from .datasets import BUILTIN_NAMES, load_builtin
-from ..errors import DataError, reason
 from .images import FolderReader, Preprocess, list_images
 from .lazy_inputs import LazyInputs, Rows
-from ..paths import check_input_file
 
 FORMS = "a built-in name (mnist5k, digits), an .npz (x, y), an .npy, an image folder or a CIFAR batches folder"
 

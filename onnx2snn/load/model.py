@@ -9,9 +9,9 @@ from google.protobuf.message import DecodeError
 from onnx import external_data_helper
 
 from ..errors import ModelLoadError, ModelLoadWarning
-from .limits import check_limits
 from ..normalize.drop_input_initializers import allow_initializers_outside_inputs
 from ..paths import check_input_file
+from .limits import check_limits
 
 FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16}
 

@@ -18,12 +18,12 @@ from tqdm.auto import tqdm
 
 from snnrt.simulate import SpikingNetwork
 
-from ..data.batches import as_inputs
 from ..calibrate.thresholds import ann_batches, ann_session, check_input_shape
-from .diagnose_sites import ann_with_sites, if_sites
-from .diagnose_sums import RateSums, broadcast
+from ..data.batches import as_inputs
 from ..errors import DataError, ModelMismatchError
 from ..load.model import load_model
+from .diagnose_sites import ann_with_sites, if_sites
+from .diagnose_sums import RateSums, broadcast
 
 DEFAULT_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
 CLIPPED_TOO_MANY = 0.05  # a layer that clips more of the ANN's activations than this has too low a threshold

@@ -9,8 +9,8 @@ from tqdm.auto import tqdm
 from snnrt.simulate import SpikingNetwork, check_class_scores
 from snnrt.stats import E_AC_PJ, E_MAC_PJ
 
-from ..data.batches import as_inputs, is_stream, iter_batches
 from ..calibrate.thresholds import check_input_shape
+from ..data.batches import as_inputs, is_stream, iter_batches
 from ..distributed import gather_records, owns
 from ..errors import DataError
 from ..load.model import load_model

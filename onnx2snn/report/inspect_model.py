@@ -11,9 +11,9 @@ from snnrt.graph import GraphModule
 from snnrt.stats import WEIGHT_OPS, OpCounter, shape_macs
 from snnrt.validate import compensation_body, if_attributes
 
-from ..sites.find_sites import find_sites
 from ..load.model import FLOAT_TYPES, load_model
 from ..normalize import normalize
+from ..sites.find_sites import find_sites
 
 
 def _shape(value_info):

@@ -9,9 +9,9 @@ import pytest
 import torch
 from onnx import helper
 
-from onnx2snn.load.bundled import bundled_model
 from onnx2snn.convert import convert
 from onnx2snn.data.datasets import mnist5k
+from onnx2snn.load.bundled import bundled_model
 from snnrt.errors import RuntimeInputError
 from snnrt.simulate import SpikingNetwork
 from tests import exported_models
