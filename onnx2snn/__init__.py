@@ -50,9 +50,9 @@ def __dir__():
 
 
 class _Package(types.ModuleType):
-    """Keeps the functions convert, evaluate, diagnose and load under their names: the import system sets each
-    submodule as an attribute of its package when it is first imported, which would hide the function of the
-    same name (the modules stay importable: ``from onnx2snn.convert import SnnModel``)."""
+    """Keeps the functions convert and load under their names: the import system sets the module
+    onnx2snn.convert and the package onnx2snn.load as attributes of this package when they are first imported,
+    which would hide the functions (both stay importable: ``from onnx2snn.convert import SnnModel``)."""
 
     def __setattr__(self, name, value):
         if name in _EXPORTS and isinstance(value, types.ModuleType):

@@ -1,4 +1,4 @@
-"""``python -m onnx2snn`` (and ``torchrun ... -m onnx2snn``): the command line of onnx2snn.cli."""
+"""``python -m onnx2snn`` (and ``torchrun ... -m onnx2snn``): the command line of onnx2snn.cli.commands."""
 
 from .cli.commands import main
 

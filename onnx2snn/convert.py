@@ -53,7 +53,7 @@ class SnnModel:
     tuning: str = None  # what threshold tuning did (convert(tune=True)), as in the metadata
     fitted_for: str = None  # the latency target, as in the metadata
     layerwise: str = None  # what layer-wise calibration did, as in the metadata
-    compensated: list = None  # the ExpectationCompensation units (onnx2snn.compensate.Compensation)
+    compensated: list = None  # the ExpectationCompensation units (onnx2snn.sites.compensate.Compensation)
 
     def save(self, path):
         """Write the SNN file atomically (a failure leaves no partial file)."""
@@ -73,15 +73,15 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
     name ('default', 'bu2022', 'classic', 'qcfs') or a Recipe; ``overrides``: Recipe fields that replace the
     preset's (``threshold`` may also be a ThresholdSpec), for example ``spread=0.5`` or ``timesteps=4``.
     ``tune_timesteps`` and ``tune_samples``: with ``tune``, the T whose outputs should follow the ANN (the latency
-    target replaces them) and the calibration inputs simulated (onnx2snn.tune); ``layerwise_samples``: the
-    calibration inputs that layer-wise calibration runs the SNN on (onnx2snn.layerwise). Nonlinearities that no
-    IF neuron computes become ExpectationCompensation units (onnx2snn.compensate; not spiking, named in the
+    target replaces them) and the calibration inputs simulated (onnx2snn.calibrate.tune); ``layerwise_samples``: the
+    calibration inputs that layer-wise calibration runs the SNN on (onnx2snn.calibrate.layerwise). Nonlinearities that
+    no IF neuron computes become ExpectationCompensation units (onnx2snn.sites.compensate; not spiking, named in the
     metadata and ``compensated``); ``spiking_only`` refuses them instead, listing the nodes. The file's metadata
     records the recipe by name and value. docs/conversion.md describes the method.
 
-    ``calibration`` may also be LazyInputs (onnx2snn.data) or any iterable of batches, x or (x, y) (a torch
+    ``calibration`` may also be LazyInputs (onnx2snn.data.lazy_inputs) or any iterable of batches, x or (x, y) (a torch
     DataLoader; labels unused), read once: the samples that tuning and layer-wise calibration take are then kept
-    evenly spaced over it as it passes (onnx2snn.batches.EvenSample), not at the exact positions that an array's
+    evenly spaced over it as it passes (onnx2snn.data.batches.EvenSample), not at the exact positions that an array's
     would be. In a torch.distributed process group, the calibration statistics are shared out by batch and
     merged, every process returns the same SnnModel, and rank 0 alone writes ``output`` (onnx2snn.distributed).
 

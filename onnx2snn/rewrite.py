@@ -1,5 +1,5 @@
 """Rewrite a normalized ANN into an SNN file: each site becomes one IFNeuron node of onnx2snn's domain, and the
-nodes of each compensation unit one ExpectationCompensation node (onnx2snn.compensate).
+nodes of each compensation unit one ExpectationCompensation node (onnx2snn.sites.compensate).
 
 MaxPool nodes fed (directly or not) by spikes become SpikeMaxPool (max pooling of cumulative counts,
 exact at every step; see snnrt.contract). The IF layers that feed them get no ``v_spread``: the maximum

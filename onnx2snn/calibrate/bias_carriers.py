@@ -1,6 +1,6 @@
 """Where a per-channel current added to an IF layer's input can be written: the bias of the Conv or Gemm that
-computes that input (directly, or as one addend of an Add), so that layer-wise calibration (onnx2snn.layerwise)
-changes no op and no runtime contract."""
+computes that input (directly, or as one addend of an Add), so that layer-wise calibration
+(onnx2snn.calibrate.layerwise) changes no op and no runtime contract."""
 
 import numpy as np
 from onnx import numpy_helper

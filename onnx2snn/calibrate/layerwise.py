@@ -1,10 +1,10 @@
 """Layer-wise calibration: fit every IF layer to what it really receives, in one pass over the network.
 
-Thresholds from activation statistics (onnx2snn.calibrate) see the ANN's activations, not the spike trains that
-reach a layer once the layers before it are converted; in a deep network each layer's rounding and clipping
+Thresholds from activation statistics (onnx2snn.calibrate.thresholds) see the ANN's activations, not the spike trains
+that reach a layer once the layers before it are converted; in a deep network each layer's rounding and clipping
 error then adds to those upstream. Here the SNN itself runs on calibration inputs, all time steps at once and
 layer by layer (snnrt's layer order). With ``refit_weights``, each Conv or Gemm that receives spikes, and the one
-that computes the output, is first refitted to the spike rates it receives (onnx2snn.weight_fit). Then each IF
+that computes the output, is first refitted to the spike rates it receives (onnx2snn.calibrate.weight_fit). Then each IF
 layer, before it fires, is fitted to its true input currents x[t] against the ANN's activation a at the same site
 on the same inputs (no labels), channel by channel:
 
@@ -17,7 +17,7 @@ on the same inputs (no labels), channel by channel:
    largest;
 2. mean error: the remaining mean error of each channel at each T, e_T, is fitted as e_T = b + d / T: a
    constant current b (bias calibration, Li et al., ICML 2021), written into the bias of the Conv or Gemm that
-   computes the input (onnx2snn.bias_carriers; b = 0 where there is none), and a start shift d (potential
+   computes the input (onnx2snn.calibrate.bias_carriers; b = 0 where there is none), and a start shift d (potential
    calibration), since starting d higher adds about d / T to the mean output after T steps. The channel keeps
    the shares 0, 1/2, 1 or 3/2 of (b, d) with the smallest E.
 
@@ -221,7 +221,7 @@ def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, ba
                         refit_weights=True):
     """Fit the IF layers of the SNN ModelProto ``snn`` (converted from the clean ANN ``ann``) to the calibration
     inputs ``data`` over the sorted time steps ``timesteps`` (module doc); with ``refit_weights``, refit the weight
-    layers that receive spikes first (onnx2snn.weight_fit). Returns (a new SNN ModelProto with the fitted
+    layers that receive spikes first (onnx2snn.calibrate.weight_fit). Returns (a new SNN ModelProto with the fitted
     thresholds, starts, biases and weights, LayerwiseResult)."""
     if data is None or len(data) == 0:
         raise CalibrationError("layer-wise calibration needs calibration data; give --calib")

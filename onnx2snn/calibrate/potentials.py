@@ -3,7 +3,7 @@
 Every neuron of a channel starts at the same potential, so the channel's spikes can fall short of (or exceed)
 the ANN's activations on average, and the next layer sums that bias over its whole fan-in. After Li et al.
 ("A Free Lunch From ANN: Towards Efficient, Accurate Spiking Neural Networks Calibration", ICML 2021,
-potential calibration), the tuner (onnx2snn.tune) measures, for each channel c and each tuned T, the error of
+potential calibration), the tuner (onnx2snn.calibrate.tune) measures, for each channel c and each tuned T, the error of
 the layer's output averaged over steps 1..T, as a mean over calibration samples and positions::
 
     e_T[c] = mean ANN activation[c] - theta[c] * (spikes per neuron in steps 1..T)[c] / T

@@ -141,7 +141,7 @@ def check_input_shape(expected, shape, what):
 
 def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress=False, timesteps=MSE_TIMESTEPS):
     """Return {site.name: Threshold} for a normalized ANN and calibration inputs ``data``: an array (N, ...),
-    LazyInputs or an iterable of batches (onnx2snn.batches); the mse statistic is fitted for ``timesteps``."""
+    LazyInputs or an iterable of batches (onnx2snn.data.batches); the mse statistic is fitted for ``timesteps``."""
     thresholds = {}
     for site in sites:
         if spec.uses_bound(site):

@@ -17,18 +17,17 @@ in TUNE_SPREADS at the chosen factor and keeps the best (the layer's own include
 neurons' rounding, and how much of it helps differs from layer to layer (on the bundled ReLU CNN the picked
 spreads gain most at T = 2 and 4: benchmarks/accuracy.py). Last, when the caller asks, it shifts the layer's
 initial potentials channel by channel so that the layer's mean output follows the ANN's at the tuned T's
-(onnx2snn.potentials), and keeps them where that lowers the error. The later layers are then tuned on the
+(onnx2snn.calibrate.potentials), and keeps them where that lowers the error. The later layers are then tuned on the
 calibrated ones. On the bundled ReLU CNN the starts gain most at T = 1 and 2.
 
 Why the weights: the rounding error of the output averaged over T steps falls about as 1 / T^2, while the error of
-clipping at the threshold does not fall. With the same weight for every T, the errors of T = 1 and 2 dominate, so
-the tuner chose low thresholds that clip: the tuned ReLU CNN stayed 0.2 to 0.4 points below the ANN at T = 64 in
-every calibration draw tried. Weighted by T, the large T's count as well, at a cost at the small T's (on the bundled
-MNIST CNNs 6.6 points at T = 1 on the ReLU CNN, 1.6 at T = 2 on the max-pooling one: docs/results.md). The
-least-squares fit of a start shift (onnx2snn.potentials) stays unweighted, since a start matters at small T; the
-weighted error decides whether the shifted starts are kept. A geometric mean (the same weight for a relative gain at
-every T), tried before the spreads and starts, gave lower accuracy averaged over T = 1..64 on both bundled ReLU
-CNNs.
+clipping at the threshold does not fall. With the same weight for every T, the errors of T = 1 and 2 dominate, so the
+tuner chose low thresholds that clip: the tuned ReLU CNN stayed 0.2 to 0.4 points below the ANN at T = 64 in every
+calibration draw tried. Weighted by T, the large T's count as well, at a cost at the small T's (on the bundled MNIST
+CNNs 6.6 points at T = 1 on the ReLU CNN, 1.6 at T = 2 on the max-pooling one: docs/results.md). The least-squares fit
+of a start shift (onnx2snn.calibrate.potentials) stays unweighted, since a start matters at small T; the weighted error
+decides whether the shifted starts are kept. A geometric mean (the same weight for a relative gain at every T), tried
+before the spreads and starts, gave lower accuracy averaged over T = 1..64 on both bundled ReLU CNNs.
 
 The initial potentials and the spread are fractions of theta, so they scale with it. One pass over the layers
 costs one simulation plus len(TUNE_SCALES) per layer, up to len(TUNE_SPREADS) - 1 per layer with a spread and
@@ -135,7 +134,7 @@ def tune_thresholds(snn, ann, dropped, layers, data, v_init_fraction, timesteps=
                     calibrate_starts=False):
     """Tune the thresholds of the IF nodes named ``layers`` of the SNN ModelProto ``snn`` (module doc), with
     ``tune_spreads`` the spreads of those among them that have one, and with ``calibrate_starts`` their
-    initial potentials per channel (onnx2snn.potentials).
+    initial potentials per channel (onnx2snn.calibrate.potentials).
 
     ``ann``: the clean ANN it was converted from, with ``dropped`` the names of its final nodes that the SNN
     leaves out (a Softmax); ``data``: calibration inputs (N, ...); ``v_init_fraction``: the initial potential

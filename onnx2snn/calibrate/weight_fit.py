@@ -9,7 +9,7 @@ calibration inputs (Li et al., ICML 2021, calibrate weights by gradient descent 
     (W', b') = argmin  sum over T of w_T ||W' r_T + b' - y||^2  +  lam ||(W', b') - (W, b)||^2,
 
 a ridge regression towards the trained weights, solved per output channel from one Gram matrix. Each T counts
-by its relative error (w_T = 1 / the error with the trained weights at that T, as in onnx2snn.layerwise), so a
+by its relative error (w_T = 1 / the error with the trained weights at that T, as in onnx2snn.calibrate.layerwise), so a
 T at which r_T is already close to a (T = 64) weighs as much as T = 1 and holds W' near W. Rows are sampled
 (sample, position) pairs of the layer's input patches, at most WEIGHT_FIT_ROWS, and the Gram matrices of the T
 are held only while they fit in WEIGHT_FIT_GRAM_MEMORY (else summed in a second pass), so memory does not grow

@@ -130,7 +130,7 @@ def _format_threshold(values):
                    "(from --init), so that the SNN follows the ANN on calibration data "
                    f"(simulates the SNN {len(defaults.TUNE_SCALES) + 1} times per layer and "
                    f"{len(defaults.TUNE_SPREADS) - 1} more per layer with a spread, on CUDA when torch sees it; "
-                   "see onnx2snn.tune).")
+                   "see onnx2snn.calibrate.tune).")
 @click.option("--tune-timesteps", callback=parse_timesteps,
               help="With --tune: the time steps T whose outputs should follow the ANN, each weighted by "
                    f"T^{defaults.TUNE_WEIGHT_POWER:g} [default: {','.join(map(str, defaults.TUNE_TIMESTEPS))}].")
@@ -144,10 +144,11 @@ def _format_threshold(values):
 @click.option("--layerwise/--no-layerwise", default=None,
               help="Finally fit each IF layer's thresholds, starts and input bias per channel to the spike trains "
                    "it receives from the converted layers before it (one SNN run on calibration data; see "
-                   "onnx2snn.layerwise) [default: the recipe's; on in the default recipe].")
+                   "onnx2snn.calibrate.layerwise) [default: the recipe's; on in the default recipe].")
 @click.option("--refit-weights/--keep-weights", default=None,
               help="With --layerwise: also refit the weights of the Conv and Gemm layers that receive spikes to the "
-                   "rates they receive (onnx2snn.weight_fit) [default: the recipe's; on in the default recipe].")
+                   "rates they receive (onnx2snn.calibrate.weight_fit) [default: the recipe's; on in the default "
+                   "recipe].")
 @click.option("--layerwise-samples", type=click.IntRange(1), default=defaults.LAYERWISE_SAMPLES, show_default=True,
               help="With --layerwise: calibration samples the SNN runs on, evenly spaced over --calib.")
 @click.option("--spiking-only", is_flag=True,

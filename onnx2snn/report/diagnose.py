@@ -5,8 +5,8 @@ outputs over steps 1..T) against the ANN's activation at the same site on the sa
 signed error (bias), the firing rate and the share of neurons that never fire; per layer the share of the ANN's
 activations above the threshold (clipped). The layer's own error is that of the IF layer alone driven by the
 ANN's input current at that site (constant for T steps): what the layer adds itself, apart from what reaches it
-from upstream. The SNN runs in snnrt, the ANN in ONNX Runtime (onnx2snn.diagnose_sites); everything is summed
-batch by batch (onnx2snn.diagnose_sums).
+from upstream. The SNN runs in snnrt, the ANN in ONNX Runtime (onnx2snn.report.diagnose_sites); everything is summed
+batch by batch (onnx2snn.report.diagnose_sums).
 """
 
 import copy

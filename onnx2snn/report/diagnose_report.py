@@ -3,7 +3,7 @@ one line per thing found wrong."""
 
 
 def describe(diagnosis):
-    """The text report of a Diagnosis (onnx2snn.diagnose)."""
+    """The text report of a Diagnosis (onnx2snn.report.diagnose)."""
     steps = diagnosis.timesteps
     width = max(len(layer.name) for layer in diagnosis.layers) + 2
     lines = [f"relative error ‖snn − ann‖/‖ann‖ of each IF layer by T ({diagnosis.samples} samples); in brackets "

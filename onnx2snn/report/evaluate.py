@@ -1,5 +1,5 @@
 """Accuracy by time step of an SNN (one anytime run to the largest T per batch), ANN alongside, and the two
-compared sample by sample (onnx2snn.paired). ONNX Runtime is imported only where the ANN runs."""
+compared sample by sample (onnx2snn.report.paired). ONNX Runtime is imported only where the ANN runs."""
 
 from dataclasses import dataclass, field
 

@@ -9,7 +9,7 @@ attention's scale 1/sqrt(d) from a Shape chain, which spikes never touch) and
   carry rates, and the product of two spike trains is not the product of their rates;
 
 or, whatever it reads, when the runtime cannot run it (the SNN file would not run in ``eval``). All but the
-recurrent ops, integer inputs and ops the runtime cannot run are ``compensable``: onnx2snn.compensate may turn
+recurrent ops, integer inputs and ops the runtime cannot run are ``compensable``: onnx2snn.sites.compensate may turn
 them into ExpectationCompensation units.
 """
 
@@ -137,7 +137,7 @@ def _reason(node, varying, integer_inputs):
 class Blocker:
     node: object  # the onnx-graphsurgeon node
     reason: str
-    compensable: bool  # an ExpectationCompensation unit can compute it (see onnx2snn.compensate)
+    compensable: bool  # an ExpectationCompensation unit can compute it (see onnx2snn.sites.compensate)
 
     def __str__(self):
         return f"node {self.node.name!r} ({self.node.op}): {self.reason}"

@@ -10,8 +10,8 @@ Recognized sites (each becomes one IF node; its output tensor is what the rest o
   Min/Max/Relu around one Floor: recognized by evaluating the chain, which must equal that formula.
 
 A final Softmax/LogSoftmax/Sigmoid (monotone, argmax unchanged) is dropped from the spiking output.
-Everything else that blocks conversion is reported, all at once, by node name and op (onnx2snn.blockers),
-except what ExpectationCompensation units compute (onnx2snn.compensate).
+Everything else that blocks conversion is reported, all at once, by node name and op (onnx2snn.sites.blockers),
+except what ExpectationCompensation units compute (onnx2snn.sites.compensate).
 """
 
 from dataclasses import dataclass, field
@@ -50,7 +50,7 @@ class SiteReport:
     sites: list
     problems: list  # "node 'name' (Op): what to do": what blocks conversion
     dropped_output: list  # names of final monotone nodes to drop
-    compensated: list = field(default_factory=list)  # onnx2snn.compensate.Compensation units
+    compensated: list = field(default_factory=list)  # onnx2snn.sites.compensate.Compensation units
     compensable: list = field(default_factory=list)  # "node 'name' (Op): why it does not spike", inside the units
 
     def refusal(self, spiking_only=False):
