@@ -12,12 +12,12 @@ conversion:
 - onnx2snn:                ``convert(path, calibration)``, the defaults: thresholds 'auto' (a trained clip
                            bound, else the rate-coding-optimal 'mse' statistic per channel), start θ/2 spread by
                            ±0.375 θ over the neurons of statistic layers, then layer-wise calibration
-                           (onnx2snn.layerwise) for the anytime range T = 1..64;
+                           (onnx2snn.calibrate.layerwise) for the anytime range T = 1..64;
 - onnx2snn --timesteps 4:  the same fitted for the latency target T = 4 (rows past T = 4 are not run: ·);
 - onnx2snn --no-layerwise: the defaults without layer-wise calibration;
-- onnx2snn --keep-weights: layer-wise calibration without its weight refit (onnx2snn.weight_fit);
+- onnx2snn --keep-weights: layer-wise calibration without its weight refit (onnx2snn.calibrate.weight_fit);
 - onnx2snn θ/2 (Bu 2022):  the paper's method: the same thresholds, every neuron starts at θ/2, nothing else;
-- with --variants: tuning on top of the defaults (onnx2snn.tune), the classic start v(0) = 0, the 99.9th
+- with --variants: tuning on top of the defaults (onnx2snn.calibrate.tune), the classic start v(0) = 0, the 99.9th
   percentile per channel (SpikingJelly's best statistic) and 'auto' per layer;
 - SpikingJelly (benchmarks/peers/spikingjelly_ann2snn.py): its best recipe, RateCodingRecipe channel-wise 99.9%
   with half-threshold neurons, and its layer-wise '99.9%' recipe, on the PyTorch definition (models/) loaded
@@ -48,12 +48,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from models.architectures import DigitsMLP, MnistCNN  # noqa: E402
 from models.modern import MODERN, modern_path  # noqa: E402
 from models.zoo import HALVES, ZOO, zoo_path  # noqa: E402
-from onnx2snn.calibrate import ThresholdSpec  # noqa: E402
+from onnx2snn.calibrate.thresholds import ThresholdSpec  # noqa: E402
 from onnx2snn.convert import convert  # noqa: E402
-from onnx2snn.datasets import load_builtin  # noqa: E402
+from onnx2snn.data.datasets import load_builtin  # noqa: E402
 from onnx2snn.errors import UnsupportedModelError  # noqa: E402
-from onnx2snn.evaluate import ann_correct  # noqa: E402
-from onnx2snn.paired import compare, describe as describe_pair  # noqa: E402
+from onnx2snn.report.evaluate import ann_correct  # noqa: E402
+from onnx2snn.report.paired import compare, describe as describe_pair  # noqa: E402
 
 MODEL_DIR = ROOT / "models" / "onnx"
 #: the group of the nets of models/modern.py (SiLU, LeakyReLU, GELU, LayerNorm, attention), beside the zoo's halves
@@ -87,7 +87,7 @@ VARIANTS = {
 #: SpikingJelly settings compared (benchmarks/peers/spikingjelly_ann2snn.py SETTINGS): its best recipe and its
 #: layer-wise 99.9% recipe
 PEER_SETTINGS = ("SJ 99.9% ch +½θ", "SJ 99.9%")
-#: pairs of methods compared image by image (onnx2snn.paired) under each table, where both have numbers
+#: pairs of methods compared image by image (onnx2snn.report.paired) under each table, where both have numbers
 PAIRS = (("onnx2snn", "SJ 99.9% ch +½θ"), ("onnx2snn", "ANN"))
 DEFAULT_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
 DEFAULT_SAMPLES = 200
@@ -254,7 +254,7 @@ def paired_rows(result, timesteps):
     return header, rows
 
 
-PAIRED_TITLE = ("image by image (McNemar's exact test, onnx2snn.paired): +images only the first method "
+PAIRED_TITLE = ("image by image (McNemar's exact test, onnx2snn.report.paired): +images only the first method "
                 "gets right, −images only the second gets right, and p, the chance of so uneven a split by luck")
 
 

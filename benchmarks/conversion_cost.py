@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from models.zoo import ZOO, zoo_path  # noqa: E402
 from onnx2snn.convert import convert  # noqa: E402
-from onnx2snn.datasets import load_builtin  # noqa: E402
+from onnx2snn.data.datasets import load_builtin  # noqa: E402
 
 SETTINGS = {"--no-layerwise": dict(layerwise=False), "--keep-weights": dict(refit_weights=False), "default": {}}
 

@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from onnx2snn.bundled import bundled_model
-from onnx2snn.cli_options import load_for_model
-from onnx2snn.diagnose import diagnose
-from onnx2snn.diagnose_sites import scaled_threshold
-from onnx2snn.evaluate import evaluate
+from onnx2snn.cli.options import load_for_model
+from onnx2snn.load.bundled import bundled_model
+from onnx2snn.report.diagnose import diagnose
+from onnx2snn.report.diagnose_sites import scaled_threshold
+from onnx2snn.report.evaluate import evaluate
 
 DATASETS = {"digits_mlp": "digits", "digits_mlp5": "digits"}  # the others: mnist5k
 
@@ -60,7 +60,7 @@ def check(name, convert_options, samples, timesteps, factors, folder):
     name = Path(path).stem
     dataset = DATASETS.get(name, "mnist5k")
     snn_path = Path(folder) / f"{name}.snn.onnx"
-    subprocess.run([sys.executable, "-m", "onnx2snn.cli", "--quiet", "convert", path, "-o", str(snn_path), "--calib",
+    subprocess.run([sys.executable, "-m", "onnx2snn", "--quiet", "convert", path, "-o", str(snn_path), "--calib",
                     f"{dataset}:train", *convert_options], check=True, capture_output=True)
     snn = onnx.load(snn_path)
     test = load_for_model(f"{dataset}:test", path, "test", None, 0, NO_IMAGE_OPTIONS, labelled=True)

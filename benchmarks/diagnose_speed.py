@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from onnx2snn.bundled import bundled_model
+from onnx2snn.load.bundled import bundled_model
 
 NO_IMAGE_OPTIONS = {"resize": None, "mean": None, "std": None, "layout": "nchw"}
 
@@ -34,9 +34,9 @@ def _status_kib(field):
 
 def worker(task, snn, ann, dataset, samples, timesteps, batch_size):
     """One timed run in this process; prints its seconds and peak memory (MiB) as JSON."""
-    from onnx2snn.cli_options import load_for_model
-    from onnx2snn.diagnose import diagnose
-    from onnx2snn.evaluate import evaluate
+    from onnx2snn.cli.options import load_for_model
+    from onnx2snn.report.diagnose import diagnose
+    from onnx2snn.report.evaluate import evaluate
 
     data = load_for_model(f"{dataset}:test", ann, "test", samples, 0, NO_IMAGE_OPTIONS, labelled=True)
     before = _status_kib("VmRSS")
@@ -71,7 +71,7 @@ def main():
     runs = {"eval": [], "diagnose": []}
     with tempfile.TemporaryDirectory() as folder:
         snn = str(Path(folder) / "model.snn.onnx")
-        subprocess.run([sys.executable, "-m", "onnx2snn.cli", "--quiet", "convert", ann, "-o", snn, "--calib",
+        subprocess.run([sys.executable, "-m", "onnx2snn", "--quiet", "convert", ann, "-o", snn, "--calib",
                         f"{dataset}:train"], check=True, capture_output=True)
         for _ in range(args.repeats):
             for task in runs:

@@ -19,11 +19,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
-from onnx2snn.bundled import bundled_model  # noqa: E402
 from onnx2snn.convert import convert  # noqa: E402
-from onnx2snn.datasets import load_builtin  # noqa: E402
+from onnx2snn.data.datasets import load_builtin  # noqa: E402
 from onnx2snn.export.over_time import TIME_LOOPS  # noqa: E402
 from onnx2snn.export.standard_onnx import DEFAULT_TIME_LOOP  # noqa: E402
+from onnx2snn.load.bundled import bundled_model  # noqa: E402
 from snnrt.simulate import SpikingNetwork, pick_device  # noqa: E402
 from speed import interleaved_best, ort_run  # noqa: E402
 

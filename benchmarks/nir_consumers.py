@@ -30,10 +30,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from onnx2snn.bundled import bundled_model  # noqa: E402
 from onnx2snn.convert import convert  # noqa: E402
-from onnx2snn.datasets import load_builtin  # noqa: E402
+from onnx2snn.data.datasets import load_builtin  # noqa: E402
 from onnx2snn.export.nir_graph import export_nir, write_nir  # noqa: E402
+from onnx2snn.load.bundled import bundled_model  # noqa: E402
 from snnrt.simulate import SpikingNetwork  # noqa: E402
 
 DATASET = {"mnist_cnn_relu": "mnist5k", "digits_mlp": "digits"}

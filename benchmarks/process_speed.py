@@ -38,9 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from models.architectures import MnistCNN  # noqa: E402
-from onnx2snn.bundled import bundled_model  # noqa: E402
 from onnx2snn.convert import convert  # noqa: E402
-from onnx2snn.datasets import mnist5k  # noqa: E402
+from onnx2snn.data.datasets import mnist5k  # noqa: E402
+from onnx2snn.load.bundled import bundled_model  # noqa: E402
 
 CALIBRATION = 512
 PEERS = {"SpikingJelly": ("spikingjelly", "spikingjelly_process.py"), "sinabs": ("sinabs", "sinabs_process.py")}

@@ -16,7 +16,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from onnx2snn.load import load_model  # noqa: E402
+from onnx2snn.load.model import load_model  # noqa: E402
 from onnx2snn.normalize import normalize  # noqa: E402
 from snnrt.graph import GraphModule  # noqa: E402
 from tests.exported_models import CASES, get_case, keras_cnn, sample_input, sklearn_mlp  # noqa: E402

@@ -45,10 +45,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from models.architectures import MnistCNN, vgg16  # noqa: E402
-from onnx2snn.bundled import bundled_model  # noqa: E402
 from onnx2snn.convert import convert  # noqa: E402
-from onnx2snn.datasets import mnist5k  # noqa: E402
+from onnx2snn.data.datasets import mnist5k  # noqa: E402
 from onnx2snn.export.standard_onnx import DEFAULT_TIME_LOOP, export_standard_onnx, ort_session  # noqa: E402
+from onnx2snn.load.bundled import bundled_model  # noqa: E402
 from process_speed import process_table  # noqa: E402
 from snnrt.graph import GraphModule  # noqa: E402
 from snnrt.precision import full_float32  # noqa: E402

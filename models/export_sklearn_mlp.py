@@ -22,7 +22,7 @@ from sklearn.neural_network import MLPClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from onnx2snn.datasets import digits  # noqa: E402
+from onnx2snn.data.datasets import digits  # noqa: E402
 from onnx2snn.save import save_model  # noqa: E402
 
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from models.architectures import ACTS, CIFAR_ARCHS  # noqa: E402
 from models.training import export_onnx, onnx_accuracy, random_crop, random_flip  # noqa: E402
-from onnx2snn.cifar import CIFAR10_SPLITS, read_cifar_batches  # noqa: E402
+from onnx2snn.data.cifar import CIFAR10_SPLITS, read_cifar_batches  # noqa: E402
 
 
 def batches(n, batch_size, max_batches, order=None):

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from models.architectures import DigitsMLP, MnistCNN, fold_batchnorm, set_levels, threshold_penalty  # noqa: E402
 from models.training import OPSET, export_onnx, onnx_accuracy, random_crop  # noqa: E402
-from onnx2snn.datasets import load_builtin  # noqa: E402
+from onnx2snn.data.datasets import load_builtin  # noqa: E402
 
 OUT_DIR = Path(__file__).resolve().parent / "onnx"
 SEED = 0

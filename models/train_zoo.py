@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 from models.export_sklearn_mlp import export_mlp  # noqa: E402
 from models.train_mnist import train_and_export  # noqa: E402
 from models.zoo import HALVES, ZOO, ZOO_DIR, zoo_names, zoo_path  # noqa: E402
-from onnx2snn.datasets import load_builtin  # noqa: E402
+from onnx2snn.data.datasets import load_builtin  # noqa: E402
 
 RECORD = ZOO_DIR / "zoo.json"
 THREADS = 1

@@ -22,16 +22,16 @@ __version__ = "0.1.0"
 # public name -> (module, attribute): loaded by __getattr__ on first use
 _EXPORTS = {
     "convert": ("onnx2snn.convert", "convert"),
-    "evaluate": ("onnx2snn.evaluate", "evaluate"),
-    "diagnose": ("onnx2snn.diagnose", "diagnose"),
-    "load": ("onnx2snn.network", "load"),
+    "evaluate": ("onnx2snn.report.evaluate", "evaluate"),
+    "diagnose": ("onnx2snn.report.diagnose", "diagnose"),
+    "load": ("onnx2snn.load.network", "load"),
     "Recipe": ("onnx2snn.recipes", "Recipe"),
     "RECIPES": ("onnx2snn.recipes", "NAMES"),
     "SnnModel": ("onnx2snn.convert", "SnnModel"),
-    "mnist5k": ("onnx2snn.datasets", "mnist5k"),
-    "digits": ("onnx2snn.datasets", "digits"),
-    "load_data": ("onnx2snn.data", "load_data"),
-    "bundled_model": ("onnx2snn.bundled", "bundled_model"),
+    "mnist5k": ("onnx2snn.data.datasets", "mnist5k"),
+    "digits": ("onnx2snn.data.datasets", "digits"),
+    "load_data": ("onnx2snn.data.sources", "load_data"),
+    "bundled_model": ("onnx2snn.load.bundled", "bundled_model"),
 }
 __all__ = ["__version__", *_EXPORTS]
 
@@ -50,9 +50,9 @@ def __dir__():
 
 
 class _Package(types.ModuleType):
-    """Keeps the functions convert, evaluate, diagnose and load under their names: the import system sets each
-    submodule as an attribute of its package when it is first imported, which would hide the function of the
-    same name (the modules stay importable: ``from onnx2snn.convert import SnnModel``)."""
+    """Keeps the functions convert and load under their names: the import system sets the module
+    onnx2snn.convert and the package onnx2snn.load as attributes of this package when they are first imported,
+    which would hide the functions (both stay importable: ``from onnx2snn.convert import SnnModel``)."""
 
     def __setattr__(self, name, value):
         if name in _EXPORTS and isinstance(value, types.ModuleType):

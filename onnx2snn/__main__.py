@@ -1,5 +1,5 @@
-"""``python -m onnx2snn`` (and ``torchrun ... -m onnx2snn``): the command line of onnx2snn.cli."""
+"""``python -m onnx2snn`` (and ``torchrun ... -m onnx2snn``): the command line of onnx2snn.cli.commands."""
 
-from .cli import main
+from .cli.commands import main
 
 main(prog_name="onnx2snn")

@@ -10,18 +10,18 @@ from snnrt import contract
 from snnrt.simulate import SpikingNetwork
 
 from . import __version__, defaults
-from .batches import EvenSample, as_inputs, is_stream, iter_batches
-from .calibrate import MSE_TIMESTEPS, ThresholdSpec, calibrate
+from .calibrate.layerwise import UnfoldableGraph, calibrate_layerwise
+from .calibrate.thresholds import MSE_TIMESTEPS, calibrate
+from .calibrate.tune import check_tuning, tune_thresholds
+from .data.batches import EvenSample, as_inputs, is_stream, iter_batches
 from .distributed import barrier, is_main
 from .errors import UnsupportedModelError
-from .find_sites import find_sites
-from .layerwise import UnfoldableGraph, calibrate_layerwise
-from .load import load_model
+from .load.model import load_model
 from .normalize import normalize
 from .recipes import get_recipe
-from .rewrite import if_node_name, rewrite
+from .rewrite import if_node_name, neuron_attributes, rewrite, write_neurons
 from .save import save_model
-from .tune import check_tuning, tune_thresholds
+from .sites.find_sites import find_sites
 
 RESET_WORDS = {contract.RESET_SUBTRACT: "reset by subtraction", contract.RESET_ZERO: "reset to zero"}
 
@@ -53,7 +53,7 @@ class SnnModel:
     tuning: str = None  # what threshold tuning did (convert(tune=True)), as in the metadata
     fitted_for: str = None  # the latency target, as in the metadata
     layerwise: str = None  # what layer-wise calibration did, as in the metadata
-    compensated: list = None  # the ExpectationCompensation units (onnx2snn.compensate.Compensation)
+    compensated: list = None  # the ExpectationCompensation units (onnx2snn.sites.compensate.Compensation)
 
     def save(self, path):
         """Write the SNN file atomically (a failure leaves no partial file)."""
@@ -73,15 +73,15 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
     name ('default', 'bu2022', 'classic', 'qcfs') or a Recipe; ``overrides``: Recipe fields that replace the
     preset's (``threshold`` may also be a ThresholdSpec), for example ``spread=0.5`` or ``timesteps=4``.
     ``tune_timesteps`` and ``tune_samples``: with ``tune``, the T whose outputs should follow the ANN (the latency
-    target replaces them) and the calibration inputs simulated (onnx2snn.tune); ``layerwise_samples``: the
-    calibration inputs that layer-wise calibration runs the SNN on (onnx2snn.layerwise). Nonlinearities that no
-    IF neuron computes become ExpectationCompensation units (onnx2snn.compensate; not spiking, named in the
+    target replaces them) and the calibration inputs simulated (onnx2snn.calibrate.tune); ``layerwise_samples``: the
+    calibration inputs that layer-wise calibration runs the SNN on (onnx2snn.calibrate.layerwise). Nonlinearities that
+    no IF neuron computes become ExpectationCompensation units (onnx2snn.sites.compensate; not spiking, named in the
     metadata and ``compensated``); ``spiking_only`` refuses them instead, listing the nodes. The file's metadata
     records the recipe by name and value. docs/conversion.md describes the method.
 
-    ``calibration`` may also be LazyInputs (onnx2snn.data) or any iterable of batches, x or (x, y) (a torch
+    ``calibration`` may also be LazyInputs (onnx2snn.data.lazy_inputs) or any iterable of batches, x or (x, y) (a torch
     DataLoader; labels unused), read once: the samples that tuning and layer-wise calibration take are then kept
-    evenly spaced over it as it passes (onnx2snn.batches.EvenSample), not at the exact positions that an array's
+    evenly spaced over it as it passes (onnx2snn.data.batches.EvenSample), not at the exact positions that an array's
     would be. In a torch.distributed process group, the calibration statistics are shared out by batch and
     merged, every process returns the same SnnModel, and rank 0 alone writes ``output`` (onnx2snn.distributed).
 
@@ -93,13 +93,34 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
                                output="cnn.snn.onnx")
     """
     recipe = get_recipe(recipe).with_overrides(**overrides) if overrides else get_recipe(recipe)
-    spec = recipe.threshold_spec()
-    fraction, reset, tune, target = recipe.v_init, recipe.reset, recipe.tune, recipe.timesteps
-    tune_spreads = recipe.spread is None
-    spread = recipe.spread_value()
-    fitting = None if target is None else latency_steps(target)
-    if tune:
+    fitting = None if recipe.timesteps is None else latency_steps(recipe.timesteps)
+    if recipe.tune:
         tune_timesteps, tune_samples = check_tuning(fitting or tune_timesteps, tune_samples)
+    ann, report = _sites(source, recipe, spiking_only)  # load, normalize, find the sites
+    kept = max(tune_samples if recipe.tune else 1, layerwise_samples if recipe.layerwise else 1)
+    thresholds, calibration, samples = _calibrate(ann, report, calibration, recipe.threshold_spec(), kept,
+                                                  batch_size, progress, fitting or MSE_TIMESTEPS)
+    metadata = _metadata(recipe, report, samples)
+    # the one rewrite: tuning and layer-wise calibration then run the SNN and write their values into its IF nodes
+    snn = rewrite(ann, report, thresholds, recipe.v_init, recipe.reset, recipe.spread_value(),
+                  recipe.spread is not None)
+    if recipe.tune:
+        _tune(snn, ann, report, thresholds, calibration, recipe, metadata, tune_timesteps, tune_samples,
+              batch_size, progress)
+    snn, fitted = _fit_layerwise(snn, ann, calibration, samples, recipe, fitting or defaults.ANYTIME_TIMESTEPS,
+                                 layerwise_samples, batch_size, progress, metadata)
+    set_metadata(snn, metadata)
+    result = _result(snn, ann, report, thresholds, fitted, metadata)
+    if output is not None:  # with several processes (onnx2snn.distributed) rank 0 writes, and the others wait for it
+        if is_main():
+            result.save(output)
+        barrier()
+    return result
+
+
+def _sites(source, recipe, spiking_only):
+    """Load, normalize, find the sites: (the clean ANN, its SiteReport), or UnsupportedModelError where the
+    model cannot be converted with ``recipe``."""
     ann, _ = normalize(load_model(source, float_input=False), source=source)
     report = find_sites(ann)
     refusal = report.refusal(spiking_only)
@@ -110,85 +131,107 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
         raise UnsupportedModelError(
             f"recipe {recipe.name!r} needs a trained clip bound on every activation, but {', '.join(unbounded)} "
             "has none; use recipe 'bu2022' or 'default', which take a statistic there")
-    fitted_for = fitting or defaults.ANYTIME_TIMESTEPS
-    if is_stream(calibration):  # one pass: statistics, and the samples that tuning and layer-wise calibration take
-        sample = EvenSample(max(tune_samples if tune else 1, layerwise_samples if recipe.layerwise else 1))
-        stream = sample.watch(iter_batches(calibration, batch_size))
-        thresholds = calibrate(ann, report.sites, stream, spec, batch_size, progress, fitting or MSE_TIMESTEPS)
-        for _ in stream:  # what calibration left unread (every threshold a trained bound)
-            pass
-        calibration, samples = sample.samples(), sample.seen
-    else:
+    return ann, report
+
+
+def _calibrate(ann, report, calibration, spec, kept, batch_size, progress, timesteps):
+    """(thresholds {site name: Threshold}, the calibration inputs that tuning and layer-wise calibration take,
+    the number of calibration samples). A stream is read once: the statistics, and up to ``kept`` samples kept
+    evenly spaced over it."""
+    if not is_stream(calibration):
         calibration = None if calibration is None else as_inputs(calibration)
-        thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress, fitting or MSE_TIMESTEPS)
-        samples = 0 if calibration is None else len(calibration)
-    metadata = {
-        contract.META_METHOD: _method(reset) + _spread_text(spread),
-        contract.META_THRESHOLD_SOURCE: spec.describe(),
+        thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress, timesteps)
+        return thresholds, calibration, 0 if calibration is None else len(calibration)
+    sample = EvenSample(kept)
+    stream = sample.watch(iter_batches(calibration, batch_size))
+    thresholds = calibrate(ann, report.sites, stream, spec, batch_size, progress, timesteps)
+    for _ in stream:  # what calibration left unread (every threshold a trained bound)
+        pass
+    return thresholds, sample.samples(), sample.seen
+
+
+def _metadata(recipe, report, samples):
+    """The SNN file's metadata {key: value} before tuning and layer-wise calibration add theirs."""
+    return {
+        contract.META_METHOD: _method(recipe.reset) + _spread_text(recipe.spread_value()),
+        contract.META_THRESHOLD_SOURCE: recipe.threshold_spec().describe(),
         contract.META_CALIBRATION_SAMPLES: samples,
-        contract.META_V_INIT_FRACTION: fraction,
-        contract.META_SPREAD: spread,
+        contract.META_V_INIT_FRACTION: recipe.v_init,
+        contract.META_SPREAD: recipe.spread_value(),
         contract.META_VERSION: __version__,
         contract.META_INPUT_ENCODING: "direct",
         contract.META_DROPPED_SOFTMAX: ",".join(report.dropped_output),
-        contract.META_FITTED_FOR: target_text(target),
+        contract.META_FITTED_FOR: target_text(recipe.timesteps),
         contract.META_RECIPE: recipe.name,
         contract.META_RECIPE_VALUES: json.dumps(recipe.values()),
         contract.META_COMPENSATED: compensation_text(report.compensated),
     }
-    tunable = [site for site in report.sites if not thresholds[site.name].trained] if tune else []
-    if tune and not tunable:
+
+
+def _tune(snn, ann, report, thresholds, calibration, recipe, metadata, timesteps, samples, batch_size, progress):
+    """Tune the thresholds that are statistics by simulation (onnx2snn.calibrate.tune), with the spreads unless
+    the recipe gives one and the starts per channel; write the results into ``snn``, ``thresholds`` and
+    ``metadata``."""
+    tunable = [site for site in report.sites if not thresholds[site.name].trained]
+    if not tunable:
         metadata[contract.META_TUNING] = "nothing to tune: every threshold is a trained bound"
-    spread_trained = not tune_spreads
-    snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread, spread_trained=spread_trained)
-    if tunable:
-        tuning = tune_thresholds(snn, ann, report.dropped_output, [if_node_name(site) for site in tunable],
-                                 calibration, fraction, tune_timesteps, tune_samples, batch_size, progress,
-                                 tune_spreads, calibrate_starts=True)
-        for site in tunable:
-            scale = tuning.scales[if_node_name(site)]
-            before = thresholds[site.name]
-            warning = before.warning and f"{before.warning} (before tuning; x{scale:g} after)"
-            thresholds[site.name] = replace(before, values=(before.values * scale).astype(np.float32),
-                                            source=f"{before.source} x{scale:g} (tuned)", warning=warning)
-        if tuning.spreads:
-            spread = {site.name: tuning.spreads.get(if_node_name(site), spread) for site in report.sites}
-            metadata[contract.META_SPREAD] = "per layer: the v_spread of each IF node (0 where it has none)"
-        starts = {site.name: tuning.starts[if_node_name(site)] for site in tunable
-                  if if_node_name(site) in tuning.starts}
-        if starts:
-            metadata[contract.META_V_INIT_FRACTION] = (f"per channel: the v_init of each IF node ({fraction} of theta, "
-                                                       "then calibrated by tuning where that lowered its error)")
-        metadata[contract.META_METHOD] = (_method(reset) + _spread_text(spread) + "; thresholds tuned"
-                                          + ", initial potentials calibrated per channel" * bool(starts)
-                                          + " by simulation")
-        metadata[contract.META_TUNING] = tuning.describe()
-        snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread, starts, spread_trained)
+        return
+    spread, fraction = recipe.spread_value(), recipe.v_init
+    tuning = tune_thresholds(snn, ann, report.dropped_output, [if_node_name(site) for site in tunable],
+                             calibration, fraction, timesteps, samples, batch_size, progress,
+                             recipe.spread is None, calibrate_starts=True)
+    attributes = {}
+    for site in tunable:
+        name = if_node_name(site)
+        scale = tuning.scales[name]
+        before = thresholds[site.name]
+        warning = before.warning and f"{before.warning} (before tuning; x{scale:g} after)"
+        thresholds[site.name] = replace(before, values=(before.values * scale).astype(np.float32),
+                                        source=f"{before.source} x{scale:g} (tuned)", warning=warning)
+        attributes[name] = neuron_attributes(thresholds[site.name], fraction, recipe.reset,
+                                             tuning.spreads.get(name, spread), tuning.starts.get(name),
+                                             recipe.spread is not None)
+    write_neurons(snn, attributes)
+    if tuning.spreads:
+        spread = {site.name: tuning.spreads.get(if_node_name(site), spread) for site in report.sites}
+        metadata[contract.META_SPREAD] = "per layer: the v_spread of each IF node (0 where it has none)"
+    if tuning.starts:
+        metadata[contract.META_V_INIT_FRACTION] = (f"per channel: the v_init of each IF node ({fraction} of theta, "
+                                                   "then calibrated by tuning where that lowered its error)")
+    metadata[contract.META_METHOD] = (_method(recipe.reset) + _spread_text(spread) + "; thresholds tuned"
+                                      + ", initial potentials calibrated per channel" * bool(tuning.starts)
+                                      + " by simulation")
+    metadata[contract.META_TUNING] = tuning.describe()
+
+
+def _fit_layerwise(snn, ann, calibration, samples, recipe, timesteps, layerwise_samples, batch_size, progress,
+                   metadata):
+    """Layer-wise calibration (onnx2snn.calibrate.layerwise) where the recipe asks for it and there is data:
+    (the SNN, the LayerwiseResult or None); what it did goes into ``metadata``."""
     fitted, unfoldable = None, []
-    layerwise = recipe.layerwise
-    if layerwise and samples:
+    if recipe.layerwise and samples:
         try:
-            snn, fitted = calibrate_layerwise(snn, ann, calibration, fitted_for, layerwise_samples, batch_size,
+            snn, fitted = calibrate_layerwise(snn, ann, calibration, timesteps, layerwise_samples, batch_size,
                                               progress, recipe.refit_weights)
         except UnfoldableGraph as exc:
             unfoldable = exc.problems
     if fitted:
-        layerwise_text = fitted.describe()
+        text = fitted.describe()
     elif unfoldable:
-        layerwise_text = ("not run: it runs every time step at once, which this graph does not allow ("
-                          + "; ".join(unfoldable) + ")")
+        text = ("not run: it runs every time step at once, which this graph does not allow ("
+                + "; ".join(unfoldable) + ")")
     else:
-        layerwise_text = "not run" if not layerwise else "not run: no calibration data (every threshold is trained)"
-    set_metadata(snn, {contract.META_LAYERWISE: layerwise_text})
+        text = "not run" if not recipe.layerwise else "not run: no calibration data (every threshold is trained)"
+    metadata[contract.META_LAYERWISE] = text
+    return snn, fitted
+
+
+def _result(snn, ann, report, thresholds, fitted, metadata):
+    """The SnnModel of the finished ``snn``, with a LayerSummary per site from the values its IF nodes hold."""
     written = _if_attributes(snn)
     layers = [_summary(s, thresholds[s.name], written[if_node_name(s)], fitted) for s in report.sites]
-    result = SnnModel(snn, ann, layers, report.dropped_output, metadata.get(contract.META_TUNING),
-                      metadata[contract.META_FITTED_FOR], layerwise_text, report.compensated)
-    if output is not None:  # with several processes (onnx2snn.distributed) rank 0 writes, and the others wait for it
-        if is_main():
-            result.save(output)
-        barrier()
-    return result
+    return SnnModel(snn, ann, layers, report.dropped_output, metadata.get(contract.META_TUNING),
+                    metadata[contract.META_FITTED_FOR], metadata[contract.META_LAYERWISE], report.compensated)
 
 
 def compensation_text(units):

@@ -6,20 +6,20 @@ import the converter to show them)."""
 # MNIST CNNs with benchmarks/accuracy.py.
 SPREAD = 0.75
 
-# Tuning (onnx2snn.tune): the time steps whose outputs should follow the ANN's, the number of calibration
+# Tuning (onnx2snn.calibrate.tune): the time steps whose outputs should follow the ANN's, the number of calibration
 # samples simulated, the factors tried on each layer's thresholds besides 1, and the spreads tried on the
 # layers that have one besides their own.
 TUNE_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
 TUNE_SAMPLES = 256
 TUNE_SCALES = (0.7, 0.85, 1.2, 1.45, 1.75, 2.1)
 TUNE_SPREADS = (0.0, 0.5, 0.75, 1.0)
-# The tuning error weights each T's output error by T ** TUNE_WEIGHT_POWER (onnx2snn.tune: why). Measured on
+# The tuning error weights each T's output error by T ** TUNE_WEIGHT_POWER (onnx2snn.calibrate.tune: why). Measured on
 # the bundled MNIST models with benchmarks/accuracy.py, and on the ReLU CNN with three random calibration draws
 # and with all training images for calibration (benchmarks/README.md).
 TUNE_WEIGHT_POWER = 1.0
 
-# Layer-wise calibration (onnx2snn.layerwise): whether convert() runs it by default, the time steps the anytime
-# conversion is fitted for (each counts by its relative error), the number of calibration samples the SNN runs
+# Layer-wise calibration (onnx2snn.calibrate.layerwise): whether convert() runs it by default, the time steps the
+# anytime conversion is fitted for (each counts by its relative error), the number of calibration samples the SNN runs
 # on, the factors tried on each channel's threshold (1 first: ties keep it and it is the reference of the
 # relative errors), the shares of the fitted bias and start shift tried, and the memory one calibration run may
 # take.
@@ -31,7 +31,7 @@ LAYERWISE_CORRECTIONS = (0.5, 1.0, 1.5)
 LAYERWISE_MEMORY = 256 << 20
 # The neurons per channel (sampled over calibration samples and positions) whose error fits a layer.
 LAYERWISE_NEURONS = 256
-# Weight calibration inside layer-wise calibration (onnx2snn.weight_fit): the (sample, position) rows of each
+# Weight calibration inside layer-wise calibration (onnx2snn.calibrate.weight_fit): the (sample, position) rows of each
 # weight layer's input it fits on, the rows it needs per weight of an output (fewer: the layer keeps its weights,
 # as a Gemm whose rows are only the calibration samples), the ridge towards the trained weights, a fraction
 # of the Gram matrix's mean diagonal, and the memory the Gram matrices of all T may take before they are summed

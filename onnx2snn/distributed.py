@@ -4,9 +4,9 @@ Batch i of the data (of --batch-size samples) goes to rank i mod world size, so 
 only its own batches. What they add up is then merged with collective operations, and the result is the one
 process's to the last bit:
 
-- calibration histograms (onnx2snn.histogram): every rank starts its range from the top of batch 0, as one
+- calibration histograms (onnx2snn.calibrate.histogram): every rank starts its range from the top of batch 0, as one
   process does, so ranges differ only by factors of two and merge exactly (counts summed, maxima taken);
-- evaluation figures (onnx2snn.evaluate.EvaluationSums): each batch's few numbers are gathered, and every rank
+- evaluation figures (onnx2snn.report.evaluate.EvaluationSums): each batch's few numbers are gathered, and every rank
   adds them up in batch order, as one process does.
 
 A process group that the caller made (torch.distributed.init_process_group) is used as it is; the command line

@@ -18,7 +18,7 @@ def _stat(path):
 def _input_path(name, spec):
     """The file or folder that the input ``spec`` reads: a data argument loses its split suffix."""
     if name in ("--calib", "--data", "--input"):
-        from .data import split_spec
+        from .data.sources import split_spec
 
         return split_spec(spec)[0]
     return str(spec)

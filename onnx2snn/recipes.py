@@ -48,9 +48,9 @@ class Recipe:
     threshold ('half' and 'zero' are read as 0.5 and 0); ``spread``: after the first step, spread each layer's
     membranes evenly over this fraction of the threshold (None: defaults.SPREAD with a start of 1/2, else 0);
     ``reset``: 'subtract' or 'zero'; ``layerwise``: fit each IF layer to the spikes it receives
-    (onnx2snn.layerwise); ``refit_weights``: layer-wise calibration also refits the weights of the Conv and Gemm
-    layers that receive spikes (onnx2snn.weight_fit); ``tune``: tune thresholds, spreads and starts by simulation
-    (onnx2snn.tune);
+    (onnx2snn.calibrate.layerwise); ``refit_weights``: layer-wise calibration also refits the weights of the Conv and
+    Gemm layers that receive spikes (onnx2snn.calibrate.weight_fit); ``tune``: tune thresholds, spreads and starts by
+    simulation (onnx2snn.calibrate.tune);
     ``timesteps``: the latency target, the T the SNN will run for (None: anytime, T = 1..64);
     ``bounds_only``: every activation must carry a trained clip bound, which is its threshold (QCFS nets).
 
@@ -87,13 +87,13 @@ class Recipe:
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if self.timesteps is not None:
-            from .tune import check_steps
+            from .calibrate.tune import check_steps
 
             object.__setattr__(self, "timesteps", check_steps(self.timesteps, "timesteps"))
 
     def threshold_spec(self):
         """The ThresholdSpec that calibration reads."""
-        from .calibrate import ThresholdSpec
+        from .calibrate.thresholds import ThresholdSpec
 
         return ThresholdSpec.parse(self.threshold, self.per_channel)
 

@@ -1,5 +1,5 @@
 """Rewrite a normalized ANN into an SNN file: each site becomes one IFNeuron node of onnx2snn's domain, and the
-nodes of each compensation unit one ExpectationCompensation node (onnx2snn.compensate).
+nodes of each compensation unit one ExpectationCompensation node (onnx2snn.sites.compensate).
 
 MaxPool nodes fed (directly or not) by spikes become SpikeMaxPool (max pooling of cumulative counts,
 exact at every step; see snnrt.contract). The IF layers that feed them get no ``v_spread``: the maximum
@@ -14,10 +14,10 @@ import onnx_graphsurgeon as gs
 
 from snnrt import contract
 
-from .compensate import insert_compensations
 from .errors import UnsupportedModelError
-from .normalize.upgrade_opset import default_opset
 from .normalize.graph_edits import bypass
+from .normalize.upgrade_opset import default_opset
+from .sites.compensate import insert_compensations
 
 
 def if_node_name(site):
@@ -79,24 +79,33 @@ def _spike_max_pool(node):
     node.op, node.domain = contract.MAXPOOL_OP, contract.DOMAIN
 
 
-def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET_SUBTRACT, metadata=None,
-            spread=0.0, starts=None, spread_trained=False):
-    """Return the SNN ``onnx.ModelProto``; thresholds maps site name -> Threshold. ``spread`` (the IF
-    attribute v_spread; a number, or a mapping site name -> number for tuned spreads) applies to the sites
-    whose threshold is a calibration statistic (and to trained bounds too with ``spread_trained``, for a spread
-    the user asked for): a trained bound (clip, QCFS) was fitted to neurons that all round alike. ``starts`` maps site name -> initial potentials per channel (calibrated by tuning) that
-    replace v_init_fraction * theta there; the thresholds are then written per channel as well."""
+def neuron_attributes(threshold, v_init_fraction, reset, spread=0.0, start=None, spread_trained=False):
+    """The attributes of the IF node of a site whose Threshold is ``threshold``. ``spread`` (v_spread) applies
+    where the threshold is a calibration statistic (and to a trained bound too with ``spread_trained``, for a
+    spread the user asked for): a trained bound (clip, QCFS) was fitted to neurons that all round alike.
+    ``start``: initial potentials per channel (calibrated by tuning) that replace v_init_fraction * theta; the
+    thresholds are then written per channel as well."""
+    theta = threshold.values
+    v_init = theta.astype(np.float64) * v_init_fraction if start is None else start
+    theta = np.broadcast_to(theta, np.shape(v_init))
+    skip = not spread or (threshold.trained and not spread_trained)
+    return {
+        contract.ATTR_THRESHOLD: [float(v) for v in theta],
+        contract.ATTR_V_INIT: [float(v) for v in v_init],
+        contract.ATTR_RESET: reset,
+        contract.ATTR_CHANNEL_AXIS: 1,
+        **({} if skip else {contract.ATTR_SPREAD: float(spread)}),
+    }
+
+
+def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET_SUBTRACT, spread=0.0,
+            spread_trained=False):
+    """Return the SNN ``onnx.ModelProto``, without metadata; thresholds maps site name -> Threshold, and
+    ``spread`` and ``spread_trained`` apply as neuron_attributes says."""
     graph = gs.import_onnx(model)
     by_name = {n.name: n for n in graph.nodes}
     tensors = graph.tensors()
     for site in report.sites:
-        theta = thresholds[site.name].values
-        start = (starts or {}).get(site.name)
-        v_init = theta.astype(np.float64) * v_init_fraction if start is None else start
-        theta = np.broadcast_to(theta, np.shape(v_init))
-        site_spread = spread.get(site.name, 0.0) if isinstance(spread, dict) else spread
-        skip = not site_spread or (thresholds[site.name].trained and not spread_trained)
-        spreads = {} if skip else {contract.ATTR_SPREAD: float(site_spread)}
         for name in site.nodes:
             by_name[name].outputs.clear()
         current = _input_affine(graph, site, tensors[site.input])
@@ -104,13 +113,8 @@ def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET
             op=contract.IF_OP,
             name=if_node_name(site),
             domain=contract.DOMAIN,
-            attrs={
-                contract.ATTR_THRESHOLD: [float(v) for v in theta],
-                contract.ATTR_V_INIT: [float(v) for v in v_init],
-                contract.ATTR_RESET: reset,
-                contract.ATTR_CHANNEL_AXIS: 1,
-                **spreads,
-            },
+            attrs=neuron_attributes(thresholds[site.name], v_init_fraction, reset, spread,
+                                    spread_trained=spread_trained),
             inputs=[current],
             outputs=[tensors[site.output]],
         )
@@ -127,7 +131,19 @@ def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET
     insert_compensations(snn, model, report.compensated, default_opset(model))
     if not any(o.domain == contract.DOMAIN for o in snn.opset_import):
         snn.opset_import.append(onnx.helper.make_opsetid(contract.DOMAIN, contract.DOMAIN_VERSION))
-    for key, value in (metadata or {}).items():
-        snn.metadata_props.append(onnx.StringStringEntryProto(key=key, value=str(value)))
     onnx.checker.check_model(snn)
     return snn
+
+
+def write_neurons(snn, attributes):
+    """Write ``attributes`` {IF node name: neuron_attributes} into the IF nodes of ``snn``, an SNN that rewrite
+    made, in place and in the order the nodes hold them (after tuning changed their sites' values). An attribute
+    that a node lacks is not added: rewrite leaves out the spread of IF layers that feed a SpikeMaxPool."""
+    nodes = {node.name: node for node in snn.graph.node}
+    for name, values in attributes.items():
+        node = nodes[name]
+        for attribute in list(node.attribute):
+            if attribute.name in values:
+                attribute.CopyFrom(onnx.helper.make_attribute(attribute.name, values[attribute.name]))
+            else:
+                node.attribute.remove(attribute)

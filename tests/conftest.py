@@ -53,9 +53,9 @@ def rng():
 @pytest.fixture(scope="session")
 def snn(tmp_path_factory):
     """Path of the bundled digits MLP converted with 400 training images (for the CLI tests)."""
-    from onnx2snn.bundled import bundled_model
+    from onnx2snn.load.bundled import bundled_model
     from onnx2snn.convert import convert
-    from onnx2snn.datasets import digits
+    from onnx2snn.data.datasets import digits
 
     path = tmp_path_factory.mktemp("snn") / "mlp.snn.onnx"
     convert(bundled_model("digits_mlp"), digits("train")[0][:400], output=path)

@@ -2,7 +2,7 @@
 
 from click.testing import CliRunner
 
-from onnx2snn.cli import main
+from onnx2snn.cli.commands import main
 
 
 def invoke(*args):

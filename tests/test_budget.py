@@ -1,14 +1,14 @@
-"""The smallest T within an accuracy budget of the ANN (onnx2snn.budget), and eval --budget / demo showing it."""
+"""The smallest T within an accuracy budget of the ANN (onnx2snn.report.budget), and eval --budget / demo showing it."""
 
 import json
 
 import pytest
 from click.testing import CliRunner
 
-from onnx2snn.budget import smallest_t
-from onnx2snn.bundled import bundled_model
-from onnx2snn.cli import main
-from onnx2snn.evaluate import Evaluation
+from onnx2snn.cli.commands import main
+from onnx2snn.load.bundled import bundled_model
+from onnx2snn.report.budget import smallest_t
+from onnx2snn.report.evaluate import Evaluation
 
 MLP = str(bundled_model("digits_mlp"))
 

@@ -13,10 +13,10 @@ from onnx import helper
 from PIL import Image
 
 from onnx2snn import __version__
-from onnx2snn.bundled import bundled_model
-from onnx2snn.cli import main
-from onnx2snn.datasets import digits
+from onnx2snn.cli.commands import main
+from onnx2snn.data.datasets import digits
 from onnx2snn.defaults import TUNE_SPREADS
+from onnx2snn.load.bundled import bundled_model
 from tests.conftest import make_model
 from tests.test_data_loaders import CIFAR10, write_cifar
 
@@ -351,12 +351,12 @@ def test_cuda_without_a_gpu_is_a_user_error(snn):
 
 
 def test_internal_errors_exit_1_and_debug_shows_the_traceback(monkeypatch):
-    import onnx2snn.inspect_model
+    import onnx2snn.report.inspect_model
 
     def broken(path):
         raise RuntimeError("an internal fault")
 
-    monkeypatch.setattr(onnx2snn.inspect_model, "describe", broken)
+    monkeypatch.setattr(onnx2snn.report.inspect_model, "describe", broken)
     result = _invoke("inspect", MLP)
     assert result.exit_code == 1 and "internal error" in result.stderr and "an internal fault" in result.stderr
     result = CliRunner().invoke(main, ["--debug", "inspect", MLP])

@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 from snnrt.simulate import SpikingNetwork
 
-from onnx2snn.datasets import digits
+from onnx2snn.data.datasets import digits
 from onnx2snn.errors import Onnx2SnnError
 from onnx2snn.export import export_model
 

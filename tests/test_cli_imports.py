@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from onnx2snn.bundled import bundled_model
 from onnx2snn.convert import convert
-from onnx2snn.datasets import digits
+from onnx2snn.data.datasets import digits
+from onnx2snn.load.bundled import bundled_model
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("onnxruntime", "sklearn", "mlxtend", "matplotlib", "nir", "numba", "scipy")
@@ -27,7 +27,8 @@ def _loaded(code):
 
 
 def test_importing_the_cli_and_the_evaluation_api_loads_none_of_the_optional_libraries():
-    code = "import onnx2snn.cli, onnx2snn.calibrate, onnx2snn.evaluate, onnx2snn.data, snnrt.simulate"
+    code = ("import onnx2snn.cli.commands, onnx2snn.calibrate.thresholds, onnx2snn.report.evaluate, "
+            "onnx2snn.data.sources, snnrt.simulate")
     assert _loaded(code) == []
 
 
@@ -38,6 +39,6 @@ def test_run_and_eval_on_an_npz_load_numba_only(tmp_path):
     convert(bundled_model("digits_mlp"), x[:100], output=snn)
     for command in (["run", str(snn), "--input", str(tmp_path / "d.npz"), "-T", "4", "--json"],
                     ["eval", str(snn), "--data", str(tmp_path / "d.npz"), "--timesteps", "4", "--json"]):
-        code = (f"from click.testing import CliRunner\nfrom onnx2snn.cli import main\n"
+        code = (f"from click.testing import CliRunner\nfrom onnx2snn.cli.commands import main\n"
                 f"result = CliRunner().invoke(main, {command!r})\nassert result.exit_code == 0, result.output")
         assert _loaded(code) in ([], ["numba", "scipy"], ["numba"])

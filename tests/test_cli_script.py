@@ -14,7 +14,7 @@ import onnx
 import pytest
 
 from onnx2snn import __version__
-from onnx2snn.bundled import bundled_model
+from onnx2snn.load.bundled import bundled_model
 
 MLP = str(bundled_model("digits_mlp"))
 

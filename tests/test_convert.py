@@ -6,7 +6,7 @@ import pytest
 import torch
 from onnx import helper
 
-from onnx2snn.calibrate import ThresholdSpec
+from onnx2snn.calibrate.thresholds import ThresholdSpec
 from onnx2snn.convert import convert
 from onnx2snn.errors import CalibrationError, UnsupportedModelError
 from snnrt import contract

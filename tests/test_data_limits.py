@@ -75,7 +75,7 @@ def test_a_cifar_batch_that_declares_more_than_memory_holds_says_so(tmp_path, sn
     (("run", "{snn}", "--input", "{images}", "--mean", "0.5,inf"), "--mean"),
 ])
 def test_an_option_out_of_its_range_is_refused_naming_it(tmp_path, snn, args, option):
-    from onnx2snn.bundled import bundled_model
+    from onnx2snn.load.bundled import bundled_model
 
     names = {"snn": snn, "mlp": bundled_model("digits_mlp"), "out": tmp_path / "o.onnx", "images": tmp_path}
     refused(invoke(*(str(a).format(**names) for a in args)), option)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from onnx2snn.data import (
+from onnx2snn.data.images import Preprocess
+from onnx2snn.data.sources import (
     check_labels,
     fit_to_model,
     load_data,
@@ -15,7 +16,6 @@ from onnx2snn.data import (
     split_spec,
 )
 from onnx2snn.errors import DataError
-from onnx2snn.images import Preprocess
 
 
 def write_image_folder(root, classes=("cat", "dog"), per_class=3, size=(5, 4), mode="RGB"):

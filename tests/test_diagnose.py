@@ -8,14 +8,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from onnx2snn.bundled import bundled_model
-from onnx2snn.cli import main
+from onnx2snn.cli.commands import main
 from onnx2snn.convert import convert
-from onnx2snn.datasets import digits
-from onnx2snn.diagnose import diagnose
-from onnx2snn.diagnose_sites import scaled_threshold
-from onnx2snn.diagnose_sums import RateSums
+from onnx2snn.data.datasets import digits
 from onnx2snn.errors import DataError
+from onnx2snn.load.bundled import bundled_model
+from onnx2snn.report.diagnose import diagnose
+from onnx2snn.report.diagnose_sites import scaled_threshold
+from onnx2snn.report.diagnose_sums import RateSums
 from snnrt import contract
 from tests.test_convert import _qcfs_mlp
 

@@ -12,18 +12,18 @@ import numpy as np
 import onnx
 import pytest
 
-from onnx2snn.bundled import bundled_model
-from onnx2snn.datasets import digits
-from onnx2snn.histogram import StreamingHistogram
+from onnx2snn.calibrate.histogram import StreamingHistogram
+from onnx2snn.data.datasets import digits
+from onnx2snn.load.bundled import bundled_model
 from snnrt import contract
 
 ROOT = Path(__file__).resolve().parent.parent
 MLP = bundled_model("digits_mlp")
 SCRIPT = """
 import json, sys
-from onnx2snn.cli import main
+from onnx2snn.calibrate.histogram import StreamingHistogram
+from onnx2snn.cli.commands import main
 from onnx2snn.distributed import rank_and_size
-from onnx2snn.histogram import StreamingHistogram
 from snnrt.simulate import SpikingNetwork
 
 # the command lines as torchrun runs them, counting the batches that this rank calibrates on and simulates
@@ -81,7 +81,7 @@ def data(tmp_path_factory):
 def test_two_processes_convert_and_evaluate_as_one(tmp_path, data):
     from click.testing import CliRunner
 
-    from onnx2snn.cli import main
+    from onnx2snn.cli.commands import main
 
     one = tmp_path / "one.onnx"
     convert = ["convert", MLP, "--calib", data / "calib.npy", "--batch-size", 16, "--no-layerwise"]

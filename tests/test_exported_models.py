@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from onnx2snn.load import load_model
+from onnx2snn.load.model import load_model
 from onnx2snn.normalize import normalize
 from snnrt.graph import GraphModule
 from tests.conftest import ort_run

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from onnx import helper
 
-from onnx2snn.find_sites import find_sites
 from onnx2snn.normalize import normalize
+from onnx2snn.sites.find_sites import find_sites
 from tests.conftest import make_model, ort_run
 
 W = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from onnx2snn.histogram import StreamingHistogram
+from onnx2snn.calibrate.histogram import StreamingHistogram
 
 
 @pytest.mark.parametrize("q", [50.0, 99.0, 99.9, 99.99, 100.0])

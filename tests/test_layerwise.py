@@ -1,4 +1,4 @@
-"""Layer-wise calibration (onnx2snn.layerwise): per-channel fits of one IF layer, and the pass over a network."""
+"""Layer-wise calibration (onnx2snn.calibrate.layerwise): per-channel fits of one IF layer, and the pass over a network."""
 
 import numpy as np
 import onnx
@@ -6,10 +6,10 @@ import pytest
 import torch
 from onnx import helper
 
-from onnx2snn.bias_carriers import add_bias, find_bias_carriers
+from onnx2snn.calibrate import layerwise
+from onnx2snn.calibrate.bias_carriers import add_bias, find_bias_carriers
+from onnx2snn.calibrate.layerwise import LayerFitter
 from onnx2snn.convert import convert, latency_steps
-from onnx2snn import layerwise
-from onnx2snn.layerwise import LayerFitter
 from snnrt import contract
 from tests.conftest import make_model, ort_run
 
@@ -222,8 +222,8 @@ def test_an_explicit_spread_is_honoured_on_a_trained_bound():
 def test_the_cli_takes_a_latency_target_and_can_skip_layerwise(tmp_path):
     from click.testing import CliRunner
 
-    from onnx2snn.bundled import bundled_model
-    from onnx2snn.cli import main
+    from onnx2snn.load.bundled import bundled_model
+    from onnx2snn.cli.commands import main
 
     out = tmp_path / "mlp.snn.onnx"
     args = ["--quiet", "convert", str(bundled_model("digits_mlp")), "-o", str(out), "--calib", "digits"]

@@ -6,7 +6,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from onnx2snn.errors import ModelLoadError
-from onnx2snn.load import load_model
+from onnx2snn.load.model import load_model
 from tests.conftest import make_model
 
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LIMITED = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_DATA, (2_500 << 20, 2_500 << 20))
-from onnx2snn.cli import main
+from onnx2snn.cli.commands import main
 main(["--quiet", *sys.argv[1:]])
 """
 
@@ -67,9 +67,9 @@ def test_a_resize_beyond_the_pixel_limit_is_refused_before_decoding(tmp_path, sn
 
 
 def test_a_batch_of_images_beyond_the_data_budget_is_refused_before_decoding(tmp_path):
-    from onnx2snn.data import load_data
+    from onnx2snn.data.sources import load_data
     from onnx2snn.errors import DataError
-    from onnx2snn.images import Preprocess
+    from onnx2snn.data.images import Preprocess
 
     folder = tmp_path / "images"
     (folder / "0").mkdir(parents=True)

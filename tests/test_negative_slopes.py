@@ -9,9 +9,9 @@ from onnx import helper
 from onnx2snn.convert import convert
 from onnx2snn.errors import UnsupportedModelError
 from onnx2snn.export.nir_graph import export_nir
-from onnx2snn.find_sites import find_sites
 from onnx2snn.normalize import normalize
 from onnx2snn.normalize.split_negative_slopes import split_negative_slopes
+from onnx2snn.sites.find_sites import find_sites
 from snnrt import contract
 from tests.conftest import make_model, ort_run
 from tests.export.test_standard_onnx import compare

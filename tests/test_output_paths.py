@@ -7,7 +7,7 @@ import stat
 import numpy as np
 import pytest
 
-from onnx2snn.bundled import bundled_model
+from onnx2snn.load.bundled import bundled_model
 from onnx2snn.save import atomic_write
 from tests.refusals import invoke as _invoke
 from tests.refusals import refused as _refused

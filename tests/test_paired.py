@@ -1,10 +1,10 @@
-"""McNemar's exact test (onnx2snn.paired), with which `eval --ann` and the accuracy benchmark compare
+"""McNemar's exact test (onnx2snn.report.paired), with which `eval --ann` and the accuracy benchmark compare
 classifiers sample by sample."""
 
 import numpy as np
 import pytest
 
-from onnx2snn.paired import compare, describe, mcnemar
+from onnx2snn.report.paired import compare, describe, mcnemar
 
 
 def test_exact_p_values():

@@ -1,11 +1,11 @@
-"""Potential calibration (onnx2snn.potentials): the fitted shift of the initial potentials, and the ANN means
+"""Potential calibration (onnx2snn.calibrate.potentials): the fitted shift of the initial potentials, and the ANN means
 it aims at."""
 
 import numpy as np
 import torch
 from onnx import helper
 
-from onnx2snn.potentials import ann_channel_means, shifted_start
+from onnx2snn.calibrate.potentials import ann_channel_means, shifted_start
 from tests.conftest import make_model
 
 STEPS = (1, 2, 4, 8)

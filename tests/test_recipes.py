@@ -10,14 +10,14 @@ from click.testing import CliRunner
 from onnx import helper
 
 import onnx2snn
-from onnx2snn.bundled import bundled_model
-from onnx2snn.calibrate import ann_session
-from onnx2snn.cli import main
+from onnx2snn.calibrate.thresholds import ann_session
+from onnx2snn.cli.commands import main
 from onnx2snn.convert import convert
-from onnx2snn.datasets import digits
+from onnx2snn.data.datasets import digits
 from onnx2snn.errors import UnsupportedModelError
+from onnx2snn.load.bundled import bundled_model
+from onnx2snn.load.model import load_model
 from onnx2snn.normalize import normalize
-from onnx2snn.load import load_model
 from onnx2snn.recipes import PRESETS, Recipe, get_recipe
 from snnrt import contract
 from snnrt.validate import if_attributes

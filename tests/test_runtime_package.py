@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from onnx2snn.bundled import bundled_model
 from onnx2snn.convert import convert
-from onnx2snn.datasets import digits
+from onnx2snn.data.datasets import digits
+from onnx2snn.load.bundled import bundled_model
 from snnrt.simulate import SpikingNetwork
 
 RUNTIME = Path(__file__).resolve().parent.parent / "runtime"

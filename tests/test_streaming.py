@@ -10,19 +10,19 @@ from PIL import Image
 from snnrt import contract
 from torch.utils.data import DataLoader, TensorDataset
 
-from onnx2snn.batches import EvenSample, iter_batches
-from onnx2snn.bundled import bundled_model
-from onnx2snn.calibrate import calibrate
+from onnx2snn.calibrate.thresholds import calibrate
 from onnx2snn.convert import convert
-from onnx2snn.data import load_data, sample_indices
-from onnx2snn.datasets import digits
+from onnx2snn.data.batches import EvenSample, iter_batches
+from onnx2snn.data.datasets import digits
+from onnx2snn.data.images import FolderReader
+from onnx2snn.data.lazy_inputs import LazyInputs, Rows
+from onnx2snn.data.sources import load_data, sample_indices
 from onnx2snn.errors import DataError
-from onnx2snn.evaluate import evaluate
-from onnx2snn.find_sites import find_sites
-from onnx2snn.images import FolderReader
-from onnx2snn.lazy_inputs import LazyInputs, Rows
-from onnx2snn.load import load_model
+from onnx2snn.load.bundled import bundled_model
+from onnx2snn.load.model import load_model
 from onnx2snn.normalize import normalize
+from onnx2snn.report.evaluate import evaluate
+from onnx2snn.sites.find_sites import find_sites
 
 MLP = bundled_model("digits_mlp")
 

@@ -5,10 +5,10 @@ import functools
 import numpy as np
 import pytest
 
-from onnx2snn.bundled import bundled_model
 from onnx2snn.convert import convert
-from onnx2snn.datasets import digits, mnist5k
-from onnx2snn.evaluate import ann_accuracy, evaluate
+from onnx2snn.data.datasets import digits, mnist5k
+from onnx2snn.load.bundled import bundled_model
+from onnx2snn.report.evaluate import ann_accuracy, evaluate
 from tests.conftest import ort_run
 
 

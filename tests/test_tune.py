@@ -1,4 +1,4 @@
-"""Threshold tuning by simulation (onnx2snn.tune): what it writes, that it lowers the error it minimizes,
+"""Threshold tuning by simulation (onnx2snn.calibrate.tune): what it writes, that it lowers the error it minimizes,
 and that the gain holds on held-out data of a trained CNN."""
 
 import numpy as np
@@ -7,13 +7,13 @@ import pytest
 import torch
 from onnx import helper
 
-from onnx2snn.bundled import bundled_model
-from onnx2snn.calibrate import ann_session
+from onnx2snn.calibrate import tune
+from onnx2snn.calibrate.thresholds import ann_session
+from onnx2snn.calibrate.tune import evenly_spaced, snn_output_in_ann, tune_thresholds
 from onnx2snn.convert import convert
-from onnx2snn.datasets import load_builtin, mnist5k
+from onnx2snn.data.datasets import load_builtin, mnist5k
 from onnx2snn.defaults import SPREAD, TUNE_SCALES, TUNE_SPREADS, TUNE_WEIGHT_POWER
-from onnx2snn import tune
-from onnx2snn.tune import evenly_spaced, snn_output_in_ann, tune_thresholds
+from onnx2snn.load.bundled import bundled_model
 from snnrt import contract
 from snnrt.simulate import SpikingNetwork
 from tests.conftest import make_model, ort_run
@@ -77,7 +77,7 @@ def written_spreads(model):
 
 
 def _error(model, x, reference, steps):
-    """The tuning error (onnx2snn.tune) computed here from the anytime outputs of a fresh network: each T's
+    """The tuning error (onnx2snn.calibrate.tune) computed here from the anytime outputs of a fresh network: each T's
     weighted by T ** TUNE_WEIGHT_POWER, the weights summing to 1."""
     outputs = SpikingNetwork(model, "cpu").run(x, max(steps)).outputs
     reference = torch.as_tensor(reference)

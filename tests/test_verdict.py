@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 from onnx import TensorProto, helper
 
-from onnx2snn.cli import main
+from onnx2snn.cli.commands import main
 from onnx2snn.convert import convert
 from onnx2snn.errors import UnsupportedModelError
-from onnx2snn.find_sites import find_sites
-from onnx2snn.load import load_model
+from onnx2snn.load.model import load_model
 from onnx2snn.normalize import normalize
+from onnx2snn.sites.find_sites import find_sites
 from snnrt import contract
 from tests import modern_models
 from tests.conftest import make_model, ort_run

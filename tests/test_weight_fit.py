@@ -1,4 +1,4 @@
-"""Weight calibration (onnx2snn.weight_fit): input patches, the ridge regression, and its place in layer-wise
+"""Weight calibration (onnx2snn.calibrate.weight_fit): input patches, the ridge regression, and its place in layer-wise
 calibration."""
 
 import numpy as np
@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from onnx import helper
 
+from onnx2snn.calibrate import weight_fit
+from onnx2snn.calibrate.weight_fit import ConvGeometry, fit_weights
 from onnx2snn.convert import convert
-from onnx2snn import weight_fit
-from onnx2snn.weight_fit import ConvGeometry, fit_weights
 from tests.conftest import make_model, ort_run
 
 GENERATOR = torch.Generator().manual_seed(11)
@@ -162,7 +162,7 @@ def test_layerwise_calibration_refits_the_weights_that_receive_spikes():
 def test_the_cli_keeps_the_trained_weights_when_asked(tmp_path):
     from click.testing import CliRunner
 
-    from onnx2snn.cli import main
+    from onnx2snn.cli.commands import main
 
     ann, data = tmp_path / "cnn.onnx", tmp_path / "calib.npy"
     onnx.save(_cnn(), ann)

@@ -6,7 +6,7 @@ import onnx
 from snnrt import contract
 
 from ..errors import ModelLoadError, Onnx2SnnError, UnsupportedModelError
-from ..load import load_model
+from ..load.model import load_model
 from ..save import check_writable, save_model
 
 FORMATS = ("onnx", "nir")

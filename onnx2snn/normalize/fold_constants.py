@@ -3,12 +3,12 @@ limit: a value whose declared shape asks for more is refused before anything com
 
 import onnx_graphsurgeon as gs
 
-from ..model_limits import FOLD_LIMIT, check_fold_sizes
+from ..load.limits import FOLD_LIMIT, check_fold_sizes
 
 
 def fold_constants(model):
     """onnx-graphsurgeon's constant folding (evaluated with ONNX Runtime), then cleanup and sort."""
-    import onnxruntime as ort  # here: loading a file (onnx2snn.load) imports this package, not ONNX Runtime
+    import onnxruntime as ort  # here: loading a file (onnx2snn.load.model) imports this package, not ONNX Runtime
 
     check_fold_sizes(model)
     ort.set_default_logger_severity(3)

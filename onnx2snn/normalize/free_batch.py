@@ -46,7 +46,7 @@ def _free_reshapes(graph):
 
 
 def _outputs(model, x):
-    import onnxruntime as ort  # here: loading a file (onnx2snn.load) imports this package, not ONNX Runtime
+    import onnxruntime as ort  # here: loading a file (onnx2snn.load.model) imports this package, not ONNX Runtime
 
     options = ort.SessionOptions()
     options.log_severity_level = 3

@@ -12,11 +12,11 @@ import pytest
 import torch
 from onnx import helper, numpy_helper
 
-from onnx2snn.bundled import bundled_model
 from onnx2snn.convert import convert
-from onnx2snn.datasets import load_builtin
+from onnx2snn.data.datasets import load_builtin
 from onnx2snn.errors import OutputPathError, UnsupportedModelError
 from onnx2snn.export.nir_graph import NirSemanticsWarning, export_nir, write_nir
+from onnx2snn.load.bundled import bundled_model
 from snnrt import contract
 from snnrt.simulate import SpikingNetwork
 from tests.conftest import make_model

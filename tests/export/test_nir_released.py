@@ -10,10 +10,10 @@ import onnx
 import pytest
 import torch
 
-from onnx2snn.bundled import MODELS_DIR
 from onnx2snn.convert import convert
-from onnx2snn.datasets import load_builtin
+from onnx2snn.data.datasets import load_builtin
 from onnx2snn.export.nir_graph import NirSemanticsWarning, export_nir, write_nir
+from onnx2snn.load.bundled import MODELS_DIR
 from snnrt.simulate import SpikingNetwork
 
 snn = pytest.importorskip("snntorch")

@@ -19,13 +19,13 @@ import torch
 from onnx import helper, numpy_helper
 from torch import nn
 
-from onnx2snn.bundled import bundled_model
-from onnx2snn.calibrate import ThresholdSpec
+from onnx2snn.calibrate.thresholds import ThresholdSpec
 from onnx2snn.convert import convert
-from onnx2snn.datasets import digits, mnist5k
+from onnx2snn.data.datasets import digits, mnist5k
 from onnx2snn.errors import UnsupportedModelError
 from onnx2snn.export import standard_onnx
 from onnx2snn.export.standard_onnx import PER_STEP_PREFIX, SPIKE_COUNT_PREFIX, export_standard_onnx, ort_session
+from onnx2snn.load.bundled import bundled_model
 from snnrt import contract
 from snnrt.simulate import SpikingNetwork
 from tests.conftest import tiny_snn

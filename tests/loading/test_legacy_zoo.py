@@ -11,10 +11,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from onnx2snn.cli import main
+from onnx2snn.cli.commands import main
 from onnx2snn.convert import convert
 from onnx2snn.errors import ModelLoadError, ModelLoadWarning, UnsupportedModelError
-from onnx2snn.load import load_model
+from onnx2snn.load.model import load_model
 from onnx2snn.normalize import normalize
 from onnx2snn.normalize.drop_input_initializers import drop_input_initializers
 from onnx2snn.normalize.free_batch import free_batch

@@ -15,7 +15,7 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from onnx2snn.load import load_model
+from onnx2snn.load.model import load_model
 from onnx2snn.normalize import normalize
 from snnrt.graph import GraphModule
 from snnrt.registry import REGISTRY

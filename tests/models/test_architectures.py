@@ -18,7 +18,7 @@ from models import train_cifar
 from models.architectures import (ACTS, CIFAR_ARCHS, DigitsMLP, MnistCNN, TrainableClip, fold_batchnorm,
                                   set_levels, threshold_penalty)
 from models.training import export_onnx
-from onnx2snn.datasets import load_builtin
+from onnx2snn.data.datasets import load_builtin
 from onnx2snn.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,11 +14,11 @@ import pytest
 from benchmarks.accuracy import MODELS, parse_args
 from models.modern import MODERN, MODERN_DIR, OPSET, modern_path
 from onnx2snn.convert import convert
-from onnx2snn.datasets import load_builtin
+from onnx2snn.data.datasets import load_builtin
 from onnx2snn.errors import UnsupportedModelError
-from onnx2snn.find_sites import find_sites
-from onnx2snn.load import load_model
+from onnx2snn.load.model import load_model
 from onnx2snn.normalize import normalize
+from onnx2snn.sites.find_sites import find_sites
 from tests.conftest import ort_run
 
 RECORD = json.loads((MODERN_DIR / "modern.json").read_text())

@@ -100,9 +100,9 @@ def test_the_cpu_default_is_numba_where_installed(monkeypatch):
 
 @pytest.mark.parametrize("order", ["step", "layer"])
 def test_bundled_cnn_gives_the_eager_results(order):
-    from onnx2snn.bundled import bundled_model
+    from onnx2snn.load.bundled import bundled_model
     from onnx2snn.convert import convert
-    from onnx2snn.datasets import mnist5k
+    from onnx2snn.data.datasets import mnist5k
 
     x_train, _ = mnist5k("train")
     snn = convert(bundled_model("mnist_cnn_relu"), x_train[:64])

@@ -51,9 +51,9 @@ def test_if_layer_with_spread_matches_eager_when_fused(monkeypatch):
 
 
 def test_bundled_cnn_runs_fused_like_eager_within_the_recompile_limit():
-    from onnx2snn.bundled import bundled_model
+    from onnx2snn.load.bundled import bundled_model
     from onnx2snn.convert import convert
-    from onnx2snn.datasets import mnist5k
+    from onnx2snn.data.datasets import mnist5k
     from snnrt.simulate import SpikingNetwork
 
     x_train, _ = mnist5k("train")

@@ -9,9 +9,9 @@ import pytest
 import torch
 from onnx import helper
 
-from onnx2snn.bundled import bundled_model
 from onnx2snn.convert import convert
-from onnx2snn.datasets import mnist5k
+from onnx2snn.data.datasets import mnist5k
+from onnx2snn.load.bundled import bundled_model
 from snnrt.errors import RuntimeInputError
 from snnrt.simulate import SpikingNetwork
 from tests import exported_models
@@ -58,7 +58,7 @@ def mnist():
 @pytest.mark.parametrize("name", ["mnist_cnn_relu", "mnist_cnn_maxpool", "digits_mlp"])
 def test_bundled_models_agree_exactly(name, mnist):
     if name == "digits_mlp":
-        from onnx2snn.datasets import digits
+        from onnx2snn.data.datasets import digits
         calibration, x = digits("train")[0][:64], digits("test")[0][:24]
     else:
         calibration, x = mnist

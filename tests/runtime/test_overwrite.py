@@ -6,9 +6,9 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from onnx2snn.bundled import bundled_model
 from onnx2snn.convert import convert
-from onnx2snn.datasets import mnist5k
+from onnx2snn.data.datasets import mnist5k
+from onnx2snn.load.bundled import bundled_model
 from snnrt import contract, cpu_fused
 from snnrt.graph import GraphModule
 from snnrt.neuron import IFParameters, if_fire, if_initial_state

@@ -1,0 +1,1 @@
+"""Calibrate: thresholds from activation statistics, then tuning by simulation and layer-wise calibration of the converted SNN."""

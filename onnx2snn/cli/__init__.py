@@ -1,0 +1,1 @@
+"""The onnx2snn command line."""
