@@ -21,6 +21,7 @@ from .normalize import normalize
 from .recipes import get_recipe
 from .rewrite import if_node_name, rewrite
 from .save import save_model
+from .signed_thresholds import SignedSpec
 from .tune import check_tuning, tune_thresholds
 
 RESET_WORDS = {contract.RESET_SUBTRACT: "reset by subtraction", contract.RESET_ZERO: "reset to zero"}
@@ -40,6 +41,7 @@ class LayerSummary:
     spread: float = 0.0  # the layer's v_spread (0: no spread after the first step)
     warning: str = None
     start: np.ndarray = None  # the layer's initial potentials as fractions of its thresholds (one or per channel)
+    kind: str = "IF"  # what the site became: "IF", or "signed IF" (a SignedIFNeuron; ``replaced`` names its readers)
 
 
 @dataclass
@@ -54,6 +56,7 @@ class SnnModel:
     fitted_for: str = None  # the latency target, as in the metadata
     layerwise: str = None  # what layer-wise calibration did, as in the metadata
     compensated: list = None  # the ExpectationCompensation units (onnx2snn.compensate.Compensation)
+    signed: list = None  # a LayerSummary (kind "signed IF") per SignedIFNeuron, in front of weight layers
 
     def save(self, path):
         """Write the SNN file atomically (a failure leaves no partial file)."""
@@ -66,7 +69,7 @@ class SnnModel:
 
 def convert(source, calibration=None, recipe="default", *, output=None, batch_size=128, progress=False,
             tune_timesteps=defaults.TUNE_TIMESTEPS, tune_samples=defaults.TUNE_SAMPLES,
-            layerwise_samples=defaults.LAYERWISE_SAMPLES, spiking_only=False, **overrides):
+            layerwise_samples=defaults.LAYERWISE_SAMPLES, spiking_only=False, signed_spec=SignedSpec(), **overrides):
     """Convert an ANN (path, bytes or ModelProto) into an SnnModel; write it to ``output`` when given.
 
     ``calibration``: inputs (N, ...) whose ANN activations set the thresholds (no labels); ``recipe``: a preset
@@ -76,7 +79,9 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
     target replaces them) and the calibration inputs simulated (onnx2snn.tune); ``layerwise_samples``: the
     calibration inputs that layer-wise calibration runs the SNN on (onnx2snn.layerwise). Nonlinearities that no
     IF neuron computes become ExpectationCompensation units (onnx2snn.compensate; not spiking, named in the
-    metadata and ``compensated``); ``spiking_only`` refuses them instead, listing the nodes. The file's metadata
+    metadata and ``compensated``); ``spiking_only`` refuses them instead, listing the nodes. A weight layer that
+    would read a real value (a unit's output, a current) reads the spikes of a signed IF neuron instead, set by
+    ``signed_spec`` (onnx2snn.signed_thresholds; listed in ``signed`` and the metadata). The file's metadata
     records the recipe by name and value. docs/conversion.md describes the method.
 
     ``calibration`` may also be LazyInputs (onnx2snn.data) or any iterable of batches, x or (x, y) (a torch
@@ -114,13 +119,15 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
     if is_stream(calibration):  # one pass: statistics, and the samples that tuning and layer-wise calibration take
         sample = EvenSample(max(tune_samples if tune else 1, layerwise_samples if recipe.layerwise else 1))
         stream = sample.watch(iter_batches(calibration, batch_size))
-        thresholds = calibrate(ann, report.sites, stream, spec, batch_size, progress, fitting or MSE_TIMESTEPS)
+        thresholds = calibrate(ann, report.sites, stream, spec, batch_size, progress, fitting or MSE_TIMESTEPS,
+                               report.signed, signed_spec)
         for _ in stream:  # what calibration left unread (every threshold a trained bound)
             pass
         calibration, samples = sample.samples(), sample.seen
     else:
         calibration = None if calibration is None else as_inputs(calibration)
-        thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress, fitting or MSE_TIMESTEPS)
+        thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress, fitting or MSE_TIMESTEPS,
+                               report.signed, signed_spec)
         samples = 0 if calibration is None else len(calibration)
     metadata = {
         contract.META_METHOD: _method(reset) + _spread_text(spread),
@@ -135,12 +142,14 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
         contract.META_RECIPE: recipe.name,
         contract.META_RECIPE_VALUES: json.dumps(recipe.values()),
         contract.META_COMPENSATED: compensation_text(report.compensated),
+        contract.META_SIGNED: signed_text(report.signed, signed_spec),
     }
     tunable = [site for site in report.sites if not thresholds[site.name].trained] if tune else []
     if tune and not tunable:
         metadata[contract.META_TUNING] = "nothing to tune: every threshold is a trained bound"
     spread_trained = not tune_spreads
-    snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread, spread_trained=spread_trained)
+    snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread, spread_trained=spread_trained,
+                  signed_levels=signed_spec.levels)
     if tunable:
         tuning = tune_thresholds(snn, ann, report.dropped_output, [if_node_name(site) for site in tunable],
                                  calibration, fraction, tune_timesteps, tune_samples, batch_size, progress,
@@ -163,7 +172,8 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
                                           + ", initial potentials calibrated per channel" * bool(starts)
                                           + " by simulation")
         metadata[contract.META_TUNING] = tuning.describe()
-        snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread, starts, spread_trained)
+        snn = rewrite(ann, report, thresholds, fraction, reset, metadata, spread, starts, spread_trained,
+                      signed_spec.levels)
     fitted, unfoldable = None, []
     layerwise = recipe.layerwise
     if layerwise and samples:
@@ -182,8 +192,9 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
     set_metadata(snn, {contract.META_LAYERWISE: layerwise_text})
     written = _if_attributes(snn)
     layers = [_summary(s, thresholds[s.name], written[if_node_name(s)], fitted) for s in report.sites]
+    signed = [_signed_summary(s, thresholds[s.name], written[s.name]) for s in report.signed]
     result = SnnModel(snn, ann, layers, report.dropped_output, metadata.get(contract.META_TUNING),
-                      metadata[contract.META_FITTED_FOR], layerwise_text, report.compensated)
+                      metadata[contract.META_FITTED_FOR], layerwise_text, report.compensated, signed)
     if output is not None:  # with several processes (onnx2snn.distributed) rank 0 writes, and the others wait for it
         if is_main():
             result.save(output)
@@ -194,6 +205,13 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
 def compensation_text(units):
     """The metadata's words for the compensation units: 'none', or 'NAME: Op+Op (input -> output); ...'."""
     return "; ".join(f"{u.name}: {u.computes} ({u.input} -> {u.output})" for u in units) or "none"
+
+
+def signed_text(sites, spec):
+    """The metadata's words for the signed IF neurons: 'none', or how they are set and 'NAME -> reader, ...; ...'."""
+    if not sites:
+        return "none"
+    return f"{spec.describe()}: " + "; ".join(f"{s.name} ({s.input}) -> {', '.join(s.readers)}" for s in sites)
 
 
 def _spread_text(spread):
@@ -240,7 +258,14 @@ def _summary(site, threshold, attributes, fitted):
                         threshold.warning, contract.start_fractions(theta, attributes[contract.ATTR_V_INIT]))
 
 
+def _signed_summary(site, threshold, attributes):
+    """The LayerSummary of a SignedSite from its Threshold and the attributes written on its node."""
+    theta = np.asarray(attributes[contract.ATTR_THRESHOLD], np.float32)
+    return LayerSummary(site.name, "for " + ",".join(site.readers), threshold.source, theta, 0.0, threshold.warning,
+                        contract.start_fractions(theta, attributes[contract.ATTR_V_INIT]), "signed IF")
+
+
 def _if_attributes(snn):
-    """{IF node name: {attribute name: value}} for the IF nodes of ``snn``."""
+    """{node name: {attribute name: value}} for the IF and signed IF nodes of ``snn``."""
     return {node.name: {attr.name: onnx.helper.get_attribute_value(attr) for attr in node.attribute}
-            for node in snn.graph.node if node.op_type == contract.IF_OP}
+            for node in snn.graph.node if node.op_type in (contract.IF_OP, contract.SIGNED_IF_OP)}

@@ -1,5 +1,6 @@
-"""Rewrite a normalized ANN into an SNN file: each site becomes one IFNeuron node of onnx2snn's domain, and the
-nodes of each compensation unit one ExpectationCompensation node (onnx2snn.compensate).
+"""Rewrite a normalized ANN into an SNN file: each site becomes one IFNeuron node of onnx2snn's domain, the nodes of
+each compensation unit one ExpectationCompensation node (onnx2snn.compensate), and each signed site a SignedIFNeuron
+that the weight layers after it read (onnx2snn.signed_sites).
 
 MaxPool nodes fed (directly or not) by spikes become SpikeMaxPool (max pooling of cumulative counts,
 exact at every step; see snnrt.contract). The IF layers that feed them get no ``v_spread``: the maximum
@@ -18,6 +19,7 @@ from .compensate import insert_compensations
 from .errors import UnsupportedModelError
 from .normalize.upgrade_opset import default_opset
 from .normalize.graph_edits import bypass
+from .signed_thresholds import SIGNED_LEVELS, V_INIT_FRACTION
 
 
 def if_node_name(site):
@@ -79,13 +81,31 @@ def _spike_max_pool(node):
     node.op, node.domain = contract.MAXPOOL_OP, contract.DOMAIN
 
 
+def _insert_signed(graph, signed, thresholds, levels):
+    """A SignedIFNeuron with ``levels`` spike sizes for each SignedSite (thresholds: site name -> Threshold), read by
+    its weight layers in place of the real value."""
+    by_name = {n.name: n for n in graph.nodes}
+    tensors = graph.tensors()
+    for site in signed:
+        theta = thresholds[site.name].values
+        spikes = graph.layer(op=contract.SIGNED_IF_OP, name=site.name, domain=contract.DOMAIN,
+                             attrs={contract.ATTR_THRESHOLD: [float(v) for v in theta],
+                                    contract.ATTR_V_INIT: [float(v) * V_INIT_FRACTION for v in theta],
+                                    contract.ATTR_LEVELS: levels,
+                                    contract.ATTR_CHANNEL_AXIS: thresholds[site.name].channel_axis},
+                             inputs=[tensors[site.input]], outputs=[site.output])[0]
+        for name in site.readers:
+            by_name[name].inputs[0] = spikes
+
+
 def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET_SUBTRACT, metadata=None,
-            spread=0.0, starts=None, spread_trained=False):
+            spread=0.0, starts=None, spread_trained=False, signed_levels=SIGNED_LEVELS):
     """Return the SNN ``onnx.ModelProto``; thresholds maps site name -> Threshold. ``spread`` (the IF
     attribute v_spread; a number, or a mapping site name -> number for tuned spreads) applies to the sites
     whose threshold is a calibration statistic (and to trained bounds too with ``spread_trained``, for a spread
     the user asked for): a trained bound (clip, QCFS) was fitted to neurons that all round alike. ``starts`` maps site name -> initial potentials per channel (calibrated by tuning) that
-    replace v_init_fraction * theta there; the thresholds are then written per channel as well."""
+    replace v_init_fraction * theta there; the thresholds are then written per channel as well. The signed
+    neurons start at theta / 2 and have ``signed_levels`` spike sizes (onnx2snn.signed_thresholds)."""
     graph = gs.import_onnx(model)
     by_name = {n.name: n for n in graph.nodes}
     tensors = graph.tensors()
@@ -114,6 +134,7 @@ def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET
             inputs=[current],
             outputs=[tensors[site.output]],
         )
+    _insert_signed(graph, report.signed, thresholds, signed_levels)
     for node in _downstream(graph, {s.output for s in report.sites}):
         if node.op in ("MaxPool", "GlobalMaxPool") and node.domain in (None, ""):
             _spike_max_pool(node)
