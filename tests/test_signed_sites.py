@@ -15,6 +15,7 @@ from torch import nn
 
 from onnx2snn.convert import convert
 from onnx2snn.errors import UnsupportedModelError
+from onnx2snn.evaluate import evaluate
 from onnx2snn.export.nir_graph import export_nir
 from onnx2snn.export.standard_onnx import export_standard_onnx
 from onnx2snn.find_sites import find_sites
@@ -163,3 +164,11 @@ def test_nir_export_refuses_the_signed_neuron_naming_it():
     with pytest.raises(UnsupportedModelError, match=f"node '{snn.signed[0].site}' \\({contract.SIGNED_IF_OP}\\): "
                                                     "NIR has no signed neuron"):
         export_nir(snn.model)
+
+
+def test_evaluate_reports_the_firing_rates_of_the_signed_layers_and_not_of_the_units():
+    ann, calibration, x = _silu_norm()
+    snn = convert(ann, calibration, layerwise=False)
+    result = evaluate(snn, x[:8], np.arange(8) % 5, timesteps=(1, 4))
+    assert sorted(result.firing_rates) == sorted(layer.site for layer in snn.signed)
+    assert all(rate > 0 for rate in result.firing_rates.values()) and result.sops[4] > result.sops[1] > 0
