@@ -11,6 +11,7 @@ from snnrt.simulate import SpikingNetwork
 
 from . import __version__, defaults
 from .calibrate.layerwise import UnfoldableGraph, calibrate_layerwise
+from .calibrate.signed_thresholds import SignedSpec
 from .calibrate.thresholds import MSE_TIMESTEPS, calibrate
 from .calibrate.tune import check_tuning, tune_thresholds
 from .data.batches import EvenSample, as_inputs, is_stream, iter_batches
@@ -40,6 +41,7 @@ class LayerSummary:
     spread: float = 0.0  # the layer's v_spread (0: no spread after the first step)
     warning: str = None
     start: np.ndarray = None  # the layer's initial potentials as fractions of its thresholds (one or per channel)
+    kind: str = "IF"  # what the site became: "IF", or "signed IF" (a SignedIFNeuron; ``replaced`` names its readers)
 
 
 @dataclass
@@ -54,6 +56,7 @@ class SnnModel:
     fitted_for: str = None  # the latency target, as in the metadata
     layerwise: str = None  # what layer-wise calibration did, as in the metadata
     compensated: list = None  # the ExpectationCompensation units (onnx2snn.sites.compensate.Compensation)
+    signed: list = None  # a LayerSummary (kind "signed IF") per SignedIFNeuron, in front of weight layers
 
     def save(self, path):
         """Write the SNN file atomically (a failure leaves no partial file)."""
@@ -66,7 +69,7 @@ class SnnModel:
 
 def convert(source, calibration=None, recipe="default", *, output=None, batch_size=128, progress=False,
             tune_timesteps=defaults.TUNE_TIMESTEPS, tune_samples=defaults.TUNE_SAMPLES,
-            layerwise_samples=defaults.LAYERWISE_SAMPLES, spiking_only=False, **overrides):
+            layerwise_samples=defaults.LAYERWISE_SAMPLES, spiking_only=False, signed_spec=SignedSpec(), **overrides):
     """Convert an ANN (path, bytes or ModelProto) into an SnnModel; write it to ``output`` when given.
 
     ``calibration``: inputs (N, ...) whose ANN activations set the thresholds (no labels); ``recipe``: a preset
@@ -76,7 +79,9 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
     target replaces them) and the calibration inputs simulated (onnx2snn.calibrate.tune); ``layerwise_samples``: the
     calibration inputs that layer-wise calibration runs the SNN on (onnx2snn.calibrate.layerwise). Nonlinearities that
     no IF neuron computes become ExpectationCompensation units (onnx2snn.sites.compensate; not spiking, named in the
-    metadata and ``compensated``); ``spiking_only`` refuses them instead, listing the nodes. The file's metadata
+    metadata and ``compensated``); ``spiking_only`` refuses them instead, listing the nodes. A weight layer that
+    would read a real value (a unit's output, a current) reads the spikes of a signed IF neuron instead, set by
+    ``signed_spec`` (onnx2snn.calibrate.signed_thresholds; listed in ``signed`` and the metadata). The file's metadata
     records the recipe by name and value. docs/conversion.md describes the method.
 
     ``calibration`` may also be LazyInputs (onnx2snn.data.lazy_inputs) or any iterable of batches, x or (x, y) (a torch
@@ -98,12 +103,12 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
         tune_timesteps, tune_samples = check_tuning(fitting or tune_timesteps, tune_samples)
     ann, report = _sites(source, recipe, spiking_only)  # load, normalize, find the sites
     kept = max(tune_samples if recipe.tune else 1, layerwise_samples if recipe.layerwise else 1)
-    thresholds, calibration, samples = _calibrate(ann, report, calibration, recipe.threshold_spec(), kept,
-                                                  batch_size, progress, fitting or MSE_TIMESTEPS)
-    metadata = _metadata(recipe, report, samples)
+    thresholds, calibration, samples = _calibrate(ann, report, calibration, recipe.threshold_spec(), signed_spec,
+                                                  kept, batch_size, progress, fitting or MSE_TIMESTEPS)
+    metadata = _metadata(recipe, report, samples, signed_spec)
     # the one rewrite: tuning and layer-wise calibration then run the SNN and write their values into its IF nodes
     snn = rewrite(ann, report, thresholds, recipe.v_init, recipe.reset, recipe.spread_value(),
-                  recipe.spread is not None)
+                  recipe.spread is not None, signed_spec.levels)
     if recipe.tune:
         _tune(snn, ann, report, thresholds, calibration, recipe, metadata, tune_timesteps, tune_samples,
               batch_size, progress)
@@ -134,23 +139,24 @@ def _sites(source, recipe, spiking_only):
     return ann, report
 
 
-def _calibrate(ann, report, calibration, spec, kept, batch_size, progress, timesteps):
+def _calibrate(ann, report, calibration, spec, signed_spec, kept, batch_size, progress, timesteps):
     """(thresholds {site name: Threshold}, the calibration inputs that tuning and layer-wise calibration take,
     the number of calibration samples). A stream is read once: the statistics, and up to ``kept`` samples kept
     evenly spaced over it."""
     if not is_stream(calibration):
         calibration = None if calibration is None else as_inputs(calibration)
-        thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress, timesteps)
+        thresholds = calibrate(ann, report.sites, calibration, spec, batch_size, progress, timesteps, report.signed,
+                               signed_spec)
         return thresholds, calibration, 0 if calibration is None else len(calibration)
     sample = EvenSample(kept)
     stream = sample.watch(iter_batches(calibration, batch_size))
-    thresholds = calibrate(ann, report.sites, stream, spec, batch_size, progress, timesteps)
+    thresholds = calibrate(ann, report.sites, stream, spec, batch_size, progress, timesteps, report.signed, signed_spec)
     for _ in stream:  # what calibration left unread (every threshold a trained bound)
         pass
     return thresholds, sample.samples(), sample.seen
 
 
-def _metadata(recipe, report, samples):
+def _metadata(recipe, report, samples, signed_spec):
     """The SNN file's metadata {key: value} before tuning and layer-wise calibration add theirs."""
     return {
         contract.META_METHOD: _method(recipe.reset) + _spread_text(recipe.spread_value()),
@@ -165,6 +171,7 @@ def _metadata(recipe, report, samples):
         contract.META_RECIPE: recipe.name,
         contract.META_RECIPE_VALUES: json.dumps(recipe.values()),
         contract.META_COMPENSATED: compensation_text(report.compensated),
+        contract.META_SIGNED: signed_text(report.signed, signed_spec),
     }
 
 
@@ -231,12 +238,20 @@ def _result(snn, ann, report, thresholds, fitted, metadata):
     written = _if_attributes(snn)
     layers = [_summary(s, thresholds[s.name], written[if_node_name(s)], fitted) for s in report.sites]
     return SnnModel(snn, ann, layers, report.dropped_output, metadata.get(contract.META_TUNING),
-                    metadata[contract.META_FITTED_FOR], metadata[contract.META_LAYERWISE], report.compensated)
+                    metadata[contract.META_FITTED_FOR], metadata[contract.META_LAYERWISE], report.compensated,
+                    [_signed_summary(s, thresholds[s.name], written[s.name]) for s in report.signed])
 
 
 def compensation_text(units):
     """The metadata's words for the compensation units: 'none', or 'NAME: Op+Op (input -> output); ...'."""
     return "; ".join(f"{u.name}: {u.computes} ({u.input} -> {u.output})" for u in units) or "none"
+
+
+def signed_text(sites, spec):
+    """The metadata's words for the signed IF neurons: 'none', or how they are set and 'NAME -> reader, ...; ...'."""
+    if not sites:
+        return "none"
+    return f"{spec.describe()}: " + "; ".join(f"{s.name} ({s.input}) -> {', '.join(s.readers)}" for s in sites)
 
 
 def _spread_text(spread):
@@ -283,7 +298,14 @@ def _summary(site, threshold, attributes, fitted):
                         threshold.warning, contract.start_fractions(theta, attributes[contract.ATTR_V_INIT]))
 
 
+def _signed_summary(site, threshold, attributes):
+    """The LayerSummary of a SignedSite from its Threshold and the attributes written on its node."""
+    theta = np.asarray(attributes[contract.ATTR_THRESHOLD], np.float32)
+    return LayerSummary(site.name, "for " + ",".join(site.readers), threshold.source, theta, 0.0, threshold.warning,
+                        contract.start_fractions(theta, attributes[contract.ATTR_V_INIT]), "signed IF")
+
+
 def _if_attributes(snn):
-    """{IF node name: {attribute name: value}} for the IF nodes of ``snn``."""
+    """{node name: {attribute name: value}} for the IF and signed IF nodes of ``snn``."""
     return {node.name: {attr.name: onnx.helper.get_attribute_value(attr) for attr in node.attribute}
-            for node in snn.graph.node if node.op_type == contract.IF_OP}
+            for node in snn.graph.node if node.op_type in (contract.IF_OP, contract.SIGNED_IF_OP)}

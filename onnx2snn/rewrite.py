@@ -1,5 +1,6 @@
-"""Rewrite a normalized ANN into an SNN file: each site becomes one IFNeuron node of onnx2snn's domain, and the
-nodes of each compensation unit one ExpectationCompensation node (onnx2snn.sites.compensate).
+"""Rewrite a normalized ANN into an SNN file: each site becomes one IFNeuron node of onnx2snn's domain, the nodes of
+each compensation unit one ExpectationCompensation node (onnx2snn.sites.compensate), and each signed site a
+SignedIFNeuron that the weight layers after it read (onnx2snn.sites.signed_sites).
 
 MaxPool nodes fed (directly or not) by spikes become SpikeMaxPool (max pooling of cumulative counts,
 exact at every step; see snnrt.contract). The IF layers that feed them get no ``v_spread``: the maximum
@@ -14,6 +15,7 @@ import onnx_graphsurgeon as gs
 
 from snnrt import contract
 
+from .calibrate.signed_thresholds import SIGNED_LEVELS, V_INIT_FRACTION
 from .errors import UnsupportedModelError
 from .normalize.graph_edits import bypass
 from .normalize.upgrade_opset import default_opset
@@ -98,10 +100,28 @@ def neuron_attributes(threshold, v_init_fraction, reset, spread=0.0, start=None,
     }
 
 
+def _insert_signed(graph, signed, thresholds, levels):
+    """A SignedIFNeuron with ``levels`` spike sizes for each SignedSite (thresholds: site name -> Threshold), read by
+    its weight layers in place of the real value."""
+    by_name = {n.name: n for n in graph.nodes}
+    tensors = graph.tensors()
+    for site in signed:
+        theta = thresholds[site.name].values
+        spikes = graph.layer(op=contract.SIGNED_IF_OP, name=site.name, domain=contract.DOMAIN,
+                             attrs={contract.ATTR_THRESHOLD: [float(v) for v in theta],
+                                    contract.ATTR_V_INIT: [float(v) * V_INIT_FRACTION for v in theta],
+                                    contract.ATTR_LEVELS: levels,
+                                    contract.ATTR_CHANNEL_AXIS: thresholds[site.name].channel_axis},
+                             inputs=[tensors[site.input]], outputs=[site.output])[0]
+        for name in site.readers:
+            by_name[name].inputs[0] = spikes
+
+
 def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET_SUBTRACT, spread=0.0,
-            spread_trained=False):
+            spread_trained=False, signed_levels=SIGNED_LEVELS):
     """Return the SNN ``onnx.ModelProto``, without metadata; thresholds maps site name -> Threshold, and
-    ``spread`` and ``spread_trained`` apply as neuron_attributes says."""
+    ``spread`` and ``spread_trained`` apply as neuron_attributes says. The signed neurons start at theta / 2 and
+    have ``signed_levels`` spike sizes (onnx2snn.calibrate.signed_thresholds)."""
     graph = gs.import_onnx(model)
     by_name = {n.name: n for n in graph.nodes}
     tensors = graph.tensors()
@@ -118,6 +138,7 @@ def rewrite(model, report, thresholds, v_init_fraction=0.5, reset=contract.RESET
             inputs=[current],
             outputs=[tensors[site.output]],
         )
+    _insert_signed(graph, report.signed, thresholds, signed_levels)
     for node in _downstream(graph, {s.output for s in report.sites}):
         if node.op in ("MaxPool", "GlobalMaxPool") and node.domain in (None, ""):
             _spike_max_pool(node)

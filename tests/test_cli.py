@@ -58,8 +58,8 @@ def test_convert_prints_the_layer_summary_and_writes_a_checked_file(tmp_path):
                      "--no-layerwise")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].split() == ["site", "replaced", "threshold", "source", "spread", "start", "threshold"]
-    assert lines[1].split()[:4] == ["/1/Relu", "Relu", "percentile", "99.9"] and "wrote" in lines[-1]
+    assert lines[0].split() == ["site", "kind", "replaced", "threshold", "source", "spread", "start", "threshold"]
+    assert lines[1].split()[:5] == ["/1/Relu", "IF", "Relu", "percentile", "99.9"] and "wrote" in lines[-1]
     assert lines[1][lines[0].index("spread"):].split()[:2] == ["0", "0"]
     model = onnx.load(out)
     onnx.checker.check_model(model)
@@ -100,7 +100,7 @@ def test_convert_tunes_thresholds_on_request(tmp_path):
     assert _invoke("convert", MLP, "-o", plain, *common).exit_code == 0
     result = _invoke("convert", MLP, "-o", tuned, *common, "--tune", "--tune-timesteps", "1,2,4", "--tune-samples", 64)
     assert result.exit_code == 0, result.output
-    rows = [line.split() for line in result.output.splitlines() if line.startswith("/")]
+    rows = [line.split()[:1] + line.split()[2:] for line in result.output.splitlines() if line.startswith("/")]
     assert len(rows) == 2 and all(row[6] == "(tuned)" and float(row[7]) in TUNE_SPREADS for row in rows)
     spreads = [next((a.f for a in n.attribute if a.name == "v_spread"), 0.0) for n in onnx.load(tuned).graph.node
                if n.op_type == "IFNeuron"]
@@ -290,10 +290,12 @@ def test_unconvertible_op_lists_the_node(tmp_path):
                         "w2": rng.normal(size=(8, 10)).astype(np.float32)})
     onnx.save(model, tmp_path / "sigmoid.onnx")
     out = tmp_path / "sigmoid.snn.onnx"
-    _error(_invoke("convert", tmp_path / "sigmoid.onnx", "-o", out, "--calib", "digits"), "'gate'", "Sigmoid")
+    _error(_invoke("convert", tmp_path / "sigmoid.onnx", "-o", out, "--calib", "digits", "--spiking-only"), "'gate'",
+           "Sigmoid")
     assert not out.exists()
     text = _invoke("inspect", tmp_path / "sigmoid.onnx").output
-    assert "blocking conversion: the model has no ReLU-like activation" in text and "'gate' (Sigmoid)" in text
+    assert "compensation units (not spiking): 1\n  gate_ec: Sigmoid" in text
+    assert "behind signed IF neurons: 1\n  s_signed: s -> fc2" in text and "blocking conversion: none" in text
 
 
 def test_bad_data(snn, tmp_path):

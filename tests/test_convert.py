@@ -123,8 +123,8 @@ def test_missing_calibration_for_plain_relu_is_explained():
 
 def test_unconvertible_ops_are_all_listed():
     ann = _mlp([helper.make_node("Tanh", ["h"], ["t"], name="t1"), helper.make_node("Sigmoid", ["t"], ["a"], name="s1")])
-    with pytest.raises(UnsupportedModelError) as info:
-        convert(ann, np.zeros((4, 6), np.float32))
+    with pytest.raises(UnsupportedModelError) as info:  # spiking only: compensation units are refused too
+        convert(ann, np.zeros((4, 6), np.float32), spiking_only=True)
     assert "'t1' (Tanh)" in str(info.value) and "'s1' (Sigmoid)" in str(info.value)
 
 

@@ -22,7 +22,7 @@ from snnrt import contract
 from tests import modern_models
 from tests.conftest import make_model, ort_run
 
-BLOCKED = ("vit", "convnext", "mobilenetv3", "lstm")
+BLOCKED = ("mobilenetv3", "lstm")
 
 
 def _invoke(*args):
@@ -88,7 +88,9 @@ def test_vit_nonlinearities_become_compensation_units_or_are_refused_when_spikin
                              "/norm2/LayerNormalization_ec"]
     assert {"MatMul", "Softmax", "Sqrt", "Div"} <= set(units["/attention/MatMul_1_ec"])
     assert units["/mlp/mlp.1/Mul_ec"] == ["Div", "Erf", "Add", "Mul"]
-    assert "no ReLU-like activation" in report.refusal()
+    assert report.refusal() is None  # every weight layer after the patch embedding reads signed IF neurons
+    assert sorted(r for site in report.signed for r in site.readers) == [
+        "/attention/out/MatMul", "/attention/qkv/MatMul", "/head/Gemm", "/mlp/mlp.0/MatMul", "/mlp/mlp.2/MatMul"]
 
 
 def _converges(name, layerwise=True, orders=("step", "layer")):
@@ -111,6 +113,13 @@ def test_relu_network_with_other_nonlinearities_converts_with_compensation_units
     assert [n.name for n in units] == [u.name for u in snn.compensated] and units
     meta = {p.key: p.value for p in snn.model.metadata_props}
     assert all(u.name in meta[contract.META_COMPENSATED] for u in snn.compensated)
+
+
+@pytest.mark.parametrize("name", ["vit", "convnext"])
+def test_networks_without_relu_convert_with_signed_neurons_in_front_of_their_weight_layers(name):
+    snn = _converges(name, orders=("step",))
+    ops = [n.op_type for n in snn.model.graph.node]
+    assert contract.IF_OP not in ops and ops.count(contract.SIGNED_IF_OP) == len(snn.signed) > 0
 
 
 def test_vit_with_relu_mlp_converts_its_attention_and_layernorms_as_compensation_units():

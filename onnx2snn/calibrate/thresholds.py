@@ -16,6 +16,7 @@ from ..data.batches import is_stream, iter_batches
 from ..distributed import merge_histograms, owns
 from ..errors import CalibrationError
 from .histogram import StreamingHistogram
+from .signed_thresholds import SignedSpec, channel_axis, signed_rows, signed_source, signed_statistic
 
 SOURCES = ("auto", "clip", "max", "percentile", "mse")
 MSE_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
@@ -78,6 +79,7 @@ class Threshold:
     source: str
     warning: str = None
     trained: bool = False  # a bound that training fitted (clip, QCFS), not a statistic of calibration data
+    channel_axis: int = 1  # the axis that per-channel values run along
 
 
 def ann_session(model, names):
@@ -120,15 +122,21 @@ def _finalize(site, hist, spec, timesteps):
     else:
         values = hist.percentile(spec.percentile)
         layer = float(hist.merged().percentile(spec.percentile)[0])
-    warning = None
-    if layer <= 0:
-        values, warning = np.ones(1), f"site {site.name!r} never activated on the calibration data; threshold set to 1"
-    elif np.any(values <= 0):
-        dead = int(np.sum(values <= 0))
-        values = np.where(values > 0, values, layer)
-        warning = f"site {site.name!r}: {dead} channel(s) never activated; they use the layer threshold {layer:.4g}"
+    values, warning = _fill_unused(site.name, values, layer)
     scope = " per channel" if spec.per_channel else ""
     return Threshold(values.astype(np.float32), spec.statistic() + scope, warning)
+
+
+def _fill_unused(name, values, layer):
+    """(thresholds, a warning or None): channels whose statistic is 0 (never activated) take the layer's value, and
+    every channel 1 where the whole layer never activated."""
+    if layer <= 0:
+        return np.ones(1), f"site {name!r} never activated on the calibration data; threshold set to 1"
+    if np.any(values <= 0):
+        dead = int(np.sum(values <= 0))
+        return (np.where(values > 0, values, layer),
+                f"site {name!r}: {dead} channel(s) never activated; they use the layer threshold {layer:.4g}")
+    return values, None
 
 
 def check_input_shape(expected, shape, what):
@@ -139,9 +147,11 @@ def check_input_shape(expected, shape, what):
         raise CalibrationError(f"{what} has shape {tuple(shape)}, but the model takes inputs of shape {want}")
 
 
-def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress=False, timesteps=MSE_TIMESTEPS):
+def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress=False, timesteps=MSE_TIMESTEPS,
+              signed=(), signed_spec=SignedSpec()):
     """Return {site.name: Threshold} for a normalized ANN and calibration inputs ``data``: an array (N, ...),
-    LazyInputs or an iterable of batches (onnx2snn.data.batches); the mse statistic is fitted for ``timesteps``."""
+    LazyInputs or an iterable of batches (onnx2snn.data.batches); the mse statistic is fitted for ``timesteps``.
+    ``signed``: SignedSites (onnx2snn.sites.signed_sites), whose thresholds come from the same pass (``signed_spec``)."""
     thresholds = {}
     for site in sites:
         if spec.uses_bound(site):
@@ -153,14 +163,18 @@ def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress
     batches = iter_batches(data, batch_size, keep=lambda i: i == 0 or owns(i)) if data is not None else iter(())
     first = next(batches, None)
     capped = [s for s in sites if s.name in thresholds and s.levels is None] if first is not None else []
-    if not pending and not capped:
+    if not pending and not capped and not signed:
         return thresholds
     if first is None:
         raise CalibrationError(
-            f"{len(pending)} activation(s) have no trained bound, so calibration data is needed; give --calib"
+            f"{len(pending) + len(signed)} activation(s) and signed neuron(s) have no trained bound, so calibration "
+            "data is needed; give --calib"
         )
     measured = pending + capped
-    session = ann_session(model, [s.output for s in measured])
+    probes = [(s.name, s.output, lambda a: channel_rows(a, spec.per_channel)) for s in measured]
+    probes += [(s.name, s.input, lambda a: signed_rows(a, signed_spec.per_channel)) for s in signed]
+    ranks = {}
+    session = ann_session(model, [value for _, value, _ in probes])
     input_name = session.get_inputs()[0].name
     histograms = {}
     total = -(-len(data) // batch_size) if hasattr(data, "__len__") and not is_stream(data) else None
@@ -173,15 +187,16 @@ def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress
                 f"calibration sample {start + int(bad[0])} contains NaN or inf ({len(bad)} bad sample(s) in "
                 f"this batch); clean the calibration data"
             )
-        values = session.run([s.output for s in measured], {input_name: batch})
-        for site, activation in zip(measured, values):
+        values = session.run([value for _, value, _ in probes], {input_name: batch})
+        for (name, _, to_rows), activation in zip(probes, values):
             if not np.isfinite(activation).all():
                 raise CalibrationError(
-                    f"activation {site.name!r} overflows to NaN/inf on calibration samples {start}..."
+                    f"activation {name!r} overflows to NaN/inf on calibration samples {start}..."
                     f"{start + len(batch) - 1}; check the model's weights and input scaling"
                 )
-            rows = channel_rows(activation, spec.per_channel)
-            hist = histograms.setdefault(site.name, StreamingHistogram(len(rows)))
+            rows = to_rows(activation)
+            ranks[name] = activation.ndim
+            hist = histograms.setdefault(name, StreamingHistogram(len(rows)))
             hist.start_range(rows)
             if owns(start // batch_size):
                 hist.update(rows)
@@ -190,6 +205,10 @@ def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress
         thresholds[site.name] = _finalize(site, histograms[site.name], spec, timesteps)
     for site in capped:
         thresholds[site.name] = _cap(thresholds[site.name], site, histograms[site.name], spec, timesteps)
+    for site in signed:
+        values, warning = _fill_unused(site.name, *signed_statistic(histograms[site.name], signed_spec))
+        thresholds[site.name] = Threshold(values.astype(np.float32), signed_source(signed_spec, len(values)), warning,
+                                          channel_axis=channel_axis(ranks[site.name]))
     return thresholds
 
 

@@ -201,9 +201,10 @@ def convert(obj, model, output, calib, recipe_name, threshold, per_channel, v_in
                       tune_timesteps=tune_timesteps or defaults.TUNE_TIMESTEPS,
                       tune_samples=tune_samples or defaults.TUNE_SAMPLES, layerwise_samples=layerwise_samples,
                       spiking_only=spiking_only)
-    click.echo(f"{'site':<32} {'replaced':<16} {'threshold source':<34} {'spread':<6} {'start':<10} threshold")
-    for layer in snn.layers:
-        click.echo(f"{layer.site:<32} {layer.replaced:<16} {layer.source:<34} {layer.spread:<6g} "
+    click.echo(f"{'site':<32} {'kind':<9} {'replaced':<16} {'threshold source':<34} {'spread':<6} {'start':<10} "
+               "threshold")
+    for layer in snn.layers + snn.signed:
+        click.echo(f"{layer.site:<32} {layer.kind:<9} {layer.replaced:<16} {layer.source:<34} {layer.spread:<6g} "
                    f"{start_text(layer.start):<10} {_format_threshold(layer.threshold)}")
         if layer.warning and is_main():  # stderr stays open on every rank, for errors
             click.echo(f"warning: {layer.warning}", err=True)
@@ -216,7 +217,8 @@ def convert(obj, model, output, calib, recipe_name, threshold, per_channel, v_in
         click.echo(f"compensation unit (not spiking): {unit.name}: {unit.computes}")
     click.echo(f"fitted for: {snn.fitted_for}")
     click.echo(f"layer-wise: {snn.layerwise}")
-    click.echo(f"wrote {output} ({len(snn.layers)} IF layers)")
+    click.echo(f"wrote {output} ({len(snn.layers)} IF layers, {len(snn.signed)} signed IF layers, "
+               f"{len(snn.compensated)} compensation units)")
 
 
 def _print_evaluation(result):

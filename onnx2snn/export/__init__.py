@@ -29,7 +29,8 @@ def export_model(source, fmt, output, timesteps=16, per_step_outputs=False):
     check_writable(output)
     snn = load_model(source)
     label = str(source) if isinstance(source, (str, os.PathLike)) else "the model"
-    if not any(n.domain == contract.DOMAIN and n.op_type == contract.IF_OP for n in snn.graph.node):
+    if not any(n.domain == contract.DOMAIN and n.op_type in (contract.IF_OP, contract.SIGNED_IF_OP)
+               for n in snn.graph.node):
         raise UnsupportedModelError(f"{label} has no {contract.IF_OP} nodes: it is an ANN, not an SNN; "
                                     "convert it first with onnx2snn convert")
     if fmt == "onnx":

@@ -54,6 +54,10 @@ RESET_NOTE = (
 )
 
 
+SIGNED_REASON = ("NIR has no signed neuron: its IF node fires one positive spike of one size, and this neuron fires "
+                 "spikes of either sign and several sizes; export to standard ONNX instead (--format onnx)")
+
+
 class NirSemanticsWarning(UserWarning):
     """The NIR file holds part of the SNN's behaviour in metadata that consumers may ignore."""
 
@@ -68,7 +72,8 @@ def _check_ops(graph):
         op = node.op_type
         if op in LINEAR or op in CHANNELWISE or op in JOINS or op == contract.IF_OP:
             continue
-        reason = MAXPOOL_ADVICE if "MaxPool" in op else f"NIR has no node for {op}"
+        reason = (MAXPOOL_ADVICE if "MaxPool" in op else SIGNED_REASON if op == contract.SIGNED_IF_OP
+                  else f"NIR has no node for {op}")
         problems.append(f"node {node.name!r} ({op}): {reason}")
     if problems:
         raise UnsupportedModelError(

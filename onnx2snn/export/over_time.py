@@ -1,7 +1,7 @@
 """ONNX subgraphs that run onnx2snn's spiking layers over T steps on time-folded values.
 
-After the first spiking layer every value is (T*N, ...) with t outermost. An IFNeuron unfolds its input
-to (T, N, ...) and runs the recurrence of snnrt.contract over the T slices, written out step by step
+After the first spiking layer every value is (T*N, ...) with t outermost. An IFNeuron or SignedIFNeuron unfolds
+its input to (T, N, ...) and runs the recurrence of snnrt.contract over the T slices, written out step by step
 (``unrolled``) or as one Scan (``scan``); a SpikeMaxPool pools the cumulative spike counts (CumSum) and
 emits the differences between steps. The float operations are the runtime's, in the same order.
 """
@@ -10,7 +10,7 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 from snnrt import contract
-from snnrt.validate import if_attributes
+from snnrt.validate import if_attributes, signed_attributes
 
 from ..errors import UnsupportedModelError
 
@@ -71,42 +71,77 @@ def tile(b, x, hint):
     return fold(b, b.op("Expand", [b.op("Unsqueeze", [x, b.const([0])], hint), shape], hint), hint)
 
 
-def _if_parameters(b, node, shape):
-    """Constants theta and v_init, shaped to broadcast along the node's channel axis; the shift of v after
-    the first step (v_spread, over the whole neuron shape) or None; the reset mode. ``shape``: the input's
-    declared shape or None."""
-    theta, v_init, reset, channel_axis, spread = if_attributes(node)
+def _channel_shaped(node, values, channel_axis, shape, extra=None):
+    """``values`` (one, or one per channel) shaped to broadcast along the node's channel axis of an input of the
+    declared ``shape`` (None when unknown; ``extra``: what else needs it, for the message)."""
     rank = None if shape is None else len(shape)
-    neurons = None if shape is None or not all(isinstance(d, int) for d in shape[1:]) else tuple(shape[1:])
-    if (theta.size > 1 and rank is None) or (spread and neurons is None):
-        need = f"its input's size ({contract.ATTR_SPREAD})" if spread else "its input rank (per-channel thresholds)"
+    if (values[0].size > 1 and rank is None) or extra:
+        need = extra or "its input rank (per-channel thresholds)"
         raise UnsupportedModelError(
-            f"node {node.name!r} ({contract.IF_OP}) needs {need}, which the SNN file does not declare; run ONNX "
+            f"node {node.name!r} ({node.op_type}) needs {need}, which the SNN file does not declare; run ONNX "
             "shape inference on it (onnx.shape_inference.infer_shapes) with a fixed input size and export again"
         )
     param_shape = []
-    if theta.size > 1:
+    if values[0].size > 1:
         axis = channel_axis % rank
-        param_shape = [theta.size] + [1] * (rank - 1 - axis)
-    theta, v_init = theta.reshape(param_shape), v_init.reshape(param_shape)
+        param_shape = [values[0].size] + [1] * (rank - 1 - axis)
+    return [v.reshape(param_shape) for v in values]
+
+
+def _if_parameters(b, node, shape):
+    """A step function (see _if_step), the constant v_init shaped to broadcast along the node's channel axis, and
+    the shift of v after the first step (v_spread, over the whole neuron shape) or None. ``shape``: the input's
+    declared shape or None."""
+    theta, v_init, reset, channel_axis, spread = if_attributes(node)
+    neurons = None if shape is None or not all(isinstance(d, int) for d in shape[1:]) else tuple(shape[1:])
+    missing = f"its input's size ({contract.ATTR_SPREAD})" if spread and neurons is None else None
+    theta, v_init = _channel_shaped(node, [theta, v_init], channel_axis, shape, missing)
     shift = b.const(spread * theta * contract.spread_offsets(neurons), np.float32) if spread else None
-    return b.const(theta, np.float32), b.const(v_init, np.float32), shift, reset
+    theta = b.const(theta, np.float32)
+
+    def step(b, v, x, hint, names=None):
+        return _if_step(b, v, x, theta, reset, hint, names)
+
+    return step, b.const(v_init, np.float32), shift
 
 
 def _if_step(b, v, x, theta, reset, hint, names=None):
-    """One IF step on the membrane v: (spikes, new v). ``names`` gives the four values their names."""
-    names = names or [None] * 4
-    v = b.op("Add", [v, x], hint, out=names[0])
-    fired = b.op("GreaterOrEqual", [v, theta], hint, out=names[1])
-    spikes = b.op("Mul", [b.op("Cast", [fired], hint, to=TensorProto.FLOAT), theta], hint, out=names[2])
+    """One IF step on the membrane v: (spikes, new v). ``names``: the names of the spikes and the new v."""
+    names = names or [None] * 2
+    v = b.op("Add", [v, x], hint)
+    fired = b.op("GreaterOrEqual", [v, theta], hint)
+    spikes = b.op("Mul", [b.op("Cast", [fired], hint, to=TensorProto.FLOAT), theta], hint, out=names[0])
     if reset == contract.RESET_SUBTRACT:
-        return spikes, b.op("Sub", [v, spikes], hint, out=names[3])
-    return spikes, b.op("Where", [fired, b.const(0.0, np.float32), v], hint, out=names[3])
+        return spikes, b.op("Sub", [v, spikes], hint, out=names[1])
+    return spikes, b.op("Where", [fired, b.const(0.0, np.float32), v], hint, out=names[1])
+
+
+def _signed_parameters(b, node, shape):
+    """As _if_parameters for a SignedIFNeuron (no shift): its step, after snnrt.signed_neuron."""
+    theta, v_init, levels, channel_axis = signed_attributes(node)
+    theta, v_init = _channel_shaped(node, [theta, v_init], channel_axis, shape)
+    sizes = [theta * np.float32(2.0**-k) for k in range(levels)]
+    half = b.const(theta / 2, np.float32)
+    thresholds = [(b.const(size, np.float32), b.const(size / 2, np.float32)) for size in sizes]
+    zero = b.const(0.0, np.float32)
+
+    def step(b, v, x, hint, names=None):
+        names = names or [None] * 2
+        v = b.op("Add", [v, x], hint)
+        distance = b.op("Sub", [v, half], hint)
+        reach = b.op("Abs", [distance], hint)
+        size = zero
+        for level, half_level in reversed(thresholds):  # the largest level whose half the distance reaches wins
+            size = b.op("Where", [b.op("GreaterOrEqual", [reach, half_level], hint), level, size], hint)
+        spikes = b.op("Mul", [b.op("Sign", [distance], hint), size], hint, out=names[0])
+        return spikes, b.op("Sub", [v, spikes], hint, out=names[1])
+
+    return step, b.const(v_init, np.float32), None
 
 
 def _if_unrolled(b, x, static, params, hint, out):
-    """T copies of the IF step; a static x (N, ...) is read as it is at every step."""
-    theta, v_init, shift, reset = params
+    """T copies of the neuron's step; a static x (N, ...) is read as it is at every step."""
+    step, v_init, shift = params
     steps = b.timesteps
     if static:
         inputs = [x] * steps
@@ -115,7 +150,7 @@ def _if_unrolled(b, x, static, params, hint, out):
         inputs = [inputs] if steps == 1 else inputs
     v, spikes = v_init, []
     for t, x_t in enumerate(inputs):
-        s, v = _if_step(b, v, x_t, theta, reset, f"{hint}/t{t}")
+        s, v = step(b, v, x_t, f"{hint}/t{t}")
         v = b.op("Add", [v, shift], hint) if t == 0 and shift else v
         spikes.append(s)
     if static:
@@ -123,15 +158,15 @@ def _if_unrolled(b, x, static, params, hint, out):
     return fold(b, b.op("Concat", spikes, hint, axis=0), hint, out=out)
 
 
-def _scan(b, v0, xs, x_static, theta, reset, hint):
+def _scan(b, v0, xs, x_static, step, hint):
     """Spikes (steps, N, ...) of one Scan over the slices of xs, the membrane (from v0) as its state; with
     ``x_static`` (N, ...) the step reads it from the outer scope and xs is a dummy that sets the steps."""
     outer = b.nodes
     b.nodes = []
     v_in, x_t = b.fresh(f"{hint}/v_in"), b.fresh(f"{hint}/x_t")
-    names = [b.fresh(f"{hint}/{n}") for n in ("v_sum", "fired", "spikes", "v_out")]
-    _if_step(b, v_in, x_static or x_t, theta, reset, hint, names)
-    value = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in (v_in, x_t, names[3], names[2])]
+    names = [b.fresh(f"{hint}/{n}") for n in ("spikes", "v_out")]
+    step(b, v_in, x_static or x_t, hint, names)
+    value = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in (v_in, x_t, names[1], names[0])]
     body = helper.make_graph(b.nodes, f"{hint}/step", value[:2], value[2:])
     b.nodes = outer
     return b.op("Scan", [v0, xs], hint, outputs=2, num_scan_inputs=1, body=body)[1]
@@ -140,26 +175,27 @@ def _scan(b, v0, xs, x_static, theta, reset, hint):
 def _if_scan(b, x, static, params, hint, out):
     """A Scan over the T slices of x (T, N, ...); a static x (N, ...) is read from the outer scope at every
     step. With a shift after step 1 (v_spread), step 1 runs before the Scan, which takes the other steps."""
-    theta, v_init, shift, reset = params
+    step, v_init, shift = params
     steps, x_static = b.timesteps, x if static else None
     xs = b.const(np.zeros(steps), np.float32) if static else unfold(b, x, hint)
     v0 = b.op("Expand", [v_init, b.op("Shape", [x], hint) if static else b.op("Shape", [xs], hint, start=1)], hint)
     if not shift:
-        return fold(b, _scan(b, v0, xs, x_static, theta, reset, hint), hint, out=out)
+        return fold(b, _scan(b, v0, xs, x_static, step, hint), hint, out=out)
     first = x if static else b.op("Gather", [xs, b.const(0)], hint, axis=0)
-    s, v = _if_step(b, v0, first, theta, reset, f"{hint}/t0")
+    s, v = step(b, v0, first, f"{hint}/t0")
     spikes = [b.op("Unsqueeze", [s, b.const([0])], hint)]
     if steps > 1:
         rest = b.op("Slice", [xs, b.const([1]), b.const([steps]), b.const([0])], hint)
-        spikes.append(_scan(b, b.op("Add", [v, shift], hint), rest, x_static, theta, reset, hint))
+        spikes.append(_scan(b, b.op("Add", [v, shift], hint), rest, x_static, step, hint))
     return fold(b, b.op("Concat", spikes, hint, axis=0), hint, out=out)
 
 
 def if_over_time(b, node, x, static, shape, time_loop):
-    """An IFNeuron over T steps on x: (T*N, ...), or (N, ...) when ``static`` (the same at every step);
-    ``shape``: the declared shape of the node's input (None when unknown)."""
+    """An IFNeuron or SignedIFNeuron over T steps on x: (T*N, ...), or (N, ...) when ``static`` (the same at every
+    step); ``shape``: the declared shape of the node's input (None when unknown)."""
     build = _if_unrolled if time_loop == "unrolled" else _if_scan
-    return build(b, x, static, _if_parameters(b, node, shape), node.name, node.output[0])
+    parameters = _signed_parameters if node.op_type == contract.SIGNED_IF_OP else _if_parameters
+    return build(b, x, static, parameters(b, node, shape), node.name, node.output[0])
 
 
 def spike_max_pool(b, node, s):

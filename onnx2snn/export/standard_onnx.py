@@ -72,11 +72,11 @@ def _prepared(snn_model):
     model.CopyFrom(snn_model)
     ops = {(n.domain, n.op_type) for n in model.graph.node if n.domain not in ("", "ai.onnx")}
     unknown = [n for n in model.graph.node if n.domain not in ("", "ai.onnx") and (n.domain, n.op_type) not in
-               {(contract.DOMAIN, contract.IF_OP), (contract.DOMAIN, contract.MAXPOOL_OP)}]
+               {(contract.DOMAIN, op) for op in (contract.IF_OP, contract.SIGNED_IF_OP, contract.MAXPOOL_OP)}]
     if unknown:
         raise UnsupportedModelError("no standard-ONNX export for " + ", ".join(
             f"node {n.name!r} ({n.domain}::{n.op_type})" for n in unknown))
-    if (contract.DOMAIN, contract.IF_OP) not in ops:
+    if not {(contract.DOMAIN, contract.IF_OP), (contract.DOMAIN, contract.SIGNED_IF_OP)} & ops:
         raise UnsupportedModelError(
             f"the model has no {contract.DOMAIN}::{contract.IF_OP} node: it is an ANN, not an SNN; convert it "
             "first (onnx2snn convert) and export the SNN file"
@@ -133,7 +133,7 @@ def _build(graph, b, time_loop):
     for node, kind in zip(graph.node, node_kinds):
         if node.domain == contract.DOMAIN:
             x = node.input[0]
-            if node.op_type == contract.IF_OP:
+            if node.op_type in (contract.IF_OP, contract.SIGNED_IF_OP):
                 static = kinds[x] == BATCH
                 over_time.if_over_time(b, node, x if static else as_folded(node, x), static, shapes.get(x),
                                        time_loop)

@@ -210,7 +210,8 @@ def evaluate(snn, x, y=None, timesteps=DEFAULT_TIMESTEPS, ann=None, batch_size=1
         ann_right = None if classify is None else classify(xb) == yb  # first: it checks the inputs' shape
         result = network.run(xb, timesteps[-1], encoding=encoding, seed=seed + i, count_ops=True, keep=timesteps)
         totals.add(i, result, yb, ann_right)
-    totals.gather([node.name for node, _ in network.graph.stateful_layers()], classify is not None)
+    spiking = [node.name for node, layer in network.graph.stateful_layers() if getattr(layer, "spiking", True)]
+    totals.gather(spiking, classify is not None)  # the layers with firing rates: compensation units have none
     if not totals.samples:
         raise DataError("evaluation needs at least one labelled sample")
     return totals.evaluation()

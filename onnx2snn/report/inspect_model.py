@@ -9,7 +9,7 @@ from snnrt import contract
 from snnrt.errors import RuntimeInputError
 from snnrt.graph import GraphModule
 from snnrt.stats import WEIGHT_OPS, OpCounter, shape_macs
-from snnrt.validate import compensation_body, if_attributes
+from snnrt.validate import compensation_body, if_attributes, signed_attributes
 
 from ..load.model import FLOAT_TYPES, load_model
 from ..normalize import normalize
@@ -107,6 +107,13 @@ def recipe_text(model):
     return f"{meta[contract.META_RECIPE]} ({values})"
 
 
+def _theta_text(theta):
+    """'theta 1.5', 'theta 1.5 on 16 channels' or 'theta per channel (16)'."""
+    if np.ptp(theta) == 0:
+        return f"theta {theta[0]:.4g}" + (f" on {theta.size} channels" if theta.size > 1 else "")
+    return f"theta per channel ({theta.size})"
+
+
 def _describe_snn(model):
     recipe = recipe_text(model)
     lines = [f"recipe: {recipe}"] if recipe else []
@@ -119,13 +126,15 @@ def _describe_snn(model):
         if node.op_type == contract.IF_OP:
             attrs = if_attributes(node)
             theta = attrs.threshold.astype(np.float64)
-            shared = np.ptp(theta) == 0
-            text = (f"theta {theta[0]:.4g}" + (f" on {theta.size} channels" if theta.size > 1 else "") if shared
-                    else f"theta per channel ({theta.size})")
+            text = _theta_text(theta)
             text += f", v_init {start_text(contract.start_fractions(theta, attrs.v_init))} theta"
             if attrs.spread:
                 text += f", v_spread {attrs.spread:.3g} theta"
             lines.append(f"  {node.name}: {node.op_type} {text}")
+        elif node.op_type == contract.SIGNED_IF_OP:
+            attrs = signed_attributes(node)
+            lines.append(f"  {node.name}: {node.op_type} {_theta_text(attrs.threshold.astype(np.float64))}, "
+                         f"{attrs.levels} spike sizes theta*2^-k, signed")
         elif node.op_type == contract.COMPENSATION_OP:
             body = compensation_body(node)
             lines.append(f"  {node.name}: {node.op_type} (not spiking) of {'+'.join(n.op_type for n in body.node)}")
@@ -147,6 +156,9 @@ def _describe_ann(model, path):
     if report.compensated:
         lines.append(f"compensation units (not spiking): {len(report.compensated)}")
         lines += [f"  {u.name}: {u.computes}" for u in report.compensated]
+    if report.signed:
+        lines.append(f"weight layers that read computed values, behind signed IF neurons: {len(report.signed)}")
+        lines += [f"  {s.name}: {s.input} -> {', '.join(s.readers)}" for s in report.signed]
     if report.dropped_output:
         lines.append(f"dropped from the spiking output: {', '.join(report.dropped_output)}")
     refusal = report.refusal()

@@ -11,7 +11,8 @@ Recognized sites (each becomes one IF node; its output tensor is what the rest o
 
 A final Softmax/LogSoftmax/Sigmoid (monotone, argmax unchanged) is dropped from the spiking output.
 Everything else that blocks conversion is reported, all at once, by node name and op (onnx2snn.sites.blockers),
-except what ExpectationCompensation units compute (onnx2snn.sites.compensate).
+except what ExpectationCompensation units compute (onnx2snn.sites.compensate). Weight layers that would read a real
+value (a unit's output, a current) get a signed IF neuron in front (onnx2snn.sites.signed_sites).
 """
 
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import onnx_graphsurgeon as gs
 
 from .blockers import blockers
 from .compensate import compensations
+from .signed_sites import signed_sites
 
 CONVERTIBLE_OUTPUT_OPS = ("Softmax", "LogSoftmax", "Sigmoid")
 
@@ -52,6 +54,7 @@ class SiteReport:
     dropped_output: list  # names of final monotone nodes to drop
     compensated: list = field(default_factory=list)  # onnx2snn.sites.compensate.Compensation units
     compensable: list = field(default_factory=list)  # "node 'name' (Op): why it does not spike", inside the units
+    signed: list = field(default_factory=list)  # onnx2snn.sites.signed_sites.SignedSite: spikes for weight layers
 
     def refusal(self, spiking_only=False):
         """The message that convert refuses the model with (``spiking_only``: no compensation units allowed), or
@@ -59,10 +62,11 @@ class SiteReport:
         refused = self.compensable + self.problems if spiking_only else self.problems
         if refused:
             return f"{len(refused)} node(s) cannot become spiking layers:\n" + "\n".join(f"  - {p}" for p in refused)
-        if self.sites:
+        if self.sites or self.signed:
             return None
         units = "".join(f"\n  - {p}" for p in self.compensable)
-        return ("the model has no ReLU-like activation to turn into IF neurons"
+        return ("the model has no ReLU-like activation to turn into IF neurons and no weight layer that reads a "
+                "computed value (which a signed IF neuron would turn into spikes)"
                 + (f"; its nonlinearities would all be compensation units, which do not spike:{units}" if units else ""))
 
 
@@ -274,4 +278,5 @@ def find_sites(model):
     found = blockers(model, graph, skip)
     units, left = compensations(graph, found, claimed)
     return SiteReport(sites=sites, problems=[str(b) for b in left], dropped_output=dropped, compensated=units,
-                      compensable=[str(b) for b in found if all(b is not other for other in left)])
+                      compensable=[str(b) for b in found if all(b is not other for other in left)],
+                      signed=signed_sites(graph, sites, units))

@@ -38,6 +38,22 @@ every other value a constant of the body) on the mean of its input so far::
 so that the mean of its outputs up to t is f(m[t]) exactly: a nonlinearity that no IF neuron computes
 (Sigmoid, GELU, LayerNorm, a Softmax inside the network, a product of two values of one input) is carried
 by the rates this way. Its outputs are real numbers, not spikes; it keeps the running sum as state.
+
+``SignedIFNeuron`` (after the multi-threshold neuron of Huang et al. 2024) turns a real value that varies over
+time, such as a compensation unit's output, into spikes of either sign and of ``levels`` sizes
+theta * 2^-k, k = 0..K-1, so that the weight layer it feeds still only accumulates. For each step and element::
+
+    v[t] = v[t-1] + x[t];   d = v[t] - theta / 2
+    k = the smallest k in 0..K-1 with |d| >= theta * 2^-k / 2      (no such k: no spike, s[t] = 0)
+    s[t] = sign(d) * theta * 2^-k
+    v[t] = v[t] - s[t]                                              (reset by subtraction)
+
+with ``v[0] = v_init`` (theta / 2: d starts at 0). At most one spike per step and neuron, the largest level that
+the membrane's distance from theta / 2 reaches half of, so that sum(s) rounds sum(x) and the rate code
+(s[1] + ... + s[t]) / t differs from the mean input by (d[0] - d[t]) / t; while |x| <= theta this is at most
+theta / (2t), and less where the smaller levels fire. With K = 1 it is an IF neuron that also fires -theta
+where v falls to 0. A spike of level theta * 2^-k costs the next layer one accumulate of its weight times that
+level (a shift for a power of two), like any spike.
 """
 
 import numpy as np
@@ -48,6 +64,7 @@ DOMAIN_VERSION = 1
 IF_OP = "IFNeuron"
 MAXPOOL_OP = "SpikeMaxPool"
 COMPENSATION_OP = "ExpectationCompensation"
+SIGNED_IF_OP = "SignedIFNeuron"
 ATTR_BODY = "body"  # graph: the function f of an ExpectationCompensation node
 ATTR_BODY_OPSET = "body_opset"  # int: the ai.onnx opset of its body
 
@@ -57,6 +74,9 @@ ATTR_V_INIT = "v_init"  # floats: same length as v_threshold, absolute initial m
 ATTR_SPREAD = "v_spread"  # float in [0, 1] (optional, default 0): see the module doc
 ATTR_RESET = "reset"  # string: "subtract" or "zero"
 ATTR_CHANNEL_AXIS = "channel_axis"  # int: axis that per-channel values run along (default 1)
+# SignedIFNeuron: v_threshold, v_init and channel_axis as above, and
+ATTR_LEVELS = "levels"  # int K in 1..MAX_LEVELS: spike sizes theta * 2^-k, k = 0..K-1
+MAX_LEVELS = 16
 
 RESET_SUBTRACT = "subtract"
 RESET_ZERO = "zero"
@@ -78,6 +98,7 @@ META_LAYERWISE = META_PREFIX + "layerwise_calibration"
 META_RECIPE = META_PREFIX + "recipe"  # the conversion recipe's name (onnx2snn.recipes)
 META_RECIPE_VALUES = META_PREFIX + "recipe_values"  # its fields, as JSON
 META_COMPENSATED = META_PREFIX + "compensation_units"  # the ExpectationCompensation nodes and what each computes
+META_SIGNED = META_PREFIX + "signed_neurons"  # the SignedIFNeuron nodes and the weight layer each one feeds
 
 
 GOLDEN = (5**0.5 - 1) / 2

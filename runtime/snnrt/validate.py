@@ -1,6 +1,7 @@
 """The checks that every spiking node of an SNN file passes before anything reads it (snnrt.contract): each
-IFNeuron attribute of its type, length, range, and finite. The runtime, `onnx2snn inspect` and both exports
-read IFNeuron nodes through :func:`if_attributes`, so they accept and refuse the same files."""
+IFNeuron and SignedIFNeuron attribute of its type, length, range, and finite. The runtime, `onnx2snn inspect` and
+both exports read these nodes through :func:`if_attributes` and :func:`signed_attributes`, so they accept and
+refuse the same files."""
 
 import math
 from typing import NamedTuple
@@ -11,10 +12,10 @@ from onnx import AttributeProto, helper
 from . import contract
 from .errors import RuntimeInputError
 
-SPIKING_OPS = (contract.IF_OP, contract.MAXPOOL_OP, contract.COMPENSATION_OP)
+SPIKING_OPS = (contract.IF_OP, contract.MAXPOOL_OP, contract.COMPENSATION_OP, contract.SIGNED_IF_OP)
 _TYPES = {contract.ATTR_THRESHOLD: AttributeProto.FLOATS, contract.ATTR_V_INIT: AttributeProto.FLOATS,
           contract.ATTR_SPREAD: AttributeProto.FLOAT, contract.ATTR_RESET: AttributeProto.STRING,
-          contract.ATTR_CHANNEL_AXIS: AttributeProto.INT}
+          contract.ATTR_CHANNEL_AXIS: AttributeProto.INT, contract.ATTR_LEVELS: AttributeProto.INT}
 _TYPE_WORDS = {AttributeProto.FLOATS: "a list of floats", AttributeProto.FLOAT: "a float",
                AttributeProto.STRING: "a string", AttributeProto.INT: "an integer"}
 
@@ -31,6 +32,13 @@ class IFAttributes(NamedTuple):
     spread: float  # in [0, 1]
 
 
+class SignedAttributes(NamedTuple):
+    threshold: np.ndarray  # float32 (1,) or (channels,), finite and > 0
+    v_init: np.ndarray  # float32, the threshold's shape, finite
+    levels: int  # in 1..contract.MAX_LEVELS
+    channel_axis: int
+
+
 def _error(name, op_type, text):
     return InvalidSnnError(f"node {name!r} ({op_type}): {text}; convert the model again rather than editing the "
                            "SNN file")
@@ -40,10 +48,10 @@ def _fail(node, text):
     raise _error(node.name, node.op_type, text)
 
 
-def check_channels(name, size, channels):
-    """Raise InvalidSnnError unless an IFNeuron's ``size`` thresholds fit ``channels`` (None: not known)."""
+def check_channels(name, size, channels, op_type=contract.IF_OP):
+    """Raise InvalidSnnError unless a neuron node's ``size`` thresholds fit ``channels`` (None: not known)."""
     if channels is not None and size not in (1, channels):
-        raise _error(name, contract.IF_OP, f"{contract.ATTR_THRESHOLD} has {size} values for {channels} channels")
+        raise _error(name, op_type, f"{contract.ATTR_THRESHOLD} has {size} values for {channels} channels")
 
 
 def _floats(node, name, values):
@@ -79,6 +87,19 @@ def if_attributes(node):
     return IFAttributes(threshold, v_init, reset, int(attrs.get(contract.ATTR_CHANNEL_AXIS, 1)), spread)
 
 
+def signed_attributes(node):
+    """The checked attributes of a SignedIFNeuron NodeProto: those of an IFNeuron (which it shares, reset by
+    subtraction and no v_spread only) and ``levels``. Raises InvalidSnnError naming the node."""
+    attrs = if_attributes(node)
+    given = {a.name for a in node.attribute}
+    if attrs.reset != contract.RESET_SUBTRACT or contract.ATTR_SPREAD in given:
+        _fail(node, f"resets by subtraction and takes no {contract.ATTR_SPREAD}")
+    levels = next((a.i for a in node.attribute if a.name == contract.ATTR_LEVELS), None)
+    if levels is None or not 1 <= levels <= contract.MAX_LEVELS:
+        _fail(node, f"{contract.ATTR_LEVELS} must be an integer in 1..{contract.MAX_LEVELS}, got {levels}")
+    return SignedAttributes(attrs.threshold, attrs.v_init, int(levels), attrs.channel_axis)
+
+
 def compensation_body(node):
     """The body graph of an ExpectationCompensation NodeProto: one input and one output. Raises InvalidSnnError
     naming the node."""
@@ -110,8 +131,8 @@ def _declared_channels(graph):
 
 
 def check_spiking_nodes(graph):
-    """Check every node of onnx2snn's domain in ``graph`` (an onnx.GraphProto): a known op, and for IFNeuron
-    nodes the attributes of :func:`if_attributes`, against the declared channel count of their input."""
+    """Check every node of onnx2snn's domain in ``graph`` (an onnx.GraphProto): a known op, and for IFNeuron and
+    SignedIFNeuron nodes their attributes, against the declared channel count of their input."""
     channels = _declared_channels(graph)
     for node in graph.node:
         if node.domain != contract.DOMAIN:
@@ -122,7 +143,7 @@ def check_spiking_nodes(graph):
             _fail(node, f"has {len(node.input)} input(s) and {len(node.output)} output(s); it takes one and gives one")
         if node.op_type == contract.COMPENSATION_OP:
             compensation_body(node)
-        if node.op_type == contract.IF_OP:
-            attrs = if_attributes(node)
+        if node.op_type in (contract.IF_OP, contract.SIGNED_IF_OP):
+            attrs = if_attributes(node) if node.op_type == contract.IF_OP else signed_attributes(node)
             declared = channels(node.input[0], attrs.channel_axis)
-            check_channels(node.name, attrs.threshold.size, declared)
+            check_channels(node.name, attrs.threshold.size, declared, node.op_type)

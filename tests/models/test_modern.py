@@ -1,7 +1,7 @@
 """The nets with today's nonlinearities (models/modern.py): registry, committed ONNX files and
 models/modern/modern.json agree; each file converts on a few calibration images and its SNN agrees with the ANN at
-T=64, or, where onnx2snn has no spiking neuron to put in yet, is refused with every nonlinearity a compensation
-unit; benchmarks/accuracy.py runs them with --zoo modern."""
+T=64; the nets without a ReLU-like activation get signed IF neurons in front of their weight layers; and
+benchmarks/accuracy.py runs them with --zoo modern."""
 
 import functools
 import json
@@ -15,17 +15,14 @@ from benchmarks.accuracy import MODELS, parse_args
 from models.modern import MODERN, MODERN_DIR, OPSET, modern_path
 from onnx2snn.convert import convert
 from onnx2snn.data.datasets import load_builtin
-from onnx2snn.errors import UnsupportedModelError
 from onnx2snn.load.model import load_model
 from onnx2snn.normalize import normalize
 from onnx2snn.sites.find_sites import find_sites
 from tests.conftest import ort_run
 
 RECORD = json.loads((MODERN_DIR / "modern.json").read_text())
-#: Nets without any ReLU-like activation: every nonlinearity becomes a compensation unit, so no IF neuron is left and
-#: convert refuses them until signed IF neurons in front of weight layers (issue 20, item 2) give them spikes.
-NO_SPIKING_SITE = {"silu_cnn", "convnext_mini", "vit_tiny"}
-#: the compensation units each of those nets is made of: how many of each, by the ops inside
+#: Nets without any ReLU-like activation: every nonlinearity is a compensation unit, and every weight layer but the
+#: first reads a signed IF neuron (onnx2snn.sites.signed_sites)
 GELU, ATTENTION = "Div+Erf+Add+Mul", "Split+Squeeze+Squeeze+Squeeze+Transpose+MatMul+Mul+Softmax+MatMul"
 UNITS = {
     "silu_cnn": {"Sigmoid+Mul": 6},
@@ -61,22 +58,19 @@ def test_committed_onnx_is_valid_and_matches_record(name):
     assert accuracy == pytest.approx(RECORD[name]["test_accuracy"], abs=1e-9) and accuracy > 0.95
 
 
-@pytest.mark.parametrize("name", sorted(NO_SPIKING_SITE))
-def test_nets_without_relu_like_sites_are_refused_with_every_nonlinearity_a_compensation_unit(name):
-    report = find_sites(normalize(load_model(onnx.load(str(modern_path(name))), float_input=False))[0])
-    assert not report.sites and not report.problems
+@pytest.mark.parametrize("name", sorted(UNITS))
+def test_nets_without_relu_like_sites_get_signed_neurons_in_front_of_their_weight_layers(name):
+    ann = normalize(load_model(onnx.load(str(modern_path(name))), float_input=False))[0]
+    report = find_sites(ann)
+    assert not report.sites and not report.problems and report.refusal() is None
     assert Counter(unit.computes for unit in report.compensated) == UNITS[name]
-    with pytest.raises(UnsupportedModelError, match="no ReLU-like activation"):
-        convert(str(modern_path(name)), _data()[0])
+    weights = {t.name for t in ann.graph.initializer}
+    layers = [n.name for n in ann.graph.node if n.op_type in ("Conv", "Gemm", "MatMul") and n.input[1] in weights]
+    assert sorted(reader for site in report.signed for reader in site.readers) == sorted(layers[1:])
+    assert ann.graph.node[0].name == layers[0]  # the first reads the input
 
 
-#: strict: once these nets convert, the agreement test below must hold for them and this mark must go
-AWAITING_SPIKES = pytest.mark.xfail(raises=UnsupportedModelError, strict=True,
-                                    reason="no IF neuron to put in: signed IF neurons in front of weight layers")
-
-
-@pytest.mark.parametrize("name", [pytest.param(name, marks=[AWAITING_SPIKES] if name in NO_SPIKING_SITE else [])
-                                  for name in MODERN])
+@pytest.mark.parametrize("name", list(MODERN))
 def test_snn_agrees_with_the_ann_at_large_t(name):
     x_cal, x = _data()
     snn = convert(str(modern_path(name)), x_cal)

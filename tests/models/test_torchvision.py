@@ -21,7 +21,6 @@ from snnrt import contract  # noqa: E402
 from onnx2snn.errors import UnsupportedModelError  # noqa: E402
 
 SE_GATE = "squeeze-excitation: x times a gate computed from x through weight layers, a product of two time-varying values"
-NO_RELU = "no ReLU-like activation: needs signed IF neurons in front of its weight layers"
 ATTENTION = "attention's products of two time-varying values that pass through weight layers"
 
 
@@ -60,7 +59,7 @@ CASES = {
     "mobilenet_v3_small": (lambda: models.mobilenet_v3_small(num_classes=10), 32, SE_GATE),
     "efficientnet_b0": (lambda: models.efficientnet_b0(num_classes=10), 32, SE_GATE),
     "regnet_y_400mf": (lambda: models.regnet_y_400mf(num_classes=10), 32, SE_GATE),
-    "convnext (small)": (_small_convnext, 32, NO_RELU),
+    "convnext (small)": (_small_convnext, 32, None),
     "vit (small)": (_small_vit, 32, ATTENTION),
     "swin (small)": (_small_swin, 32, ATTENTION),
 }
@@ -93,7 +92,8 @@ def test_converts_and_evaluates(name):
     calibration = rng.standard_normal((4, 3, side, side)).astype(np.float32)
     snn = onnx2snn.convert(model, calibration)
     ops = [node.op_type for node in snn.model.graph.node]
-    assert contract.IF_OP in ops and "Relu" not in ops  # every ReLU became an IF layer
+    assert "Relu" not in ops  # every ReLU became an IF layer
+    assert {contract.IF_OP, contract.SIGNED_IF_OP} & set(ops)  # it spikes: IF layers, or signed ones (ConvNeXt)
     result = onnx2snn.evaluate(snn, calibration[:2], np.array([0, 1]), timesteps=(1, 2))
     assert set(result.snn_accuracy) == {1, 2}
     assert all(0.0 <= a <= 1.0 for a in result.snn_accuracy.values())
