@@ -1,5 +1,5 @@
-"""Thresholds of the signed IF neurons (onnx2snn.signed_sites): a percentile of |x|, the value each one turns into
-spikes, on calibration data, per channel (axis 1, or the last axis of a (N, tokens, features) value, the axis that
+"""Thresholds of the signed IF neurons (onnx2snn.sites.signed_sites): a percentile of |x|, the value each one turns
+into spikes, on calibration data, per channel (axis 1, or the last axis of a (N, tokens, features) value, the axis that
 LayerNorm normalizes).
 
 SIGNED_PERCENTILE and SIGNED_LEVELS were chosen on the nets of models/modern/ (the only trained nets with such
@@ -36,7 +36,7 @@ def channel_axis(rank):
 
 
 def signed_rows(value, per_channel):
-    """|value| as rows to reduce: one per channel (onnx2snn.signed_thresholds.channel_axis), or a single row."""
+    """|value| as rows to reduce: one per channel (channel_axis), or a single row."""
     magnitude = np.abs(value)
     if per_channel and magnitude.ndim >= 2:
         return np.moveaxis(magnitude, channel_axis(magnitude.ndim), 0).reshape(magnitude.shape[channel_axis(
@@ -46,7 +46,7 @@ def signed_rows(value, per_channel):
 
 def signed_statistic(hist, spec):
     """(per-channel values, the layer's value) of the percentile of ``spec`` from the StreamingHistogram of a signed
-    site's |x| rows; onnx2snn.calibrate makes them a Threshold."""
+    site's |x| rows; onnx2snn.calibrate.thresholds makes them a Threshold."""
     return hist.percentile(spec.percentile), float(hist.merged().percentile(spec.percentile)[0])
 
 

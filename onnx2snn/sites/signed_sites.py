@@ -72,7 +72,7 @@ def _kind(node, read, kinds):
 
 def signed_sites(graph, sites, units):
     """The SignedSites of a graph (onnx-graphsurgeon, normalized ANN) whose activation sites are ``sites`` and
-    whose compensation units are ``units`` (onnx2snn.compensate.Compensation), in graph order."""
+    whose compensation units are ``units`` (onnx2snn.sites.compensate.Compensation), in graph order."""
     varying = varying_values(graph)
     site_of = {name: site for site in sites for name in site.nodes}
     unit_of = {name: unit for unit in units for name in unit.nodes}

@@ -14,8 +14,9 @@ from .spiking import SpikingLayer
 class SignedIFNeuron(SpikingLayer):
     """Signed multi-level IF neurons with thresholds and starts per layer or per channel. Every nonzero output is
     one spike (of one level) in the statistics. The thresholds are the buffer ``theta``, not ``v_threshold``:
-    the tools that fit IF layers (onnx2snn.layerwise, onnx2snn.tune) leave these neurons alone. ``kernel`` as
-    for IFNeuron: "numba" runs snnrt.cpu_signed where it accepts the input, anything else the eager update."""
+    the tools that fit IF layers (onnx2snn.calibrate.layerwise, onnx2snn.calibrate.tune) leave these neurons
+    alone. ``kernel`` as for IFNeuron: "numba" runs snnrt.cpu_signed where it accepts the input, anything else
+    the eager update."""
 
     def __init__(self, v_threshold, v_init, levels, channel_axis=1, name=""):
         super().__init__()
