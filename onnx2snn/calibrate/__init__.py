@@ -1,1 +1,2 @@
-"""Calibrate: thresholds from activation statistics, then tuning by simulation and layer-wise calibration of the converted SNN."""
+"""Calibrate: thresholds from activation statistics, then tuning by simulation and layer-wise calibration of the
+converted SNN."""

@@ -151,7 +151,8 @@ def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress
               signed=(), signed_spec=SignedSpec()):
     """Return {site.name: Threshold} for a normalized ANN and calibration inputs ``data``: an array (N, ...),
     LazyInputs or an iterable of batches (onnx2snn.data.batches); the mse statistic is fitted for ``timesteps``.
-    ``signed``: SignedSites (onnx2snn.sites.signed_sites), whose thresholds come from the same pass (``signed_spec``)."""
+    ``signed``: SignedSites (onnx2snn.sites.signed_sites), whose thresholds come from the same pass
+    (``signed_spec``)."""
     thresholds = {}
     for site in sites:
         if spec.uses_bound(site):

@@ -1,1 +1,2 @@
-"""Report: accuracy by time step, paired comparison, plots, the smallest T within a budget, descriptions of model files, and diagnosis by layer."""
+"""Report: accuracy by time step, paired comparison, plots, the smallest T within a budget, descriptions of model
+files, and diagnosis by layer."""

@@ -20,7 +20,8 @@ import onnx2snn  # noqa: E402
 from snnrt import contract  # noqa: E402
 from onnx2snn.errors import UnsupportedModelError  # noqa: E402
 
-SE_GATE = "squeeze-excitation: x times a gate computed from x through weight layers, a product of two time-varying values"
+SE_GATE = ("squeeze-excitation: x times a gate computed from x through weight layers, a product of two time-varying "
+           "values")
 ATTENTION = "attention's products of two time-varying values that pass through weight layers"
 
 
