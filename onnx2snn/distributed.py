@@ -14,6 +14,7 @@ makes one where torchrun has set WORLD_SIZE above 1: gloo for the merges (small 
 on a machine with CUDA, each rank then on the GPU of its LOCAL_RANK.
 """
 
+import atexit
 import os
 import sys
 
@@ -61,7 +62,16 @@ def init_from_environment():
         if cuda:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
         dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
+        # left to interpreter shutdown, gloo's worker threads can abort the process (SIGABRT, "terminate called
+        # without an active exception") after its work is done; the group made here is destroyed before that
+        atexit.register(_destroy_group)
     return True
+
+
+def _destroy_group():
+    dist = _dist()
+    if dist is not None:
+        dist.destroy_process_group()
 
 
 def barrier():
