@@ -1,6 +1,6 @@
-"""torchvision's classification models, untrained and exported at small inputs (issue 20's coverage target):
-each passes ``convert`` with the default recipe and ``evaluate`` runs its SNN. The architectures that still need
-what onnx2snn does not have yet are strict xfails, each with the reason, so that they fail once they convert.
+"""torchvision's classification models, untrained and exported at small inputs: each passes ``convert`` with the
+default recipe and ``evaluate`` runs its SNN. The architectures that still need what onnx2snn does not have yet are
+strict xfails, each with the reason, so that they fail once they convert.
 
 Small variants keep torchvision's classes and ops: a narrower DenseNet, ConvNeXt, ViT and Swin (the full ones
 take hundreds of MB); VGG and AlexNet are left out: at small inputs their adaptive pooling to a 7x7 (6x6) map is
@@ -12,13 +12,12 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
+import torchvision.models as models
 
-torch = pytest.importorskip("torch")
-models = pytest.importorskip("torchvision.models")
-
-import onnx2snn  # noqa: E402
-from snnrt import contract  # noqa: E402
-from onnx2snn.errors import UnsupportedModelError  # noqa: E402
+import onnx2snn
+from onnx2snn.errors import UnsupportedModelError
+from snnrt import contract
 
 SE_GATE = ("squeeze-excitation: x times a gate computed from x through weight layers, a product of two time-varying "
            "values")
