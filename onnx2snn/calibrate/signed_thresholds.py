@@ -8,8 +8,6 @@ neurons), so they are not held-out figures; docs/conversion.md gives the compari
 
 from dataclasses import dataclass
 
-import numpy as np
-
 SIGNED_PERCENTILE = 99.99
 SIGNED_LEVELS = 4
 V_INIT_FRACTION = 0.5  # the start theta / 2: the membrane's distance from its rounding point starts at 0
@@ -33,15 +31,6 @@ def channel_axis(rank):
     """The axis that the thresholds of a value of ``rank`` run along: the last of a (N, tokens, features) value,
     else axis 1."""
     return -1 if rank == 3 else 1
-
-
-def signed_rows(value, per_channel):
-    """|value| as rows to reduce: one per channel (channel_axis), or a single row."""
-    magnitude = np.abs(value)
-    if per_channel and magnitude.ndim >= 2:
-        return np.moveaxis(magnitude, channel_axis(magnitude.ndim), 0).reshape(magnitude.shape[channel_axis(
-            magnitude.ndim)], -1)
-    return magnitude.reshape(1, -1)
 
 
 def signed_statistic(hist, spec):

@@ -16,7 +16,7 @@ from ..data.batches import is_stream, iter_batches
 from ..distributed import merge_histograms, owns
 from ..errors import CalibrationError
 from .histogram import StreamingHistogram
-from .signed_thresholds import SignedSpec, channel_axis, signed_rows, signed_source, signed_statistic
+from .signed_thresholds import SignedSpec, channel_axis, signed_source, signed_statistic
 
 SOURCES = ("auto", "clip", "max", "percentile", "mse")
 MSE_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
@@ -105,10 +105,10 @@ def ann_batches(model, names, x, batch_size):
         yield session.run(names, {feed: batch})
 
 
-def channel_rows(activation, per_channel):
-    """An activation (N, C, ...) as rows to reduce: one per channel (axis 1), or a single row."""
+def channel_rows(activation, per_channel, axis=1):
+    """An activation (N, C, ...) as rows to reduce: one per channel (along ``axis``), or a single row."""
     if per_channel and activation.ndim >= 2:
-        return np.moveaxis(activation, 1, 0).reshape(activation.shape[1], -1)
+        return np.moveaxis(activation, axis, 0).reshape(activation.shape[axis], -1)
     return activation.reshape(1, -1)
 
 
@@ -173,7 +173,9 @@ def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress
         )
     measured = pending + capped
     probes = [(s.name, s.output, lambda a: channel_rows(a, spec.per_channel)) for s in measured]
-    probes += [(s.name, s.input, lambda a: signed_rows(a, signed_spec.per_channel)) for s in signed]
+    # a signed neuron's threshold is a statistic of |x| along its channel axis
+    probes += [(s.name, s.input, lambda a: channel_rows(np.abs(a), signed_spec.per_channel, channel_axis(a.ndim)))
+               for s in signed]
     ranks = {}
     session = ann_session(model, [value for _, value, _ in probes])
     input_name = session.get_inputs()[0].name
