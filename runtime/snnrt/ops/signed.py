@@ -7,8 +7,8 @@ from .. import contract, cpu_signed
 from ..registry import register
 from ..cpu_signed import signed_fire_fused
 from ..signed_neuron import signed_fire
-from ..validate import check_channels, signed_attributes
-from .spiking import SpikingLayer
+from ..validate import signed_attributes
+from .spiking import SpikingLayer, channel_shape
 
 
 class SignedIFNeuron(SpikingLayer):
@@ -32,11 +32,7 @@ class SignedIFNeuron(SpikingLayer):
 
     def _shaped(self, x):
         """theta and the start shaped to broadcast against x along the channel axis."""
-        shape = [1] * x.dim()
-        if self.theta.numel() > 1:
-            axis = self.channel_axis % x.dim()
-            check_channels(self.name, self.theta.numel(), x.shape[axis], contract.SIGNED_IF_OP)
-            shape[axis] = -1
+        shape = channel_shape(x, self.theta.numel(), self.channel_axis, self.name, contract.SIGNED_IF_OP)
         return self.theta.reshape(shape).to(x.dtype), self.start.reshape(shape).to(x.dtype)
 
     def forward_sequence(self, x, steps, constant_in_time=False, into_input=False):

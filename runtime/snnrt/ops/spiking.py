@@ -50,6 +50,17 @@ class SpikingLayer(torch.nn.Module):
         return float(self.spikes) / (self.sample_steps * self.neurons)
 
 
+def channel_shape(x, count, channel_axis, name, op_type):
+    """The shape that a neuron layer's ``count`` thresholds (one, or one per channel along ``channel_axis``) take
+    to broadcast against its input x; InvalidSnnError naming node ``name`` where they do not fit."""
+    shape = [1] * x.dim()
+    if count > 1:
+        axis = channel_axis % x.dim()
+        check_channels(name, count, x.shape[axis], op_type)
+        shape[axis] = -1
+    return shape
+
+
 class IFNeuron(SpikingLayer):
     """IF neurons with threshold and initial potential per layer or per channel (see snnrt.neuron); with
     ``spread`` > 0 the potentials are spread over the neurons after the first step (snnrt.contract).
@@ -104,11 +115,7 @@ class IFNeuron(SpikingLayer):
         return self.spread * params.v_threshold * offsets
 
     def _params(self, x):
-        shape = [1] * x.dim()
-        if self.v_threshold.numel() > 1:
-            axis = self.channel_axis % x.dim()
-            check_channels(self.name, self.v_threshold.numel(), x.shape[axis])
-            shape[axis] = -1
+        shape = channel_shape(x, self.v_threshold.numel(), self.channel_axis, self.name, contract.IF_OP)
         return IFParameters(self.v_threshold.reshape(shape), self.v_init.reshape(shape), self.reset)
 
     def forward_sequence(self, x, steps, constant_in_time=False, into_input=False):
