@@ -10,6 +10,7 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 from snnrt import contract
+from snnrt.signed_neuron import signed_levels
 from snnrt.validate import if_attributes, signed_attributes
 
 from ..errors import UnsupportedModelError
@@ -120,7 +121,7 @@ def _signed_parameters(b, node, shape):
     """As _if_parameters for a SignedIFNeuron (no shift): its step, after snnrt.signed_neuron."""
     theta, v_init, levels, channel_axis = signed_attributes(node)
     theta, v_init = _channel_shaped(node, [theta, v_init], channel_axis, shape)
-    sizes = [theta * np.float32(2.0**-k) for k in range(levels)]
+    sizes = signed_levels(theta, levels)
     half = b.const(theta / 2, np.float32)
     thresholds = [(b.const(size, np.float32), b.const(size / 2, np.float32)) for size in sizes]
     zero = b.const(0.0, np.float32)
