@@ -55,6 +55,29 @@ def vgg5(width=16, act="relu"):
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * 7 * 7, 64), activation(act), nn.Linear(64, 10))
 
 
+def vgg5_max(width=16):
+    """vgg5 with 2x2 max pooling instead of average pooling (BN before ReLU, folds)."""
+    layers, c = _conv_stack((width, width, None, 2 * width, 2 * width, None, 2 * width),
+                            lambda c_in, c_out: [*_conv_bn(c_in, c_out), nn.ReLU()], nn.MaxPool2d)
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * 7 * 7, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def vgg6_bn_after():
+    """6 conv3x3-ReLU-BN layers (BN after the activation), 24, 24 | avg pool | 24, 48 | avg pool | 48, 48,
+    then fc(48·7·7→10)."""
+    layers, c = _conv_stack((24, 24, None, 24, 48, None, 48, 48),
+                            lambda c_in, c_out: [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(),
+                                                 nn.BatchNorm2d(c_out)], nn.AvgPool2d)
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * 7 * 7, 10))
+
+
+def narrow_cnn8():
+    """8 conv3x3-BN-ReLU layers, 12, 12 | avg pool | 12 x3 | avg pool | 24 x3, then fc(24·7·7→10)."""
+    layers, c = _conv_stack((12, 12, None, 12, 12, 12, None, 24, 24, 24),
+                            lambda c_in, c_out: [*_conv_bn(c_in, c_out), nn.ReLU()], nn.AvgPool2d)
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * 7 * 7, 10))
+
+
 def vgg7_bn_after():
     """7 conv3x3-ReLU-BN layers (BN after the activation, so it cannot fold into the conv before it),
     16, 16 | max pool | 32, 32, 32 | max pool | 32, 32, then fc(32·7·7→10)."""
@@ -153,6 +176,9 @@ ZOO = {
     "dense7": _mnist("dev", dense7, "channel concatenation (Concat) of earlier layers' outputs"),
     "mobile_relu6": _mnist("dev", mobile_relu6, "depthwise convolutions and a fixed ReLU6 bound"),
     "vgg5_wide_s0": _mnist("dev", lambda: vgg5(width=32), "width: vgg5 with twice the channels (seed 0)", epochs=10),
+    "vgg5_max": _mnist("dev", vgg5_max, "max pooling in a plain VGG", seed=2),
+    "vgg6_bnafter_avg": _mnist("dev", vgg6_bn_after, "BN after ReLU (does not fold), average pooling", seed=3),
+    "narrow_cnn8": _mnist("dev", narrow_cnn8, "depth without residuals at 12-24 channels", seed=4),
     "digits_mlp5": ZooNet(dataset="digits", build=digits_mlp5, epochs=60, lr=2e-3, batch_size=32, shift=0,
                           half="dev", seed=0, description="depth in an MLP: 5 hidden ReLU layers"),
     "vgg7_bnafter_max": _mnist("heldout", vgg7_bn_after, "BN after ReLU (does not fold) and max pooling"),
