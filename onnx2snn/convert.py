@@ -112,7 +112,7 @@ def convert(source, calibration=None, recipe="default", *, output=None, batch_si
     if recipe.tune:
         _tune(snn, ann, report, thresholds, calibration, recipe, metadata, tune_timesteps, tune_samples,
               batch_size, progress)
-    snn, fitted = _fit_layerwise(snn, ann, calibration, samples, recipe, fitting or defaults.ANYTIME_TIMESTEPS,
+    snn, fitted = _fit_layerwise(snn, ann, calibration, samples, recipe, fitting or defaults.LAYERWISE_TIMESTEPS,
                                  layerwise_samples, batch_size, progress, metadata)
     set_metadata(snn, metadata)
     result = _result(snn, ann, report, thresholds, fitted, metadata)
