@@ -1,7 +1,7 @@
 """Products of two time-varying values (onnx2snn.sites.compensate): a squeeze-excitation gate x * g(conv(relu(conv(
 gap(x))))), whose factors share no value that does not pass through a weight layer, becomes a compensation unit of two
-inputs; the SNN approaches its ANN as T grows, convert, inspect and the metadata name the unit's inputs, and the
-exports refuse it by node name."""
+inputs; the SNN approaches its ANN as T grows, convert, inspect and the metadata name the unit's inputs, the
+standard-ONNX export runs it as the runtime does, and NIR refuses it by node name."""
 
 import functools
 
@@ -77,13 +77,30 @@ def test_convert_inspect_and_the_metadata_name_the_inputs(tmp_path):
     assert f"{unit.name}: {contract.COMPENSATION_OP} (not spiking) of Mul" in text
 
 
-def test_the_exports_refuse_the_unit_by_name(tmp_path):
+@pytest.mark.parametrize("time_loop", ["unrolled", "scan"])
+def test_the_standard_onnx_export_runs_the_units_as_the_runtime_does(time_loop):
+    ann, x = _se_block()
+    snn = _exact_snn()
+    exported = export_standard_onnx(snn.model, 12, per_step_outputs=True, spike_counts=True, time_loop=time_loop)
+    assert all(n.domain in ("", "ai.onnx") for n in exported.graph.node)
+    outputs = ort_run(exported, x)
+    result = snn.network("cpu", "layer").run(x, 12)
+    np.testing.assert_allclose(outputs[1], result.outputs.numpy(), rtol=1e-5, atol=1e-6)
+    counts = {o.name.removeprefix("spike_count/"): int(c) for o, c in zip(exported.graph.output[2:], outputs[2:])}
+    assert counts == result.spike_counts  # the spiking layers only: compensation units are not counted
+
+
+def test_nir_refuses_the_unit_and_a_body_at_another_opset_is_refused_by_name(tmp_path):
     snn = _exact_snn()
     name = next(u.name for u in snn.compensated if u.computes == "Mul")
-    with pytest.raises(UnsupportedModelError, match=f"node '{name}' \\({contract.DOMAIN}::{contract.COMPENSATION_OP}"):
-        export_standard_onnx(snn.model, 4)
     with pytest.raises(UnsupportedModelError, match=f"node '{name}'"):
         export_nir(snn.model)
+    model = onnx.ModelProto()
+    model.CopyFrom(snn.model)
+    node = next(n for n in model.graph.node if n.name == name)
+    next(a for a in node.attribute if a.name == contract.ATTR_BODY_OPSET).i = 18
+    with pytest.raises(UnsupportedModelError, match=f"node '{name}' .*body at opset 18 and the model is at opset 17"):
+        export_standard_onnx(model, 4)
     path = tmp_path / "se.snn.onnx"
-    onnx.save(snn.model, path)
-    _error(_invoke("export", path, "--format", "onnx", "-T", 4, "-o", tmp_path / "se_t4.onnx"), name)
+    onnx.save(model, path)
+    _error(_invoke("export", path, "--format", "onnx", "-T", 4, "-o", tmp_path / "se_t4.onnx"), name, "opset 18")

@@ -64,7 +64,7 @@ def _product_body():
                              [helper.make_tensor_value_info("f", TensorProto.FLOAT, None)])
 
 
-def _product(inputs):
+def product_snn(inputs):
     """The SNN of tiny_snn with a second IF layer 'if2' (θ = 0.7) on the input, giving 'r', and a product unit of
     ``inputs``."""
     second = helper.make_node(contract.IF_OP, ["input"], ["r"], "if2", domain=contract.DOMAIN, v_threshold=[0.7],
@@ -75,8 +75,8 @@ def _product(inputs):
 
 
 def _anytime(value, x, order, steps):
-    """The anytime means of the value ``value`` of _product's SNN."""
-    model = _product(["s", "r"])
+    """The anytime means of the value ``value`` of product_snn's SNN."""
+    model = product_snn(["s", "r"])
     model.graph.node[-1].CopyFrom(helper.make_node("Identity", [value], ["output"]))
     return SpikingNetwork(model, "cpu", order).run(x, steps).outputs
 
@@ -85,7 +85,7 @@ def _anytime(value, x, order, steps):
 @pytest.mark.parametrize("inputs", [["s", "r"], ["s", "input"], ["input", "s"]])
 def test_the_mean_output_of_a_product_is_the_product_of_the_mean_inputs(order, inputs):
     x = torch.from_numpy(np.random.default_rng(2).uniform(-0.5, 2.5, (3, 4)).astype(np.float32))
-    result = SpikingNetwork(_product(inputs), "cpu", order).run(x, 12)
+    result = SpikingNetwork(product_snn(inputs), "cpu", order).run(x, 12)
     first, second = (_anytime(name, x, order, 12) for name in inputs)
     torch.testing.assert_close(result.outputs, first * second, rtol=1e-5, atol=1e-5)
     assert sorted(result.firing_rates) == ["if", "if2"]
@@ -93,10 +93,10 @@ def test_the_mean_output_of_a_product_is_the_product_of_the_mean_inputs(order, i
 
 def test_the_product_agrees_in_both_orders_and_is_not_the_product_of_the_spike_trains():
     x = torch.from_numpy(np.random.default_rng(3).uniform(-1, 3, (5, 4)).astype(np.float32))
-    step = SpikingNetwork(_product(["s", "r"]), "cpu", "step").run(x, 9).outputs
-    torch.testing.assert_close(SpikingNetwork(_product(["s", "r"]), "cpu", "layer").run(x, 9).outputs, step,
+    step = SpikingNetwork(product_snn(["s", "r"]), "cpu", "step").run(x, 9).outputs
+    torch.testing.assert_close(SpikingNetwork(product_snn(["s", "r"]), "cpu", "layer").run(x, 9).outputs, step,
                                rtol=1e-5, atol=1e-6)
-    plain = _product(["s", "r"])
+    plain = product_snn(["s", "r"])
     plain.graph.node[-1].CopyFrom(helper.make_node("Mul", ["s", "r"], ["output"]))
     spike_products = SpikingNetwork(plain, "cpu", "step").run(x, 9).outputs
     assert (spike_products - step).abs().max() > 0.1
@@ -106,7 +106,7 @@ def test_a_body_that_takes_other_inputs_than_the_node_is_refused_by_name():
     with pytest.raises(InvalidSnnError, match="node 'ec' \\(ExpectationCompensation\\): its body must take 1 "
                                               "input\\(s\\), one per input of the node.*it takes 2"):
         SpikingNetwork(_compensated(_product_body()), "cpu")
-    model = _product(["s", "r"])
+    model = product_snn(["s", "r"])
     model.graph.node[-1].input.append("s")
     with pytest.raises(InvalidSnnError, match="its body must take 3 input\\(s\\)"):
         SpikingNetwork(model, "cpu")
