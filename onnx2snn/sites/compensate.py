@@ -6,8 +6,9 @@ sigmoid(x), GELU written as x * (1 + erf(x / sqrt 2)) / 2, attention's Q·Kᵀ a
 split from one projection) becomes one unit of one input with the nodes between it and the nearest value that
 all of its inputs come from; weight layers and activation sites stay outside, so their cost is still counted.
 Where its inputs have no such value in common (a squeeze-excitation gate x * g, g computed from x through weight
-layers; attention whose Q, K and V pass through weight layers or activation sites of their own), the node alone
-becomes a unit of several inputs, one per value it reads: for a product, the product of the means of its factors.
+layers) or the nodes between would read a value from outside the unit (torchvision's attention reshapes Q, K and V
+to sizes read from the projection's input), the node alone becomes a unit of several inputs, one per value it
+reads: for a product, the product of the means of its factors.
 Nodes on shapes only that the unit reads (attention's 1/sqrt(d)) go inside. A unit whose inside values are read
 outside it, or that would need a weight layer inside, is not formed: its node stays a blocker.
 """
