@@ -21,6 +21,7 @@ import torchvision.models as models
 import onnx2snn
 from onnx2snn.calibrate.signed_thresholds import SignedSpec
 from snnrt import contract
+from snnrt.validate import compensation_body
 from tests.conftest import ort_run
 
 
@@ -120,7 +121,7 @@ def test_the_products_converge_to_the_ann(name):
     x = np.random.default_rng(0).standard_normal((2, 3, side, side)).astype(np.float32)
     snn = onnx2snn.convert(model, x, threshold="max", layerwise=False, signed_spec=SignedSpec(100, 4, True))
     products = [n for n in snn.model.graph.node if n.op_type == contract.COMPENSATION_OP and len(n.input) == 2]
-    assert products and all([o.op_type for o in n.attribute[0].g.node] in (["Mul"], ["MatMul"]) for n in products)
+    assert products and all([o.op_type for o in compensation_body(n).node] in (["Mul"], ["MatMul"]) for n in products)
     steps, bound = CONVERGING[name]
     outputs = snn.network("cpu").run(x, steps, keep=(steps // 16, steps)).outputs.numpy()
     reference = ort_run(onnx.load_from_string(model), x)[0]
