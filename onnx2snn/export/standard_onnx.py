@@ -146,8 +146,10 @@ def _build(graph, b, time_loop):
                 static = kinds[x] == BATCH
                 over_time.if_over_time(b, node, x if static else as_folded(node, x), static, shapes.get(x),
                                        time_loop)
-            elif node.op_type == contract.COMPENSATION_OP:
-                over_time.expectation_compensation(b, node, [as_folded(node, n) for n in node.input])
+            elif node.op_type == contract.COMPENSATION_OP:  # a constant input is the same at every step
+                xs = [over_time.tile(b, n, f"{n}/tiled") if kinds[n] == CONST else as_folded(node, n)
+                      for n in node.input]
+                over_time.expectation_compensation(b, node, xs)
             else:
                 over_time.spike_max_pool(b, node, as_folded(node, x))
         elif kind == FOLDED:

@@ -235,9 +235,10 @@ def test_ops_that_would_mix_the_folded_batch_are_rejected(nodes, initializers, m
         export_standard_onnx(tiny_snn(nodes, initializers), 4)
 
 
-@pytest.mark.parametrize("inputs", [["s", "r"], ["s", "input"], ["input", "s"]])
-def test_a_product_unit_of_spikes_or_of_spikes_and_the_input_gives_the_runtime_outputs(inputs):
+@pytest.mark.parametrize("inputs", [["s", "r"], ["s", "input"], ["input", "s"], ["s", "half"]])
+def test_a_product_unit_of_spikes_the_input_or_a_constant_gives_the_runtime_outputs(inputs):
     model = product_snn(inputs)
+    model.graph.initializer.append(numpy_helper.from_array(np.full(4, 0.5, np.float32), "half"))
     x = np.random.default_rng(2).uniform(-0.5, 2.5, (3, 4)).astype(np.float32)
     outputs = ort_run(export_standard_onnx(model, 9, per_step_outputs=True), x)
     np.testing.assert_array_equal(outputs[1], SpikingNetwork(model, "cpu", "step").run(x, 9).outputs.numpy())
