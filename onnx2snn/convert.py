@@ -243,8 +243,8 @@ def _result(snn, ann, report, thresholds, fitted, metadata):
 
 
 def compensation_text(units):
-    """The metadata's words for the compensation units: 'none', or 'NAME: Op+Op (input -> output); ...'."""
-    return "; ".join(f"{u.name}: {u.computes} ({u.input} -> {u.output})" for u in units) or "none"
+    """The metadata's words for the compensation units: 'none', or 'NAME: Op+Op (inputs -> output); ...'."""
+    return "; ".join(f"{u.name}: {u.computes} ({', '.join(u.inputs)} -> {u.output})" for u in units) or "none"
 
 
 def signed_text(sites, spec):

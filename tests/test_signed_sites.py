@@ -159,6 +159,14 @@ def test_standard_onnx_export_runs_the_signed_neuron_as_the_runtime_does(time_lo
     assert int(counts[f"spike_count/{name}"]) == result.spike_counts[name] > 0
 
 
+def test_standard_onnx_export_runs_the_silu_and_layernorm_units_as_the_runtime_does():
+    ann, calibration, x = _silu_norm()
+    snn = convert(ann, calibration, layerwise=False)
+    outputs = ort_run(export_standard_onnx(snn.model, 8, per_step_outputs=True), x)
+    np.testing.assert_allclose(outputs[1], snn.network("cpu", "layer").run(x, 8).outputs.numpy(), rtol=1e-5,
+                               atol=1e-5)
+
+
 def test_nir_export_refuses_the_signed_neuron_naming_it():
     snn, _ = _bottleneck_snn()
     with pytest.raises(UnsupportedModelError, match=f"node '{snn.signed[0].site}' \\({contract.SIGNED_IF_OP}\\): "

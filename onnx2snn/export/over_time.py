@@ -3,7 +3,9 @@
 After the first spiking layer every value is (T*N, ...) with t outermost. An IFNeuron or SignedIFNeuron unfolds
 its input to (T, N, ...) and runs the recurrence of snnrt.contract over the T slices, written out step by step
 (``unrolled``) or as one Scan (``scan``); a SpikeMaxPool pools the cumulative spike counts (CumSum) and
-emits the differences between steps. The float operations are the runtime's, in the same order.
+emits the differences between steps; an ExpectationCompensation unit takes the running means of its inputs
+(CumSum over t), runs its body on each step's means in a Scan, and emits the differences of t times its values.
+The float operations are the runtime's, in the same order.
 """
 
 import numpy as np
@@ -11,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from snnrt import contract
 from snnrt.signed_neuron import signed_levels
-from snnrt.validate import if_attributes, signed_attributes
+from snnrt.validate import compensation_body, if_attributes, signed_attributes
 
 from ..errors import UnsupportedModelError
 
@@ -201,16 +203,45 @@ def if_over_time(b, node, x, static, shape, time_loop):
 
 def spike_max_pool(b, node, s):
     """SpikeMaxPool on spikes s (T*N, ...): y[t] = maxpool(C[t]) - maxpool(C[t-1]), C the cumulative sum."""
-    steps, hint, axis0 = b.timesteps, node.name, b.const([0])
+    hint = node.name
     total = b.op("CumSum", [unfold(b, s, hint), b.const(0)], hint)
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     pooled = unfold(b, b.op("MaxPool", [fold(b, total, hint)], hint, **attrs), hint)
+    return fold(b, _step_changes(b, pooled, hint), hint, out=node.output[0])
+
+
+def _times_step(b, y, op, hint, out=None):
+    """y (T, N, ...) with each slice t (1-based) combined with t by ``op`` ("Mul" or "Div")."""
+    steps = b.timesteps
+    flat = b.op("Reshape", [y, b.const([steps, -1])], hint)
+    counts = b.const(np.arange(1, steps + 1).reshape(steps, 1), np.float32)
+    return b.op("Reshape", [b.op(op, [flat, counts], hint), b.op("Shape", [y], hint)], hint, out=out)
+
+
+def _step_changes(b, y, hint):
+    """y (T, N, ...) -> its changes y[t] - y[t-1] (T, N, ...), y[0] first."""
+    steps, axis0 = b.timesteps, b.const([0])
 
     def steps_slice(start, end):
-        return b.op("Slice", [pooled, b.const([start]), b.const([end]), axis0], hint)
+        return b.op("Slice", [y, b.const([start]), b.const([end]), axis0], hint)
 
+    if steps == 1:
+        return y
     change = b.op("Sub", [steps_slice(1, steps), steps_slice(0, steps - 1)], hint)
-    return fold(b, b.op("Concat", [steps_slice(0, 1), change], hint, axis=0), hint, out=node.output[0])
+    return b.op("Concat", [steps_slice(0, 1), change], hint, axis=0)
+
+
+def expectation_compensation(b, node, xs):
+    """An ExpectationCompensation unit on its inputs xs, each (T*N, ...): y[t] = t·f(m[t]) − (t−1)·f(m[t−1]), m[t]
+    the mean of each input over steps 1..t; f, the node's body, runs in a Scan on one step's means at a time, as in
+    the runtime (the body may treat the batch axis as it likes)."""
+    hint = node.name
+    body = compensation_body(node)
+    b.taken.update(name for n in body.node for name in [*n.input, *n.output, n.name])
+    b.taken.update(v.name for v in [*body.input, *body.output, *body.initializer])
+    means = [_times_step(b, b.op("CumSum", [unfold(b, x, hint), b.const(0)], hint), "Div", hint) for x in xs]
+    values = b.op("Scan", means, hint, num_scan_inputs=len(means), body=body)
+    return fold(b, _step_changes(b, _times_step(b, values, "Mul", hint), hint), hint, out=node.output[0])
 
 
 def spike_count(b, s, out):
@@ -221,8 +252,5 @@ def spike_count(b, s, out):
 
 def anytime_means(b, y, out=None):
     """(T*N, ...) -> (T, N, ...): mean of y over steps 1..t, after each step t (the runtime's anytime output)."""
-    steps, hint = b.timesteps, "anytime"
-    total = b.op("CumSum", [unfold(b, y, hint), b.const(0)], hint)
-    flat = b.op("Reshape", [total, b.const([steps, -1])], hint)
-    counts = b.const(np.arange(1, steps + 1).reshape(steps, 1), np.float32)
-    return b.op("Reshape", [b.op("Div", [flat, counts], hint), b.op("Shape", [total], hint)], hint, out=out)
+    hint = "anytime"
+    return _times_step(b, b.op("CumSum", [unfold(b, y, hint), b.const(0)], hint), "Div", hint, out=out)

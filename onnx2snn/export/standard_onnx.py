@@ -15,6 +15,7 @@ from onnx import helper, numpy_helper, shape_inference
 
 from snnrt import contract
 from snnrt.batch_axis import SHAPE_OPS, batch_axis_problem, declared_shapes
+from snnrt.validate import SPIKING_OPS
 
 from ..errors import UnsupportedModelError
 from ..normalize.upgrade_opset import TARGET_OPSET, upgrade_opset
@@ -72,7 +73,7 @@ def _prepared(snn_model):
     model.CopyFrom(snn_model)
     ops = {(n.domain, n.op_type) for n in model.graph.node if n.domain not in ("", "ai.onnx")}
     unknown = [n for n in model.graph.node if n.domain not in ("", "ai.onnx") and (n.domain, n.op_type) not in
-               {(contract.DOMAIN, op) for op in (contract.IF_OP, contract.SIGNED_IF_OP, contract.MAXPOOL_OP)}]
+               {(contract.DOMAIN, op) for op in SPIKING_OPS}]
     if unknown:
         raise UnsupportedModelError("no standard-ONNX export for " + ", ".join(
             f"node {n.name!r} ({n.domain}::{n.op_type})" for n in unknown))
@@ -83,7 +84,15 @@ def _prepared(snn_model):
         )
     if len(model.graph.output) != 1:
         raise UnsupportedModelError(f"the SNN has {len(model.graph.output)} outputs; the export needs exactly one")
-    return shape_inference.infer_shapes(upgrade_opset(model, TARGET_OPSET), strict_mode=False)
+    model = upgrade_opset(model, TARGET_OPSET)
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    for node in model.graph.node:
+        body_opset = next((a.i for a in node.attribute if a.name == contract.ATTR_BODY_OPSET), 17)
+        if node.op_type == contract.COMPENSATION_OP and body_opset != opset:
+            raise UnsupportedModelError(
+                f"node {node.name!r} ({node.op_type}) computes its body at opset {body_opset} and the model is at "
+                f"opset {opset}: the standard-ONNX export runs the body inside the model; convert the model again")
+    return shape_inference.infer_shapes(model, strict_mode=False)
 
 
 def _constants(graph):
@@ -137,6 +146,10 @@ def _build(graph, b, time_loop):
                 static = kinds[x] == BATCH
                 over_time.if_over_time(b, node, x if static else as_folded(node, x), static, shapes.get(x),
                                        time_loop)
+            elif node.op_type == contract.COMPENSATION_OP:  # a constant input is the same at every step
+                xs = [over_time.tile(b, n, f"{n}/tiled") if kinds[n] == CONST else as_folded(node, n)
+                      for n in node.input]
+                over_time.expectation_compensation(b, node, xs)
             else:
                 over_time.spike_max_pool(b, node, as_folded(node, x))
         elif kind == FOLDED:
@@ -182,7 +195,8 @@ def export_standard_onnx(snn_model, timesteps, per_step_outputs=False, spike_cou
     outputs = [_value_info(output.name, output, ["N"])]
     if per_step_outputs:
         outputs.append(_value_info(name, output, [steps, "N"]))
-    for node in [n for n in graph.node if n.domain == contract.DOMAIN] if spike_counts else []:
+    spiking = [n for n in graph.node if n.domain == contract.DOMAIN and n.op_type != contract.COMPENSATION_OP]
+    for node in spiking if spike_counts else []:
         spikes = renamed.get(node.output[0], node.output[0])
         count = over_time.spike_count(b, spikes, b.fresh(SPIKE_COUNT_PREFIX + node.name))
         outputs.append(helper.make_tensor_value_info(count, onnx.TensorProto.INT64, []))

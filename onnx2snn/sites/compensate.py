@@ -1,11 +1,15 @@
 """Which blocking nodes become ExpectationCompensation units (snnrt.contract), and the body each one computes.
 
-A unit computes a function of one value that follows the input. A node with one such input (Sigmoid, GELU,
+A unit computes a function of the values that follow the input. A node with one such input (Sigmoid, GELU,
 LayerNorm, a Softmax inside the network) is a unit by itself. A node that combines several (SiLU's x *
 sigmoid(x), GELU written as x * (1 + erf(x / sqrt 2)) / 2, attention's Q·Kᵀ and A·V when Q, K and V are
-split from one projection) becomes one unit with the nodes between it and the nearest value that all of its
-inputs come from; weight layers and activation sites stay outside, so their cost is still counted. Nodes on
-shapes only that the unit reads (attention's 1/sqrt(d)) go inside. A unit whose inside values are read
+split from one projection) becomes one unit of one input with the nodes between it and the nearest value that
+all of its inputs come from; weight layers and activation sites stay outside, so their cost is still counted.
+Where its inputs have no such value in common (a squeeze-excitation gate x * g, g computed from x through weight
+layers) or the nodes between would read a value from outside the unit (torchvision's attention reshapes Q, K and V
+to sizes read from the projection's input), the node alone becomes a unit of several inputs, one per value it
+reads: for a product, the product of the means of its factors.
+Nodes on shapes only that the unit reads (attention's 1/sqrt(d)) go inside. A unit whose inside values are read
 outside it, or that would need a weight layer inside, is not formed: its node stays a blocker.
 """
 
@@ -23,10 +27,10 @@ from .blockers import varying_values
 
 @dataclass
 class Compensation:
-    """One unit: ``nodes`` (names, graph order) compute ``output`` from ``input``."""
+    """One unit: ``nodes`` (names, graph order) compute ``output`` from ``inputs`` (value names, the unit's order)."""
 
     name: str
-    input: str
+    inputs: list
     output: str
     nodes: list
     ops: list
@@ -62,15 +66,15 @@ def _ancestors(tensor, varying, excluded, stop):
     return tensors, nodes
 
 
-def _support(nodes, source, varying, excluded):
+def _support(nodes, sources, varying, excluded):
     """The non-varying nodes that ``nodes`` read (shape arithmetic), recursively, or None when one reads a value
-    computed outside from something other than constants and ``source``."""
-    inside = {id(n) for n in nodes}
+    computed outside from something other than constants and the tensors ``sources``."""
+    inside, given = {id(n) for n in nodes}, {id(t) for t in sources}
     support, stack = [], [t for n in nodes for t in n.inputs]
     while stack:
         tensor = stack.pop()
         producer = _producer(tensor)
-        if isinstance(tensor, gs.Constant) or tensor is source or producer is None and not tensor.name:
+        if isinstance(tensor, gs.Constant) or id(tensor) in given or producer is None and not tensor.name:
             continue
         if producer is None:
             return None
@@ -105,13 +109,25 @@ def _region(node, varying, excluded, graph):
                           key=lambda t: order[id(_producer(t))] if _producer(t) is not None else -1)
     for source in latest_first:
         region = _between(source, node, passed, varying)
-        support = None if region is None else _support(region, source, varying, excluded)
+        support = None if region is None else _support(region, [source], varying, excluded)
         if support is None:
             continue
         nodes = sorted(region + support, key=lambda n: order[id(n)])
         if _closed(nodes, node, graph.outputs):
-            return source, nodes
+            return [source], nodes
     return None
+
+
+def _alone(node, varying, excluded, graph):
+    """(the varying values ``node`` reads, the node and its shape arithmetic in graph order): the unit of several
+    inputs that computes ``node`` by itself, or None."""
+    inputs = list({t.name: t for t in node.inputs if t.name in varying}.values())
+    support = _support([node], inputs, varying, excluded)
+    if support is None:
+        return None
+    order = {id(n): i for i, n in enumerate(graph.nodes)}
+    nodes = sorted([node, *support], key=lambda n: order[id(n)])
+    return (inputs, nodes) if _closed(nodes, node, graph.outputs) else None
 
 
 def _between(source, last, passed, varying):
@@ -138,13 +154,13 @@ def compensations(graph, blocking, claimed):
         node = blocker.node
         if id(node) in covered or not blocker.compensable:
             continue
-        found = _region(node, varying, excluded, graph)
+        found = _region(node, varying, excluded, graph) or _alone(node, varying, excluded, graph)
         if found is None or any(id(n) in covered for n in found[1]):
             continue
-        source, nodes = found
+        inputs, nodes = found
         covered.update(id(n) for n in nodes)
-        units.append(Compensation(f"{node.name}_ec", source.name, node.outputs[0].name, [n.name for n in nodes],
-                                  [n.op for n in nodes]))
+        units.append(Compensation(f"{node.name}_ec", [t.name for t in inputs], node.outputs[0].name,
+                                  [n.name for n in nodes], [n.op for n in nodes]))
     left = [b for b in blocking if id(b.node) not in covered]
     return units[::-1], left
 
@@ -165,8 +181,9 @@ def _body(model, unit):
         proto.name = prefix + proto.name
         nodes.append(proto)
     initializers = [numpy_helper.from_array(numpy_helper.to_array(constants[n]), prefix + n) for n in sorted(used)]
-    return helper.make_graph(nodes, unit.name, [helper.make_tensor_value_info(prefix + unit.input, onnx.TensorProto.FLOAT,
-                                                                               None)],
+    return helper.make_graph(nodes, unit.name,
+                             [helper.make_tensor_value_info(prefix + name, onnx.TensorProto.FLOAT, None)
+                              for name in unit.inputs],
                              [helper.make_tensor_value_info(prefix + unit.output, onnx.TensorProto.FLOAT, None)],
                              initializers)
 
@@ -177,7 +194,7 @@ def insert_compensations(snn, ann, units, opset):
     for unit in units:
         inside = set(unit.nodes)
         position = next(i for i, n in enumerate(snn.graph.node) if n.name == unit.nodes[-1])
-        node = helper.make_node(contract.COMPENSATION_OP, [unit.input], [unit.output], unit.name,
+        node = helper.make_node(contract.COMPENSATION_OP, unit.inputs, [unit.output], unit.name,
                                 domain=contract.DOMAIN, body=_body(ann, unit), body_opset=opset)
         nodes = list(snn.graph.node)
         del snn.graph.node[:]

@@ -30,14 +30,17 @@ so the cumulative output equals max pooling of the cumulative input at every t (
 ANN's max pooling of the rates), and y[t] only takes the values 0 and theta.
 
 ``ExpectationCompensation`` (after Huang et al., "Towards High-performance Spiking Transformers from ANN to
-SNN Conversion", ACM MM 2024) computes the function f of its graph attribute ``body`` (one input, one output,
-every other value a constant of the body) on the mean of its input so far::
+SNN Conversion", ACM MM 2024) computes the function f of its graph attribute ``body`` (one body input per node
+input, in the node's order, one output, every other value a constant of the body) on the means of its inputs so
+far::
 
-    m[t] = (x[1] + ... + x[t]) / t;   y[t] = t * f(m[t]) - (t - 1) * f(m[t-1])
+    m_i[t] = (x_i[1] + ... + x_i[t]) / t;   y[t] = t * f(m_1[t], ..., m_n[t]) - (t - 1) * f(m_1[t-1], ..., m_n[t-1])
 
-so that the mean of its outputs up to t is f(m[t]) exactly: a nonlinearity that no IF neuron computes
-(Sigmoid, GELU, LayerNorm, a Softmax inside the network, a product of two values of one input) is carried
-by the rates this way. Its outputs are real numbers, not spikes; it keeps the running sum as state.
+so that the mean of its outputs up to t is f(m_1[t], ..., m_n[t]) exactly: a nonlinearity that no IF neuron
+computes (Sigmoid, GELU, LayerNorm, a Softmax inside the network) is carried by the rates this way, and so is the
+product of two values that both follow the input (a squeeze-excitation gate x * g, attention's Q·Kᵀ and A·V),
+f(a, b) = a * b: the mean of its outputs is the product of the means of its inputs, where the product of two
+spike trains would not be. Its outputs are real numbers, not spikes; it keeps the running sums as state.
 
 ``SignedIFNeuron`` (after the multi-threshold neuron of Huang et al. 2024) turns a real value that varies over
 time, such as a compensation unit's output, into spikes of either sign and of ``levels`` sizes

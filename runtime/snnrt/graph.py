@@ -121,7 +121,10 @@ class GraphModule(torch.nn.Module):
                 args = [self._value(name, env) if name else None for name in node.inputs]
                 if hasattr(layer, "forward_sequence"):
                     free = self._free_after(node.inputs[0], step, args[0], env, keep, (inputs, outer, static_cache))
-                    result = layer.forward_sequence(args[0], steps, node.inputs[0] not in plan.varying, free)
+                    # only an ExpectationCompensation node takes more than one input (snnrt.validate)
+                    more = [(a, name not in plan.varying) for name, a in zip(node.inputs[1:], args[1:])]
+                    result = layer.forward_sequence(args[0], steps, node.inputs[0] not in plan.varying, free,
+                                                    **({"more": more} if more else {}))
                 else:
                     if steps > 1 and step in plan.varying_nodes:
                         args = [_tile(a, steps) if name in plan.batched_static else a

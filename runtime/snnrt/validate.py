@@ -101,16 +101,25 @@ def signed_attributes(node):
 
 
 def compensation_body(node):
-    """The body graph of an ExpectationCompensation NodeProto: one input and one output. Raises InvalidSnnError
-    naming the node."""
+    """The body graph of an ExpectationCompensation NodeProto: one input per input of the node and one output.
+    Raises InvalidSnnError naming the node."""
     bodies = [a for a in node.attribute if a.name == contract.ATTR_BODY]
     if len(bodies) != 1 or bodies[0].type != AttributeProto.GRAPH:
         _fail(node, f"needs one graph attribute {contract.ATTR_BODY!r}")
     body = bodies[0].g
     initializers = {t.name for t in body.initializer}
-    if len([i for i in body.input if i.name not in initializers]) != 1 or len(body.output) != 1:
-        _fail(node, f"its {contract.ATTR_BODY} must take one input and give one output")
+    taken = len([i for i in body.input if i.name not in initializers])
+    if taken != len(node.input) or len(body.output) != 1:
+        _fail(node, f"its {contract.ATTR_BODY} must take {len(node.input)} input(s), one per input of the node, "
+                    f"and give one output; it takes {taken} and gives {len(body.output)}")
     return body
+
+
+def _check_arity(node, takes):
+    """Raise InvalidSnnError unless ``node`` has one output and ``takes`` ("one" or "at least one") inputs, all named."""
+    inputs = len(node.input) == 1 if takes == "one" else len(node.input) >= 1
+    if not inputs or not all(node.input) or len(node.output) != 1 or not node.output[0]:
+        _fail(node, f"has {len(node.input)} input(s) and {len(node.output)} output(s); it takes {takes} and gives one")
 
 
 def _declared_channels(graph):
@@ -139,10 +148,11 @@ def check_spiking_nodes(graph):
             continue
         if node.op_type not in SPIKING_OPS:
             _fail(node, f"not an op of {contract.DOMAIN} (those are {', '.join(SPIKING_OPS)})")
-        if len(node.input) != 1 or not node.input[0] or len(node.output) != 1 or not node.output[0]:
-            _fail(node, f"has {len(node.input)} input(s) and {len(node.output)} output(s); it takes one and gives one")
         if node.op_type == contract.COMPENSATION_OP:
+            _check_arity(node, "at least one")
             compensation_body(node)
+        else:
+            _check_arity(node, "one")
         if node.op_type in (contract.IF_OP, contract.SIGNED_IF_OP):
             attrs = if_attributes(node) if node.op_type == contract.IF_OP else signed_attributes(node)
             declared = channels(node.input[0], attrs.channel_axis)

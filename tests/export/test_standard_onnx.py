@@ -28,8 +28,9 @@ from onnx2snn.export.standard_onnx import PER_STEP_PREFIX, SPIKE_COUNT_PREFIX, e
 from onnx2snn.load.bundled import bundled_model
 from snnrt import contract
 from snnrt.simulate import SpikingNetwork
-from tests.conftest import tiny_snn
+from tests.conftest import ort_run, tiny_snn
 from tests.exported_models import get_case, sample_input
+from tests.runtime.test_compensation import product_snn
 
 T = 8
 BUNDLED = ("mnist_cnn_relu", "mnist_cnn_clip", "mnist_cnn_maxpool", "digits_mlp")
@@ -232,6 +233,15 @@ def test_spread_after_the_first_step_is_exported(time_loop):
 def test_ops_that_would_mix_the_folded_batch_are_rejected(nodes, initializers, message):
     with pytest.raises(UnsupportedModelError, match=message):
         export_standard_onnx(tiny_snn(nodes, initializers), 4)
+
+
+@pytest.mark.parametrize("inputs", [["s", "r"], ["s", "input"], ["input", "s"], ["s", "half"]])
+def test_a_product_unit_of_spikes_the_input_or_a_constant_gives_the_runtime_outputs(inputs):
+    model = product_snn(inputs)
+    model.graph.initializer.append(numpy_helper.from_array(np.full(4, 0.5, np.float32), "half"))
+    x = np.random.default_rng(2).uniform(-0.5, 2.5, (3, 4)).astype(np.float32)
+    outputs = ort_run(export_standard_onnx(model, 9, per_step_outputs=True), x)
+    np.testing.assert_array_equal(outputs[1], SpikingNetwork(model, "cpu", "step").run(x, 9).outputs.numpy())
 
 
 def test_ann_is_rejected():

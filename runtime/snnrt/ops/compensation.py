@@ -1,5 +1,5 @@
-"""ExpectationCompensation (snnrt.contract): f of the running mean of the input, emitted as the increment of
-t * f(mean), so that the mean of the outputs is f of the mean of the inputs at every step."""
+"""ExpectationCompensation (snnrt.contract): f of the running means of the inputs, emitted as the increment of
+t * f(means), so that the mean of the outputs is f of the means of the inputs at every step."""
 
 import torch
 
@@ -10,7 +10,7 @@ from .spiking import SpikingLayer
 
 
 class ExpectationCompensation(SpikingLayer):
-    """Keeps the running sum of its input and the last t * f(mean). Not a spiking layer: ``spiking`` is False,
+    """Keeps the running sum of each input and the last t * f(means). Not a spiking layer: ``spiking`` is False,
     so that firing rates and spike counts leave it out."""
 
     spiking = False
@@ -22,17 +22,24 @@ class ExpectationCompensation(SpikingLayer):
         self.body = GraphModule(body, opsets={"": opset})
 
     def reset_membrane(self):
-        self.total = None
+        self.totals = None
         self.done = 0
         self.previous = None
 
-    def forward_sequence(self, x, steps, constant_in_time=False, into_input=False):
-        xs = x.expand(steps, *x.shape) if constant_in_time else x.reshape(steps, -1, *x.shape[1:])
+    def forward_sequence(self, x, steps, constant_in_time=False, into_input=False, more=()):
+        """As SpikingLayer's, for the first input ``x``; ``more``: (value, constant_in_time) of the further
+        inputs, in the node's order (a product's second factor)."""
+        inputs = [(x, constant_in_time), *more]
+        per_step = [v.expand(steps, *v.shape) if constant else v.reshape(steps, -1, *v.shape[1:])
+                    for v, constant in inputs]
         out = []
         for t in range(steps):  # one step at a time: the body may treat the batch axis as it likes
-            self.total = xs[t].clone() if self.total is None else self.total + xs[t]
+            if self.totals is None:
+                self.totals = [v[t].clone() for v in per_step]
+            else:
+                self.totals = [total + v[t] for total, v in zip(self.totals, per_step)]
             self.done += 1
-            outputs, _ = self.body.run(self.total / self.done)
+            outputs, _ = self.body.run(*(total / self.done for total in self.totals))
             current = outputs[0] * self.done
             out.append(current if self.previous is None else current - self.previous)
             self.previous = current
