@@ -47,19 +47,12 @@ def _conv_stack(channels, unit, pool):
     return layers, c_in
 
 
-def vgg5(width=16, act="relu"):
-    """conv3x3-BN-act x5 with channels w, w | avg pool | 2w, 2w | avg pool | 2w, then
-    fc(2w·7·7→64)-act-fc(64→10)."""
+def vgg5(width=16, act="relu", pool=nn.AvgPool2d):
+    """conv3x3-BN-act x5 with channels w, w | pool | 2w, 2w | pool | 2w, then fc(2w·7·7→64)-act-fc(64→10);
+    ``pool`` a 2x2 pooling module class."""
     layers, c = _conv_stack((width, width, None, 2 * width, 2 * width, None, 2 * width),
-                            lambda c_in, c_out: [*_conv_bn(c_in, c_out), activation(act)], nn.AvgPool2d)
+                            lambda c_in, c_out: [*_conv_bn(c_in, c_out), activation(act)], pool)
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * 7 * 7, 64), activation(act), nn.Linear(64, 10))
-
-
-def vgg5_max(width=16):
-    """vgg5 with 2x2 max pooling instead of average pooling (BN before ReLU, folds)."""
-    layers, c = _conv_stack((width, width, None, 2 * width, 2 * width, None, 2 * width),
-                            lambda c_in, c_out: [*_conv_bn(c_in, c_out), nn.ReLU()], nn.MaxPool2d)
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * 7 * 7, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
 def vgg6_bn_after():
@@ -176,7 +169,7 @@ ZOO = {
     "dense7": _mnist("dev", dense7, "channel concatenation (Concat) of earlier layers' outputs"),
     "mobile_relu6": _mnist("dev", mobile_relu6, "depthwise convolutions and a fixed ReLU6 bound"),
     "vgg5_wide_s0": _mnist("dev", lambda: vgg5(width=32), "width: vgg5 with twice the channels (seed 0)", epochs=10),
-    "vgg5_max": _mnist("dev", vgg5_max, "max pooling in a plain VGG", seed=2),
+    "vgg5_max": _mnist("dev", lambda: vgg5(pool=nn.MaxPool2d), "max pooling in a plain VGG", seed=2),
     "vgg6_bnafter_avg": _mnist("dev", vgg6_bn_after, "BN after ReLU (does not fold), average pooling", seed=3),
     "narrow_cnn8": _mnist("dev", narrow_cnn8, "depth without residuals at 12-24 channels", seed=4),
     "digits_mlp5": ZooNet(dataset="digits", build=digits_mlp5, epochs=60, lr=2e-3, batch_size=32, shift=0,

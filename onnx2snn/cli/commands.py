@@ -139,7 +139,7 @@ def _format_threshold(values):
                    f"{defaults.TUNE_SAMPLES}].")
 @click.option("--timesteps", callback=parse_timesteps,
               help="Latency target: the time steps T the SNN will run for (e.g. 4 or 4,8); thresholds, starts, "
-                   "layer-wise calibration and --tune are fitted for them [default: anytime, fitted for T="
+                   "layer-wise calibration and --tune are fitted for them [default: anytime, for T="
                    f"{defaults.ANYTIME_TIMESTEPS[0]}..{defaults.ANYTIME_TIMESTEPS[-1]}].")
 @click.option("--layerwise/--no-layerwise", default=None,
               help="Finally fit each IF layer's thresholds, starts and input bias per channel to the spike trains "
