@@ -86,9 +86,9 @@ def _prepared(snn_model):
         raise UnsupportedModelError(f"the SNN has {len(model.graph.output)} outputs; the export needs exactly one")
     model = upgrade_opset(model, TARGET_OPSET)
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    for node in model.graph.node:
-        body_opset = next((a.i for a in node.attribute if a.name == contract.ATTR_BODY_OPSET), 17)
-        if node.op_type == contract.COMPENSATION_OP and body_opset != opset:
+    for node in (n for n in model.graph.node if n.op_type == contract.COMPENSATION_OP):
+        body_opset = next((a.i for a in node.attribute if a.name == contract.ATTR_BODY_OPSET), contract.BODY_OPSET)
+        if body_opset != opset:
             raise UnsupportedModelError(
                 f"node {node.name!r} ({node.op_type}) computes its body at opset {body_opset} and the model is at "
                 f"opset {opset}: the standard-ONNX export runs the body inside the model; convert the model again")

@@ -69,7 +69,8 @@ MAXPOOL_OP = "SpikeMaxPool"
 COMPENSATION_OP = "ExpectationCompensation"
 SIGNED_IF_OP = "SignedIFNeuron"
 ATTR_BODY = "body"  # graph: the function f of an ExpectationCompensation node
-ATTR_BODY_OPSET = "body_opset"  # int: the ai.onnx opset of its body
+ATTR_BODY_OPSET = "body_opset"  # int: the ai.onnx opset of its body (BODY_OPSET when absent)
+BODY_OPSET = 17
 
 # IFNeuron attributes
 ATTR_THRESHOLD = "v_threshold"  # floats: one value (per layer) or one per channel

@@ -48,4 +48,4 @@ class ExpectationCompensation(SpikingLayer):
 
 @register(contract.COMPENSATION_OP, 1, domain=contract.DOMAIN)
 def convert_compensation(node):
-    return ExpectationCompensation(compensation_body(node.proto), node.attr(contract.ATTR_BODY_OPSET, 17))
+    return ExpectationCompensation(compensation_body(node.proto), node.attr(contract.ATTR_BODY_OPSET, contract.BODY_OPSET))
