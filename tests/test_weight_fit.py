@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from onnx import helper
 
 from onnx2snn.calibrate import weight_fit
-from onnx2snn.calibrate.weight_fit import ConvGeometry, fit_weights
+from onnx2snn.calibrate.weight_fit import ConvGeometry, fit_weights, octaves
 from onnx2snn.convert import convert
 from tests.conftest import make_model, ort_run
 
@@ -35,6 +35,17 @@ def test_patches_are_the_convolution_inputs(attrs):
     computed = torch.einsum("mgf,gof->mgo", patches, geometry.features(weight)).reshape(len(rows), 6)
     assert torch.allclose(computed, y[rows[:, 0], :, rows[:, 1], rows[:, 2]], atol=1e-5)
     assert torch.equal(geometry.weight(geometry.features(weight), weight.shape), weight)
+
+
+@pytest.mark.parametrize("timesteps, fitted", [
+    ((1, 2, 3, 4, 6, 8, 12, 16, 24, 32), (1, 2, 4, 8, 16, 32)),
+    ((4,), (4,)),
+    ((1, 3, 5), (1, 3, 5)),
+    ((1, 2, 3, 4, 5, 6, 7, 8), (1, 2, 4, 8)),
+    ((3, 10, 11, 40), (3, 10, 11, 40)),
+])
+def test_the_refit_keeps_the_first_and_last_t_and_no_gap_wider_than_an_octave(timesteps, fitted):
+    assert octaves(timesteps) == fitted
 
 
 def test_layers_the_fit_cannot_refit_are_named_none():

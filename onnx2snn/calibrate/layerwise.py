@@ -47,7 +47,7 @@ from ..errors import CalibrationError
 from .bias_carriers import BIASED_OPS, add_bias, carrier_of, consumers, find_bias_carriers
 from .thresholds import ann_batches
 from .tune import evenly_spaced, whole_number
-from .weight_fit import ConvGeometry, fit_weights
+from .weight_fit import ConvGeometry, fit_weights, octaves
 
 FIT_BLOCK_ELEMENTS = 1 << 23  # neuron-steps of the candidate layers simulated at once: 32 MiB a float32 tensor
 
@@ -283,7 +283,7 @@ def calibrate_layerwise(snn, ann, data, timesteps, samples=LAYERWISE_SAMPLES, ba
                 return original(inputs, weight, bias)  # the same input at every step: nothing to correct
             trained = weight.T if transposed else weight
             start = torch.zeros(trained.shape[0], device=weight.device) if bias is None else bias
-            fitted = fit_weights(lambda: _rates(inputs, target.shape[0], timesteps), target, trained, start,
+            fitted = fit_weights(lambda: _rates(inputs, target.shape[0], octaves(timesteps)), target, trained, start,
                                  geometry, generator)
             if fitted is None:
                 return original(inputs, weight, bias)

@@ -10,7 +10,8 @@ calibration inputs (Li et al., ICML 2021, calibrate weights by gradient descent 
 
 a ridge regression towards the trained weights, solved per output channel from one Gram matrix. Each T counts
 by its relative error (w_T = 1 / the error with the trained weights at that T, as in onnx2snn.calibrate.layerwise), so a
-T at which r_T is already close to a (T = 64) weighs as much as T = 1 and holds W' near W. Rows are sampled
+T at which r_T is already close to a (T = 32) weighs as much as T = 1 and holds W' near W. The T are those that
+layer-wise calibration fits, thinned to steps of about an octave (``octaves``). Rows are sampled
 (sample, position) pairs of the layer's input patches, at most WEIGHT_FIT_ROWS, and the Gram matrices of the T
 are held only while they fit in WEIGHT_FIT_GRAM_MEMORY (else summed in a second pass), so memory does not grow
 with the input size. A layer with fewer than WEIGHT_FIT_ROWS_PER_FEATURE rows per weight of an output keeps its
@@ -89,6 +90,18 @@ class ConvGeometry:
         samples, height, width = output_shape[0], output_shape[2], output_shape[3]
         flat = torch.randperm(samples * height * width, generator=generator)[:count]
         return torch.stack([flat // (height * width), flat // width % height, flat % width], dim=1)
+
+
+def octaves(timesteps):
+    """The T of the sorted ``timesteps`` that the refit fits: the first and the last, and each other T unless the
+    T after it is within a factor of 2 of the last one kept (T = 1..32 of defaults.LAYERWISE_TIMESTEPS: 1, 2, 4, 8,
+    16, 32). A T between two close others has rate codes close to theirs and adds little to the Gram sum, whose
+    products are most of the refit's cost."""
+    kept = list(timesteps[:1])
+    for t, following in zip(timesteps[1:], (*timesteps[2:], None)):
+        if following is None or following > 2 * kept[-1]:
+            kept.append(t)
+    return tuple(kept)
 
 
 def fit_weights(rates, target, weight, bias, geometry, generator):
