@@ -6,6 +6,11 @@ import the converter to show them)."""
 # MNIST CNNs with benchmarks/accuracy.py.
 SPREAD = 0.75
 
+# A clip bound (ReLU6, a learned clip) stays a channel's threshold only where that channel's activations reach it at
+# this percentile of the calibration data; elsewhere the channel's statistic, below the bound, replaces it
+# (onnx2snn.calibrate.thresholds).
+CAP_PERCENTILE = 99.9
+
 # Tuning (onnx2snn.calibrate.tune): the time steps whose outputs should follow the ANN's, the number of calibration
 # samples simulated, the factors tried on each layer's thresholds besides 1, and the spreads tried on the
 # layers that have one besides their own.

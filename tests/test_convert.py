@@ -175,6 +175,23 @@ def test_potentials_are_spread_where_thresholds_are_statistics():
         convert(ann, x, spread=2)
 
 
+def test_a_clip_bound_stays_only_on_the_channels_that_reach_it():
+    """ReLU6 on 16 channels: the first 8 are scaled to reach 6 often, the other 8 to stay far below it; those take
+    their statistic as threshold, the others keep the bound."""
+    weights = W1 * np.where(np.arange(16) < 8, 20.0, 0.3).astype(np.float32)[:, None]
+    relu6 = [helper.make_node("Clip", ["h", "zero", "six"], ["a"], name="relu6")]
+    ann = make_model([helper.make_node("Gemm", ["input", "w1"], ["h"], name="fc1", transB=1), *relu6,
+                      helper.make_node("Gemm", ["a", "w2"], ["logits"], name="fc2", transB=1)],
+                     [("input", ["N", 6])], [("logits", ["N", 4])],
+                     {"w1": weights, "w2": W2, "zero": np.float32(0), "six": np.float32(6)})
+    snn = convert(ann, RNG.normal(size=(500, 6)).astype(np.float32), layerwise=False)
+    node = next(n for n in snn.model.graph.node if n.op_type == contract.IF_OP)
+    theta = np.array(helper.get_attribute_value(next(a for a in node.attribute if a.name == contract.ATTR_THRESHOLD)))
+    assert np.all(theta[:8] == 6.0)
+    assert np.all(theta[8:] < 3.0)
+    assert "in 8 of 16 channels" in snn.layers[0].source
+
+
 def test_the_reset_mode_is_written_and_named_in_the_method():
     ann = _mlp([helper.make_node("Relu", ["h"], ["a"], name="act")], head=None)
     x = RNG.normal(size=(50, 6)).astype(np.float32)

@@ -13,6 +13,7 @@ import onnx
 from tqdm.auto import tqdm
 
 from ..data.batches import is_stream, iter_batches
+from ..defaults import CAP_PERCENTILE
 from ..distributed import merge_histograms, owns
 from ..errors import CalibrationError
 from .histogram import StreamingHistogram
@@ -21,7 +22,6 @@ from .signed_thresholds import SignedSpec, channel_axis, signed_source, signed_s
 SOURCES = ("auto", "clip", "max", "percentile", "mse")
 MSE_TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
 DEFAULT_PERCENTILE = 99.99
-CAP_PERCENTILE = 99.9
 
 
 @dataclass(frozen=True)
@@ -216,12 +216,14 @@ def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress
 
 
 def _cap(bound, site, hist, spec, timesteps):
-    """A clip bound that the layer's activations almost never reach (ReLU6 on small activations: fewer than 1 in
-    CAP_PERCENTILE's complement at the bound) is no threshold to rate-code with: the layer's statistic replaces it.
-    A bound that training made the layer use (a learned clip) is kept."""
-    if hist.merged().percentile(CAP_PERCENTILE)[0] >= float(np.min(bound.values)):
+    """A clip bound that a channel's activations almost never reach (ReLU6 on small activations: fewer than 1 in
+    CAP_PERCENTILE's complement at the bound) is no threshold to rate-code with: that channel's statistic
+    replaces it. A bound that training made the channel use (a learned clip) is kept."""
+    reached = hist.percentile(CAP_PERCENTILE) >= bound.values
+    if reached.all():
         return bound
     statistic = _finalize(site, hist, spec, timesteps)
-    values = np.minimum(statistic.values, np.max(bound.values)).astype(np.float32)
-    return Threshold(values, f"{statistic.source} (below the unused bound {np.max(bound.values):.4g})",
-                     statistic.warning)
+    values = np.where(reached, bound.values, np.minimum(statistic.values, bound.values)).astype(np.float32)
+    where = "" if not reached.any() else f" in {int((~reached).sum())} of {reached.size} channels"
+    return Threshold(values, f"{statistic.source} (below the unused bound {np.max(bound.values):.4g}{where})",
+                     statistic.warning, trained=bool(reached.any()))
