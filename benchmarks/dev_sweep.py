@@ -6,9 +6,10 @@
     python benchmarks/dev_sweep.py --option refit_weights=False --compare base.json
 
 Each net of ``--zoo`` (default: the development half) is converted with ``onnx2snn.convert`` on the first 512
-training images and run on test images 501 to 1000 (digits: 201 to 400), which the held-out benchmark
-(``accuracy.py --samples 500``) does not use; the accuracy after T = 1, 2, 4, ..., 64 steps is printed per net
-beside the ANN's, and with ``--compare`` the change against a saved run and its mean over the nets.
+training images and run on test images 501 to 1000 (digits: 201 to 400), so that the benchmark's development
+tables (the first 300 test images) show those nets on images no choice was made on. The accuracy after T = 1, 2,
+4, ..., 64 steps is printed per net beside the ANN's, and with ``--compare`` the change against a saved run and
+its mean over the nets.
 ``--set NAME=VALUE`` replaces a constant of ``onnx2snn.defaults`` (VALUE a Python literal) in that module and
 in every onnx2snn module that imported it by name, for this process only. ``--option KEY=VALUE`` passes a keyword
 argument to ``convert``. ``--timesteps`` converts for a latency target (``convert(timesteps=...)``) and runs to
