@@ -218,7 +218,8 @@ def calibrate(model, sites, data, spec=ThresholdSpec(), batch_size=128, progress
 def _cap(bound, site, hist, spec, timesteps):
     """A clip bound that a channel's activations almost never reach (ReLU6 on small activations: fewer than 1 in
     CAP_PERCENTILE's complement at the bound) is no threshold to rate-code with: that channel's statistic
-    replaces it. A bound that training made the channel use (a learned clip) is kept."""
+    replaces it. A bound that training made the channel use (a learned clip) is kept, and while any channel keeps
+    it the layer counts as a trained bound (no spread, not tuned)."""
     reached = hist.percentile(CAP_PERCENTILE) >= bound.values
     if reached.all():
         return bound
