@@ -27,7 +27,8 @@ from .contract import RESET_SUBTRACT
 from .neuron import IFState
 
 # Seconds of eager IF updates after which a process loads a kernel: loading takes about 1 s, and the kernel saves
-# about half of the eager update's time on an idle machine, more under load (docs/runtime.md, "IF updates").
+# a fraction of the eager update's time, so a process stops paying the eager update's extra time once it could
+# have paid the load with it (docs/runtime.md, "IF updates").
 LOAD_AFTER = 1.0
 # A tile's membrane and thresholds (4 bytes each a neuron) stay in the 32 KiB L1 cache while its currents stream
 # past (tile sizes measured: benchmarks/README.md, "Chunk sizes").
