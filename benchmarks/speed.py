@@ -7,7 +7,7 @@ CIFAR VGG-16 (32x32) at T = 16 (batch 16 on CPU, 128 on CUDA). For each case it 
 
 - onnx2snn step: the runtime's step-by-step order (whole graph once per step), default IF update (numba's
   kernel on CPU where numba is installed, the torch.compile'd one on CUDA: snnrt.simulate.pick_kernel; the numba
-  kernel is loaded beforehand, as a process does once its IF work repays the load: snnrt.cpu_fused.pays);
+  kernel is loaded beforehand, as a process does once it has spent 1 s in eager updates: snnrt.cpu_fused.pays);
 - onnx2snn layer: layer-by-layer order (time folded into the batch), default IF update;
 - onnx2snn layer, eager IF / torch.compile IF: the same with the other IF updates (a row that would repeat
   the default is left out; compile time is reported apart and excluded, as every later run reuses the kernel);

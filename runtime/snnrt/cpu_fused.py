@@ -11,8 +11,9 @@ the input current again, the spikes overwrite it: no output to allocate, and no 
 The default IF update on the CPU where numba is installed (snnrt.simulate.pick_kernel), once a process has
 spent enough time in eager IF updates to repay loading it (:func:`pays`): importing numba takes 0.3 to 0.4 s
 with the SciPy it loads, and loading the kernel from numba's disk cache about 0.6 s more (the first load in a new
-environment compiles it, about 2 s). A short process (a run of a few hundred images of a small CNN; inspect,
-export, a run on CUDA) is faster on the eager update and never imports numba.
+environment compiles it, about 2 s). A process that fires IF layers on the CPU only briefly (a run of a few
+hundred images of a small CNN) is faster on the eager update and never imports numba; nor does one that fires
+none there (inspect, export, a run on CUDA).
 """
 
 import contextlib
