@@ -6,7 +6,8 @@ Cases: the bundled MNIST CNN (``mnist_cnn_relu``, 128 test images) at T = 8 and 
 CIFAR VGG-16 (32x32) at T = 16 (batch 16 on CPU, 128 on CUDA). For each case it prints images per second:
 
 - onnx2snn step: the runtime's step-by-step order (whole graph once per step), default IF update (numba's
-  kernel on CPU where numba is installed, the torch.compile'd one on CUDA: snnrt.simulate.pick_kernel);
+  kernel on CPU where numba is installed, the torch.compile'd one on CUDA: snnrt.simulate.pick_kernel; the numba
+  kernel is loaded beforehand, as a process does once it has spent 1 s in eager updates: snnrt.cpu_fused.pays);
 - onnx2snn layer: layer-by-layer order (time folded into the batch), default IF update;
 - onnx2snn layer, eager IF / torch.compile IF: the same with the other IF updates (a row that would repeat
   the default is left out; compile time is reported apart and excluded, as every later run reuses the kernel);
@@ -50,6 +51,7 @@ from onnx2snn.data.datasets import mnist5k  # noqa: E402
 from onnx2snn.export.standard_onnx import DEFAULT_TIME_LOOP, export_standard_onnx, ort_session  # noqa: E402
 from onnx2snn.load.bundled import bundled_model  # noqa: E402
 from process_speed import process_table  # noqa: E402
+from snnrt import cpu_fused  # noqa: E402
 from snnrt.graph import GraphModule  # noqa: E402
 from snnrt.precision import full_float32  # noqa: E402
 from snnrt.simulate import SpikingNetwork, pick_device, pick_kernel  # noqa: E402
@@ -135,6 +137,8 @@ def case(name, snn, module, calibration, x, timesteps, repeats, device, budget):
         if fused is not None and pick_kernel(device, fused) == pick_kernel(device):
             continue
         network = SpikingNetwork(snn.model, device, order=order, fused=fused, memory_budget=budget)
+        if network.kernel == "numba":
+            cpu_fused.load()
         runs[label] = lambda network=network: network.run(xt, timesteps)
         kernels[label] = network.kernel
         notes[label] = f"IF update: {network.kernel}"

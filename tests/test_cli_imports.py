@@ -1,5 +1,6 @@
 """A short command line call imports only what it uses: the libraries that only some commands need (ONNX Runtime,
-scikit-learn, mlxtend, matplotlib, NIR, numba) load where those commands run, each in a fresh process."""
+scikit-learn, mlxtend, matplotlib, NIR) load where those commands run, and numba where a process's IF work repays
+loading it; each in a fresh process."""
 
 import json
 import os
@@ -32,7 +33,7 @@ def test_importing_the_cli_and_the_evaluation_api_loads_none_of_the_optional_lib
     assert _loaded(code) == []
 
 
-def test_run_and_eval_on_an_npz_load_numba_only(tmp_path):
+def test_run_and_eval_of_a_small_net_load_none_of_them(tmp_path):
     x, y = digits("test")
     np.savez(tmp_path / "d.npz", x=x[:16], y=y[:16])
     snn = tmp_path / "snn.onnx"
@@ -41,4 +42,4 @@ def test_run_and_eval_on_an_npz_load_numba_only(tmp_path):
                     ["eval", str(snn), "--data", str(tmp_path / "d.npz"), "--timesteps", "4", "--json"]):
         code = (f"from click.testing import CliRunner\nfrom onnx2snn.cli.commands import main\n"
                 f"result = CliRunner().invoke(main, {command!r})\nassert result.exit_code == 0, result.output")
-        assert _loaded(code) in ([], ["numba", "scipy"], ["numba"])
+        assert _loaded(code) == []  # numba's kernel would take longer to load than it saves (snnrt.cpu_fused.pays)

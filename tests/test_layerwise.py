@@ -54,7 +54,9 @@ def test_each_step_counts_by_its_relative_error_so_the_threshold_does_not_clip_a
 
 @pytest.mark.parametrize("constant", [True, False])
 def test_the_eager_if_update_fits_as_the_fused_one_does(monkeypatch, constant):
-    # the eager update is what runs where the fused CPU kernel does not (CUDA, no numba)
+    # the eager update is what runs where the fused CPU kernel does not (CUDA, no numba, a short process)
+    if layerwise.cpu_fused.available():
+        layerwise.cpu_fused.load()
     generator = torch.Generator().manual_seed(3)
     currents = torch.rand((3, 64) if constant else (64, 3, 64), generator=generator)
     target = torch.rand(3, 64, generator=generator)

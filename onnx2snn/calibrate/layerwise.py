@@ -53,13 +53,15 @@ FIT_BLOCK_ELEMENTS = 1 << 23  # neuron-steps of the candidate layers simulated a
 
 
 def _fire(x, state, params, steps, constant, shift):
-    """(spikes worth theta, state) of ``steps`` IF steps: snnrt's fused CPU update where it accepts the input,
-    else the eager one."""
-    if cpu_fused.accepts(x, state):
+    """(spikes worth theta, state) of ``steps`` IF steps: snnrt's fused CPU update where it accepts the input and
+    loading it pays (snnrt.cpu_fused.pays), else the eager one (the same spikes)."""
+    fusable = cpu_fused.accepts(x, state)
+    if fusable and cpu_fused.pays():
         spikes, state, _ = cpu_fused.fire_in_place(x, state, params, steps, constant, shift)
         return spikes, state
-    fired, state = if_fire(x, state, params, steps, constant, shift)
-    return fired.mul_(params.v_threshold), state
+    with cpu_fused.timed_eager(fusable):
+        fired, state = if_fire(x, state, params, steps, constant, shift)
+        return fired.mul_(params.v_threshold), state
 
 
 class UnfoldableGraph(CalibrationError):

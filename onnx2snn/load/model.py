@@ -9,7 +9,6 @@ from google.protobuf.message import DecodeError
 from onnx import external_data_helper
 
 from ..errors import ModelLoadError, ModelLoadWarning
-from ..normalize.drop_input_initializers import allow_initializers_outside_inputs
 from ..paths import check_input_file
 from .limits import check_limits
 
@@ -53,6 +52,8 @@ def _tolerate_old_ir(model, label):
     warnings.warn(f"{label}: IR version 3 wants every initializer listed as a graph input, and {len(outside)} "
                   f"(such as {outside[0]!r}) are not; ONNX Runtime accepts this, so the model is read as IR 4",
                   ModelLoadWarning, stacklevel=3)
+    from ..normalize.drop_input_initializers import allow_initializers_outside_inputs  # the passes: 25 ms to import
+
     return allow_initializers_outside_inputs(model)
 
 

@@ -8,14 +8,18 @@ once, and spikes are counted on the way. The arithmetic is the eager one, float3
 so spikes and membranes are bit-identical (tests/runtime/test_cpu_fused.py). Where the caller will not read
 the input current again, the spikes overwrite it: no output to allocate, and no memory to touch but the current's.
 
-The default IF update on the CPU where numba is installed (snnrt.simulate.pick_kernel). The first call in a
-new environment compiles the kernel (about 2 s) and caches it on disk; later processes load it (under 0.5 s).
-numba is imported on the first call, not with this module, so that a process that never fires an IF layer on the
-CPU (inspect, export, a run on CUDA) does not pay for it (0.3 to 0.4 s with the SciPy it loads).
+The default IF update on the CPU where numba is installed (snnrt.simulate.pick_kernel), once a process has
+spent enough time in eager IF updates to repay loading it (:func:`pays`): importing numba takes 0.3 to 0.4 s
+with the SciPy it loads, and loading the kernel from numba's disk cache about 0.6 s more (the first load in a new
+environment compiles it, about 2 s). A process that fires IF layers on the CPU only briefly (a run of a few
+hundred images of a small CNN) is faster on the eager update and never imports numba; nor does one that fires
+none there (inspect, export, a run on CUDA).
 """
 
+import contextlib
 import functools
 import importlib.util
+import time
 
 import numpy as np
 import torch
@@ -23,6 +27,10 @@ import torch
 from .contract import RESET_SUBTRACT
 from .neuron import IFState
 
+# Seconds of eager IF updates after which a process loads a kernel: loading takes about 1 s, and the kernel saves
+# a fraction of the eager update's time, so a process stops paying the eager update's extra time once it could
+# have paid the load with it (docs/runtime.md, "IF updates").
+LOAD_AFTER = 1.0
 # A tile's membrane and thresholds (4 bytes each a neuron) stay in the 32 KiB L1 cache while its currents stream
 # past (tile sizes measured: benchmarks/README.md, "Chunk sizes").
 TILE = 512
@@ -79,6 +87,32 @@ def _kernel():
     _fire_row = numba.njit(inline="always")(_fire_row)
     _prange = numba.prange
     return numba.njit(parallel=True, cache=True)(_fire_tiles), numba
+
+
+def load():
+    """Import numba and load the kernel now, so that every later call that the kernel accepts runs it."""
+    _kernel()
+
+
+_eager_seconds = 0.0  # time this process spent in eager IF updates that a numba kernel could have run
+
+
+def pays(kernel=_kernel):
+    """Whether to run ``kernel`` (a cached loader, as _kernel) where it accepts the input: yes once it is loaded;
+    before that, once this process has spent LOAD_AFTER seconds in eager IF updates that it could have run
+    (:func:`timed_eager`). So a short process never loads it, and a long one loses about one load's time at most."""
+    return bool(kernel.cache_info().currsize) or _eager_seconds >= LOAD_AFTER
+
+
+@contextlib.contextmanager
+def timed_eager(counted):
+    """Add the time of the block, an eager IF update, to what :func:`pays` weighs where ``counted`` (a kernel
+    could have run it)."""
+    global _eager_seconds
+    start = time.perf_counter()
+    yield
+    if counted:
+        _eager_seconds += time.perf_counter() - start
 
 
 @functools.cache

@@ -1,7 +1,8 @@
 """A fused update of the signed multi-level IF neuron (snnrt.signed_neuron) for the CPU: a numba kernel runs the
 time steps of each neuron with its membrane in a register, instead of about fifteen passes over memory a step.
 The arithmetic is the eager one in float32 (v + x, d = v - theta / 2, the level compared with |d|, v - s), so
-the spikes are bit-identical (tests/runtime/test_signed.py). numba is imported on the first call."""
+the spikes are bit-identical (tests/runtime/test_signed.py). numba is imported on the first call, once the
+process's eager IF updates have taken long enough to repay loading it (:func:`pays`)."""
 
 import functools
 
@@ -50,6 +51,11 @@ def accepts(x, v):
     """Whether the kernel takes the input x and the membrane v: float32 on the CPU, v contiguous."""
     return (cpu_fused.available() and x.device.type == "cpu" and x.dtype == torch.float32
             and v.dtype == torch.float32 and v.is_contiguous())
+
+
+def pays():
+    """Whether to run the kernel where it accepts the input (cpu_fused.pays, on the same eager time)."""
+    return cpu_fused.pays(_kernel)
 
 
 def signed_fire_fused(x, v, theta, levels, steps, constant_in_time=False):

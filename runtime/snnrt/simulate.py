@@ -52,8 +52,8 @@ def pick_device(device="auto"):
 
 def pick_kernel(device, fused=None):
     """The IF update of a network: "compiled" (torch.compile: snnrt.fused) if ``fused`` is True, and by default
-    on CUDA; "eager" (snnrt.neuron) if it is False; by default on the CPU "numba" (snnrt.cpu_fused) where numba
-    is installed, else "eager"."""
+    on CUDA; "eager" (snnrt.neuron) if it is False; by default on the CPU "numba" (snnrt.cpu_fused, which a
+    process loads once it pays: cpu_fused.pays) where numba is installed, else "eager"."""
     if fused or (fused is None and device.type == "cuda"):
         return "compiled"
     if fused is None and cpu_fused.available():

@@ -1,5 +1,15 @@
-"""The numba IF update (snnrt.cpu_fused) gives bit-identical spikes, membranes and counts to the eager one."""
+"""The numba IF update (snnrt.cpu_fused) gives bit-identical spikes, membranes and counts to the eager one, and a
+process loads it only once its eager IF updates have taken long enough to repay the load."""
 
+import functools
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
@@ -9,6 +19,24 @@ from snnrt.ops.spiking import IFNeuron
 from snnrt.simulate import SpikingNetwork, pick_kernel
 
 pytestmark = pytest.mark.skipif(not cpu_fused.available(), reason="numba is not installed")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _loaded():
+    """The kernel loaded, so that a layer whose kernel is "numba" runs it whatever its work (cpu_fused.pays)."""
+    cpu_fused.load()
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    """(the bundled MNIST CNN converted on 64 images, 16 other images)."""
+    from onnx2snn.convert import convert
+    from onnx2snn.data.datasets import mnist5k
+    from onnx2snn.load.bundled import bundled_model
+
+    x_train, _ = mnist5k("train")
+    return convert(bundled_model("mnist_cnn_relu"), x_train[:64]), x_train[64:80]
 
 
 def _compare(x, params, steps, constant):
@@ -99,17 +127,53 @@ def test_the_cpu_default_is_numba_where_installed(monkeypatch):
 
 
 @pytest.mark.parametrize("order", ["step", "layer"])
-def test_bundled_cnn_gives_the_eager_results(order):
-    from onnx2snn.load.bundled import bundled_model
-    from onnx2snn.convert import convert
-    from onnx2snn.data.datasets import mnist5k
-
-    x_train, _ = mnist5k("train")
-    snn = convert(bundled_model("mnist_cnn_relu"), x_train[:64])
-    x = x_train[64:80]
+def test_bundled_cnn_gives_the_eager_results(order, cnn):
+    snn, x = cnn
     network = SpikingNetwork(snn.model, "cpu", order=order)
     assert network.kernel == "numba"
     fused = network.run(x, 12)
     eager = SpikingNetwork(snn.model, "cpu", order=order, fused=False).run(x, 12)
     assert fused.spike_counts == eager.spike_counts
     assert torch.equal(fused.outputs, eager.outputs)
+
+
+def test_the_kernel_pays_once_loaded_or_after_load_after_seconds_of_eager_updates_it_could_run(monkeypatch):
+    unloaded = functools.cache(lambda: None)
+    monkeypatch.setattr(cpu_fused, "_eager_seconds", 0.0)
+    monkeypatch.setattr(cpu_fused, "LOAD_AFTER", 0.05)
+    with cpu_fused.timed_eager(False):  # an update that the kernel could not have run
+        time.sleep(0.06)
+    assert not cpu_fused.pays(unloaded)
+    with cpu_fused.timed_eager(True):
+        time.sleep(0.06)
+    assert cpu_fused.pays(unloaded) and cpu_fused.pays()
+
+
+SWITCH = """
+import json, sys
+import numpy as np, torch
+from snnrt import cpu_fused
+from snnrt.simulate import SpikingNetwork
+from onnx2snn.load.model import load_model
+
+model, x = load_model(sys.argv[1]), np.load(sys.argv[2])
+eager = SpikingNetwork(model, "cpu", fused=False).run(x, 12)
+cpu_fused.LOAD_AFTER = float(sys.argv[3])
+result = SpikingNetwork(model, "cpu").run(x, 12)
+print(json.dumps({"numba": "numba" in sys.modules, "eager seconds": cpu_fused._eager_seconds,
+                  "same": torch.equal(result.outputs, eager.outputs) and result.spike_counts == eager.spike_counts}))
+"""
+
+
+@pytest.mark.parametrize("load_after", [float("inf"), 1e-9])
+def test_a_fresh_process_runs_eagerly_until_loading_pays_then_gives_the_same_results(cnn, tmp_path, load_after):
+    snn, x = cnn
+    snn.save(tmp_path / "snn.onnx")
+    np.save(tmp_path / "x.npy", x)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "runtime"),
+                                                        os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", SWITCH, str(tmp_path / "snn.onnx"), str(tmp_path / "x.npy"),
+                          str(load_after)], capture_output=True, text=True, env=env, check=True)
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found["same"] and found["eager seconds"] > 0  # the first IF update ran eagerly either way
+    assert found["numba"] == (load_after < 1)  # loaded after it: the rest of the run took the kernel

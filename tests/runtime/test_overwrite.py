@@ -20,6 +20,13 @@ W = np.array([[0.5, 1.5, -0.5, 2.0]], np.float32)
 KERNELS = ["eager", "numba"] if cpu_fused.available() else ["eager"]
 
 
+def _use(layer, kernel):
+    """Give ``layer`` the IF update ``kernel``; numba's loaded, so that it runs whatever the work (cpu_fused.pays)."""
+    if kernel == "numba":
+        cpu_fused.load()
+    layer.kernel = kernel
+
+
 def _model(nodes, outputs, initializers=None):
     """Input x (N, 4), weights w (1, 4), an IF node 'if' among ``nodes``."""
     graph = helper.make_graph(
@@ -79,7 +86,7 @@ def test_the_if_layer_overwrites_its_input_only_where_nothing_else_reads_it(case
     nodes, outputs, initializers, expected = CASES[case]
     x = torch.from_numpy(np.random.default_rng(0).uniform(0, 2, (2, 4)).astype(np.float32))
     graph = GraphModule(_model(nodes, outputs, initializers))
-    graph.layers[[n.name for n in graph.nodes].index("if")].kernel = kernel
+    _use(graph.layers[[n.name for n in graph.nodes].index("if")], kernel)
     constants = [b.clone() for b in graph.buffers()]
     original = x.clone()
     with torch.no_grad():
@@ -149,7 +156,7 @@ def test_if_layer_results_do_not_depend_on_into_input(kernel, constant):
     runs = []
     for into_input in (False, True):
         layer = IFNeuron([0.7, 1.1], [0.35, 0.55], "subtract", spread=0.5)
-        layer.kernel = kernel
+        _use(layer, kernel)
         currents = x.clone()
         runs.append((layer.forward_sequence(currents, steps, constant, into_input), layer.state.v, layer.spikes))
         if kernel == "compiled" or constant:  # torch.compile's kernel makes its own output; a constant is kept

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from .. import contract, cpu_signed
+from .. import contract, cpu_fused, cpu_signed
 from ..registry import register
 from ..cpu_signed import signed_fire_fused
 from ..signed_neuron import signed_fire
@@ -15,8 +15,8 @@ class SignedIFNeuron(SpikingLayer):
     """Signed multi-level IF neurons with thresholds and starts per layer or per channel. Every nonzero output is
     one spike (of one level) in the statistics. The thresholds are the buffer ``theta``, not ``v_threshold``:
     the tools that fit IF layers (onnx2snn.calibrate.layerwise, onnx2snn.calibrate.tune) leave these neurons
-    alone. ``kernel`` as for IFNeuron: "numba" runs snnrt.cpu_signed where it accepts the input, anything else
-    the eager update."""
+    alone. ``kernel`` as for IFNeuron: "numba" runs snnrt.cpu_signed where it accepts the input and loading it pays
+    (cpu_signed.pays), anything else the eager update."""
 
     def __init__(self, v_threshold, v_init, levels, channel_axis=1, name=""):
         super().__init__()
@@ -40,8 +40,12 @@ class SignedIFNeuron(SpikingLayer):
         if self.v is None:
             batch = x.shape[0] if constant_in_time else x.shape[0] // steps
             self.v = start.expand_as(x[:batch]).clone()
-        fire = signed_fire_fused if self.kernel == "numba" and cpu_signed.accepts(x, self.v) else signed_fire
-        spikes = fire(x, self.v, theta, self.levels, steps, constant_in_time)
+        fusable = self.kernel == "numba" and cpu_signed.accepts(x, self.v)
+        if fusable and cpu_signed.pays():
+            spikes = signed_fire_fused(x, self.v, theta, self.levels, steps, constant_in_time)
+        else:
+            with cpu_fused.timed_eager(fusable):
+                spikes = signed_fire(x, self.v, theta, self.levels, steps, constant_in_time)
         self._count(spikes)
         return spikes
 

@@ -66,8 +66,9 @@ class IFNeuron(SpikingLayer):
     ``spread`` > 0 the potentials are spread over the neurons after the first step (snnrt.contract).
 
     ``kernel`` picks the update, with the same results: "eager" (snnrt.neuron), "compiled" (torch.compile,
-    snnrt.fused) or "numba" (snnrt.cpu_fused, for float32 on the CPU; recording channel rates, other inputs
-    and a missing numba fall back to eager). snnrt.simulate.pick_kernel sets it per device.
+    snnrt.fused) or "numba" (snnrt.cpu_fused, for float32 on the CPU once loading the kernel pays, cpu_fused.pays;
+    before that, and for recording channel rates, other inputs or a missing numba, the eager update).
+    snnrt.simulate.pick_kernel sets it per device.
     """
 
     def __init__(self, v_threshold, v_init, reset, channel_axis=1, spread=0.0, name=""):
@@ -125,19 +126,21 @@ class IFNeuron(SpikingLayer):
             batch = x.shape[0] if constant_in_time else x.shape[0] // steps
             self.state = if_initial_state(x[:batch], params)
             shift = self._shift(params, x.shape[1:]) if self.spread else None
-        if self.kernel == "numba" and not self.record_channels and cpu_fused.accepts(x, self.state):
+        fusable = self.kernel == "numba" and not self.record_channels and cpu_fused.accepts(x, self.state)
+        if fusable and cpu_fused.pays():
             spikes, self.state, count = cpu_fused.fire_in_place(x, self.state, params, steps, constant_in_time, shift,
                                                                 into_input)
             self._count(spikes, count)
             return spikes
-        if self.kernel == "compiled":
-            fired, self.state = fused_if_fire(x, self.state, params, steps, constant_in_time, shift)
-        else:
-            fired, self.state = if_fire(x, self.state, params, steps, constant_in_time, shift, into_input)
-        self._count(fired, count_ones(fired))
-        if self.record_channels:
-            self._record(fired, steps)
-        return fired.mul_(params.v_threshold)
+        with cpu_fused.timed_eager(fusable):
+            if self.kernel == "compiled":
+                fired, self.state = fused_if_fire(x, self.state, params, steps, constant_in_time, shift)
+            else:
+                fired, self.state = if_fire(x, self.state, params, steps, constant_in_time, shift, into_input)
+            self._count(fired, count_ones(fired))
+            if self.record_channels:
+                self._record(fired, steps)
+            return fired.mul_(params.v_threshold)
 
 
 class SpikeMaxPool(SpikingLayer):
