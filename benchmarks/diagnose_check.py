@@ -45,6 +45,7 @@ RULES = {
 }
 NO_IMAGE_OPTIONS = {"resize": None, "mean": None, "std": None, "layout": "nchw"}
 BATCH = 100
+REPAIR_SAMPLES = 64  # diagnose --repair-samples
 
 
 def correct(snn, data, timesteps):
@@ -74,7 +75,7 @@ def check(name, convert_options, samples, timesteps, factors, folder):
     samples = min(samples, len(test.x) // 2)
     pick, measure = (test._replace(x=test.x[part], y=test.y[part])
                      for part in (slice(0, samples), slice(samples, 2 * samples)))
-    diagnosis = diagnose(snn, path, pick.x, timesteps)
+    diagnosis = diagnose(snn, path, pick.x, timesteps, repair_samples=REPAIR_SAMPLES)
     base_pick, base_measure = (correct(snn, half, timesteps) for half in (pick, measure))
     layers, repaired = [], {}
     for layer in diagnosis.layers:

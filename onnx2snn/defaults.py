@@ -48,10 +48,7 @@ WEIGHT_FIT_ROWS_PER_FEATURE = 4
 WEIGHT_FIT_RIDGE = 1e-3
 WEIGHT_FIT_GRAM_MEMORY = 64 << 20
 
-# diagnose (onnx2snn.report.diagnose_repair): the factors tried on each IF layer's thresholds, the inputs each trial
-# runs on and the largest T the trials score (the low T where a conversion loses accuracy). 64 inputs keep the
-# trials of the 19 IF layers of the zoo's resnet20 within eval's time on 1000 inputs at T = 64
-# (benchmarks/diagnose_speed.py).
+# diagnose --repair-samples (onnx2snn.report.diagnose_repair): the factors tried on each IF layer's thresholds and the
+# largest T the trials score (the low T where a conversion loses accuracy).
 DIAGNOSE_REPAIR_FACTORS = (0.8, 1.25)
-DIAGNOSE_REPAIR_SAMPLES = 64
 DIAGNOSE_REPAIR_MAX_T = 16

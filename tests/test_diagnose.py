@@ -82,14 +82,15 @@ def test_a_threshold_broken_by_hand_is_the_layer_named(mlp_snn, broken):
 
 @pytest.mark.parametrize("broken", ["/1/Relu_if", "/3/Relu_if"])
 def test_a_threshold_halved_by_hand_is_the_best_repair_and_raising_it_is_the_repair(mlp_snn, broken):
-    result = diagnose(scaled_threshold(mlp_snn, broken, 0.5), MLP, digits("test")[0][:150], (1, 2, 4, 8, 16, 32))
+    result = diagnose(scaled_threshold(mlp_snn, broken, 0.5), MLP, digits("test")[0][:150], (1, 2, 4, 8, 16, 32),
+                      repair_samples=64)
     assert result.best_repair.name == broken and result.best_repair.repair[0] == 1.25
     assert result.repair_samples == 64 and result.repair_timesteps == [1, 2, 4, 8, 16]
     assert any(v.startswith("repair here first: thresholds x1.25") for v in result.best_repair.verdicts)
 
 
-def test_no_repair_is_tried_with_zero_repair_samples_and_trials_score_the_asked_t_up_to_16(mlp_snn):
-    result = diagnose(mlp_snn, MLP, digits("test")[0][:40], (2, 32), repair_samples=0)
+def test_no_repair_is_tried_by_default_and_trials_score_the_asked_t_up_to_16(mlp_snn):
+    result = diagnose(mlp_snn, MLP, digits("test")[0][:40], (2, 32))
     assert result.best_repair is None and result.repair_samples == 0 and result.repair_timesteps == []
     assert all(layer.repair == (None, 0.0) for layer in result.layers)
     assert repair_timesteps([1, 4, 16, 32, 64]) == [1, 4, 16] and repair_timesteps([32, 64]) == [32]
@@ -121,7 +122,7 @@ def test_diagnose_prints_a_table_and_verdicts_and_writes_a_heatmap(snn, tmp_path
 
 def test_diagnose_json_has_one_entry_per_layer_with_figures_by_t(snn):
     result = _invoke("diagnose", snn, "--ann", MLP, "--data", "digits", "--samples", 50, "--timesteps", "1,4",
-                     "--json")
+                     "--json", "--repair-samples", 64)
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["samples"] == 50 and report["timesteps"] == [1, 4]

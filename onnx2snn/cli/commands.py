@@ -299,8 +299,9 @@ def eval_command(obj, model, data, timesteps, ann, budget, plot, as_json, sample
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write a PNG heatmap: error by IF layer and T.")
 @click.option("--samples", type=click.IntRange(1), help="Use N samples drawn with --seed.")
-@click.option("--repair-samples", type=click.IntRange(0), default=defaults.DIAGNOSE_REPAIR_SAMPLES, show_default=True,
-              help="Try each layer's threshold repair on the first N samples (0: do not).")
+@click.option("--repair-samples", type=click.IntRange(0), default=0, show_default=True,
+              help="Try each layer's threshold repair on the first N samples and name the layer to repair first "
+                   "(two SNN runs per IF layer; 0: no trials).")
 @batch_options
 @simulation_options
 @image_options
@@ -310,9 +311,9 @@ def diagnose(obj, model, ann, data, timesteps, as_json, plot, samples, repair_sa
     """Where a conversion loses accuracy: every IF layer's rate code against the ANN's activation, by T.
 
     Per layer and T: the relative error, and the layer's own error (the IF layer alone driven by the ANN's
-    input), cosine, bias, firing rate, silent neurons, clipped activations; one line per thing found wrong. The
-    layer named to repair first is the one whose thresholds times 0.8 or 1.25 gain most agreement with the ANN's
-    predictions (mean over the asked T up to 16, on the first --repair-samples inputs).
+    input), cosine, bias, firing rate, silent neurons, clipped activations; one line per thing found wrong. With
+    --repair-samples N also the layer to repair first: the one whose thresholds times 0.8 or 1.25 gain most
+    agreement with the ANN's predictions (mean over the asked T up to 16, on the first N inputs).
 
     \b
     Example:

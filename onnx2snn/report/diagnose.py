@@ -5,7 +5,7 @@ outputs over steps 1..T) against the ANN's activation at the same site on the sa
 signed error (bias), the firing rate and the share of neurons that never fire; per layer the share of the ANN's
 activations above the threshold (clipped). The layer's own error is that of the IF layer alone driven by the
 ANN's input current at that site (constant for T steps): what the layer adds itself, apart from what reaches it
-from upstream. The layer named to repair first is the one whose thresholds, scaled in turn, gain most agreement
+from upstream. On request, the layer to repair first: the one whose thresholds, scaled in turn, gain most agreement
 with the ANN's predictions, the whole SNN run on the first inputs (onnx2snn.report.diagnose_repair). The SNN runs
 in snnrt, the ANN in ONNX Runtime (onnx2snn.report.diagnose_sites); everything is summed batch by batch
 (onnx2snn.report.diagnose_sums).
@@ -22,7 +22,6 @@ from snnrt.simulate import SpikingNetwork
 
 from ..calibrate.thresholds import ann_batches, ann_session, check_input_shape
 from ..data.batches import as_inputs
-from ..defaults import DIAGNOSE_REPAIR_SAMPLES
 from ..errors import DataError, ModelMismatchError
 from ..load.model import load_model
 from .diagnose_repair import repair_timesteps, try_repairs
@@ -86,12 +85,12 @@ class Diagnosis:
 
 
 def diagnose(snn, ann, x, timesteps=DEFAULT_TIMESTEPS, batch_size=128, device="auto", order="auto", progress=False,
-             repair_samples=DIAGNOSE_REPAIR_SAMPLES):
+             repair_samples=0):
     """The Diagnosis of an SNN (path, ModelProto or SnnModel) against its ANN (path or ModelProto) on inputs x
     (N, ...): every IF layer's rate-code error by T against the ANN's activation, and its own error (the layer
     alone on the ANN's input). ``Diagnosis.worst`` names the layer that adds the most error itself;
     ``Diagnosis.best_repair`` the layer whose thresholds times 0.8 or 1.25 gain most agreement with the ANN's
-    predictions, tried on the first ``repair_samples`` inputs (0: not tried).
+    predictions, tried on the first ``repair_samples`` inputs (0: not tried, None then).
 
     Example::
 
