@@ -1,7 +1,7 @@
 """How long `onnx2snn diagnose` takes against `onnx2snn eval` on the same SNN and data, and the memory it peaks at.
 
     python benchmarks/diagnose_speed.py [--model resnet20] [--samples 1000] [--timesteps 1,2,4,8,16,32,64]
-                                        [--repeats 1] [--batch-size 128]
+                                        [--repeats 1] [--batch-size 128] [--repair-samples 0]
 
 Converts the model (a zoo or bundled name; by default the zoo's resnet20, 20 ReLU layers on MNIST) with the
 defaults on its dataset's training split, then runs eval (with the ANN, as `eval --ann` does) and diagnose on the
@@ -35,7 +35,7 @@ def _status_kib(field):
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def worker(task, snn, ann, dataset, samples, timesteps, batch_size):
+def worker(task, snn, ann, dataset, samples, timesteps, batch_size, repair_samples):
     """One timed run in this process; prints its seconds and peak memory (MiB) as JSON."""
     from onnx2snn.cli.options import load_for_model
     from onnx2snn.report.diagnose import diagnose
@@ -48,7 +48,7 @@ def worker(task, snn, ann, dataset, samples, timesteps, batch_size):
     if task == "eval":
         evaluate(snn, data.x, data.y, timesteps, ann)
     else:
-        diagnose(snn, ann, data.x, timesteps, batch_size=batch_size)
+        diagnose(snn, ann, data.x, timesteps, batch_size=batch_size, repair_samples=repair_samples)
     seconds = time.perf_counter() - start
     peak = _status_kib("VmHWM")
     print(json.dumps({"seconds": seconds, "baseline_mib": before / 1024, "peak_mib": peak / 1024,
@@ -62,13 +62,14 @@ def main():
     parser.add_argument("--timesteps", default="1,2,4,8,16,32,64")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=128, help="diagnose's batch size")
+    parser.add_argument("--repair-samples", type=int, default=0, help="diagnose's --repair-samples")
     parser.add_argument("--worker", nargs=3, metavar=("TASK", "SNN", "DATASET"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     timesteps = [int(t) for t in args.timesteps.split(",")]
     ann = str(zoo_path(args.model) if args.model in ZOO else bundled_model(args.model))
     if args.worker:
         task, snn, dataset = args.worker
-        worker(task, snn, ann, dataset, args.samples, timesteps, args.batch_size)
+        worker(task, snn, ann, dataset, args.samples, timesteps, args.batch_size, args.repair_samples)
         return
     dataset = ZOO[args.model].dataset if args.model in ZOO else "digits" if args.model == "digits_mlp" else "mnist5k"
     runs = {"eval": [], "diagnose": []}
@@ -80,6 +81,7 @@ def main():
             for task in runs:
                 out = subprocess.run([sys.executable, __file__, "--model", args.model, "--samples", str(args.samples),
                                       "--timesteps", args.timesteps, "--batch-size", str(args.batch_size),
+                                      "--repair-samples", str(args.repair_samples),
                                       "--worker", task, snn, dataset],
                                      check=True, capture_output=True, text=True).stdout
                 runs[task].append(json.loads(out.strip().splitlines()[-1]))
