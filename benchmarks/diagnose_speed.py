@@ -1,15 +1,15 @@
 """How long `onnx2snn diagnose` takes against `onnx2snn eval` on the same SNN and data, and the memory it peaks at.
 
-    python benchmarks/diagnose_speed.py [--model mnist_cnn_clip] [--samples 1000] [--timesteps 1,2,4,8,16,32,64]
-                                        [--repeats 1] [--batch-size 128]
+    python benchmarks/diagnose_speed.py [--model resnet20] [--samples 1000] [--timesteps 1,2,4,8,16,32,64]
+                                        [--repeats 1] [--batch-size 128] [--repair-samples 0]
 
-Converts the model (by default the largest bundled one) with the defaults on its dataset's training split, then
-runs eval (with the ANN, as `eval --ann` does) and diagnose on the same test images, each in a fresh process,
-alternately ``--repeats`` times, and prints the fastest time of each, their ratio and each process's peak
-resident memory: the baseline after the imports and the data load (VmRSS), the whole process's peak while it
-ran (VmHWM after /proc/self/clear_refs, Linux) and the difference, the run's own share (the libraries alone hold
-about 700 MiB). Targets: diagnose within 2x eval's time, and 500 MiB of memory (met by the run's own share, not
-by the whole process, which the libraries already put above it).
+Converts the model (a zoo or bundled name; by default the zoo's resnet20, 20 ReLU layers on MNIST) with the
+defaults on its dataset's training split, then runs eval (with the ANN, as `eval --ann` does) and diagnose on the
+same test images, each in a fresh process, alternately ``--repeats`` times, and prints the fastest time of each,
+their ratio and each process's peak resident memory: the baseline after the imports and the data load (VmRSS),
+the whole process's peak while it ran (VmHWM after /proc/self/clear_refs, Linux) and the difference, the run's own
+share (the libraries alone hold about 700 MiB). Targets: diagnose within 2x eval's time, and 500 MiB of memory
+(met by the run's own share, not by the whole process, which the libraries already put above it).
 """
 
 import argparse
@@ -20,7 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from onnx2snn.load.bundled import bundled_model
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from models.zoo import ZOO, zoo_path  # noqa: E402
+from onnx2snn.load.bundled import bundled_model  # noqa: E402
 
 NO_IMAGE_OPTIONS = {"resize": None, "mean": None, "std": None, "layout": "nchw"}
 
@@ -32,7 +35,7 @@ def _status_kib(field):
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def worker(task, snn, ann, dataset, samples, timesteps, batch_size):
+def worker(task, snn, ann, dataset, samples, timesteps, batch_size, repair_samples):
     """One timed run in this process; prints its seconds and peak memory (MiB) as JSON."""
     from onnx2snn.cli.options import load_for_model
     from onnx2snn.report.diagnose import diagnose
@@ -45,7 +48,7 @@ def worker(task, snn, ann, dataset, samples, timesteps, batch_size):
     if task == "eval":
         evaluate(snn, data.x, data.y, timesteps, ann)
     else:
-        diagnose(snn, ann, data.x, timesteps, batch_size=batch_size)
+        diagnose(snn, ann, data.x, timesteps, batch_size=batch_size, repair_samples=repair_samples)
     seconds = time.perf_counter() - start
     peak = _status_kib("VmHWM")
     print(json.dumps({"seconds": seconds, "baseline_mib": before / 1024, "peak_mib": peak / 1024,
@@ -54,20 +57,21 @@ def worker(task, snn, ann, dataset, samples, timesteps, batch_size):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="mnist_cnn_clip")
+    parser.add_argument("--model", default="resnet20", help="a zoo name (models/zoo.py) or a bundled one")
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--timesteps", default="1,2,4,8,16,32,64")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=128, help="diagnose's batch size")
+    parser.add_argument("--repair-samples", type=int, default=0, help="diagnose's --repair-samples")
     parser.add_argument("--worker", nargs=3, metavar=("TASK", "SNN", "DATASET"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     timesteps = [int(t) for t in args.timesteps.split(",")]
-    ann = str(bundled_model(args.model))
+    ann = str(zoo_path(args.model) if args.model in ZOO else bundled_model(args.model))
     if args.worker:
         task, snn, dataset = args.worker
-        worker(task, snn, ann, dataset, args.samples, timesteps, args.batch_size)
+        worker(task, snn, ann, dataset, args.samples, timesteps, args.batch_size, args.repair_samples)
         return
-    dataset = "digits" if args.model == "digits_mlp" else "mnist5k"
+    dataset = ZOO[args.model].dataset if args.model in ZOO else "digits" if args.model == "digits_mlp" else "mnist5k"
     runs = {"eval": [], "diagnose": []}
     with tempfile.TemporaryDirectory() as folder:
         snn = str(Path(folder) / "model.snn.onnx")
@@ -77,6 +81,7 @@ def main():
             for task in runs:
                 out = subprocess.run([sys.executable, __file__, "--model", args.model, "--samples", str(args.samples),
                                       "--timesteps", args.timesteps, "--batch-size", str(args.batch_size),
+                                      "--repair-samples", str(args.repair_samples),
                                       "--worker", task, snn, dataset],
                                      check=True, capture_output=True, text=True).stdout
                 runs[task].append(json.loads(out.strip().splitlines()[-1]))

@@ -52,3 +52,8 @@ WEIGHT_FIT_ROWS = 8192
 WEIGHT_FIT_ROWS_PER_FEATURE = 4
 WEIGHT_FIT_RIDGE = 1e-3
 WEIGHT_FIT_GRAM_MEMORY = 64 << 20
+
+# diagnose --repair-samples (onnx2snn.report.diagnose_repair): the factors tried on each IF layer's thresholds and the
+# largest T the trials score (the low T where a conversion loses accuracy).
+DIAGNOSE_REPAIR_FACTORS = (0.8, 1.25)
+DIAGNOSE_REPAIR_MAX_T = 16

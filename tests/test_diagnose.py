@@ -14,6 +14,7 @@ from onnx2snn.data.datasets import digits
 from onnx2snn.errors import DataError
 from onnx2snn.load.bundled import bundled_model
 from onnx2snn.report.diagnose import diagnose
+from onnx2snn.report.diagnose_repair import repair_timesteps
 from onnx2snn.report.diagnose_sites import scaled_threshold
 from onnx2snn.report.diagnose_sums import RateSums
 from snnrt import contract
@@ -79,6 +80,22 @@ def test_a_threshold_broken_by_hand_is_the_layer_named(mlp_snn, broken):
         assert second.by_t[32]["error"] > 2 * second.by_t[32]["own_error"]
 
 
+@pytest.mark.parametrize("broken", ["/1/Relu_if", "/3/Relu_if"])
+def test_a_threshold_halved_by_hand_is_the_best_repair_and_raising_it_is_the_repair(mlp_snn, broken):
+    result = diagnose(scaled_threshold(mlp_snn, broken, 0.5), MLP, digits("test")[0][:150], (1, 2, 4, 8, 16, 32),
+                      repair_samples=64)
+    assert result.best_repair.name == broken and result.best_repair.repair[0] == 1.25
+    assert result.repair_samples == 64 and result.repair_timesteps == [1, 2, 4, 8, 16]
+    assert any(v.startswith("repair here first: thresholds x1.25") for v in result.best_repair.verdicts)
+
+
+def test_no_repair_is_tried_by_default_and_trials_score_the_asked_t_up_to_16(mlp_snn):
+    result = diagnose(mlp_snn, MLP, digits("test")[0][:40], (2, 32))
+    assert result.best_repair is None and result.repair_samples == 0 and result.repair_timesteps == []
+    assert all(layer.repair == (None, 0.0) for layer in result.layers)
+    assert repair_timesteps([1, 4, 16, 32, 64]) == [1, 4, 16] and repair_timesteps([32, 64]) == [32]
+
+
 def test_an_if_input_that_only_the_snn_computes_is_computed_from_the_ann():
     """QCFS with its scales folded: the IF node reads alpha * h + beta, through Mul/Add nodes the ANN lacks; the
     SNN equals the ANN at T = levels, so every error there is 0."""
@@ -105,17 +122,22 @@ def test_diagnose_prints_a_table_and_verdicts_and_writes_a_heatmap(snn, tmp_path
 
 def test_diagnose_json_has_one_entry_per_layer_with_figures_by_t(snn):
     result = _invoke("diagnose", snn, "--ann", MLP, "--data", "digits", "--samples", 50, "--timesteps", "1,4",
-                     "--json")
+                     "--json", "--repair-samples", 64)
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["samples"] == 50 and report["timesteps"] == [1, 4]
     assert [layer["name"] for layer in report["layers"]] == ["/1/Relu_if", "/3/Relu_if"]
     assert report["worst"] in {"/1/Relu_if", "/3/Relu_if"}
+    assert report["best_repair"] in {"/1/Relu_if", "/3/Relu_if", None}
+    assert report["repair_samples"] == 50 and report["repair_timesteps"] == [1, 4]
     for layer in report["layers"]:
         assert isinstance(layer["site"], str) and isinstance(layer["neurons"], int)
         assert 0 <= layer["clipped"] <= 1 and isinstance(layer["verdicts"], list)
         assert isinstance(layer["dead_channels"], int) and isinstance(layer["active_channels"], int)
         assert layer["threshold"]["min"] <= layer["threshold"]["max"]
+        assert set(layer["repair"]) == {"factor", "gain"} and isinstance(layer["repair"]["gain"], float)
+        gained = layer["repair"]["gain"] > 0
+        assert layer["repair"]["factor"] in (0.8, 1.25) if gained else layer["repair"]["factor"] is None
         assert set(layer["by_t"]) == {"1", "4"}
         for figures in layer["by_t"].values():
             assert set(figures) == FIGURES

@@ -299,16 +299,21 @@ def eval_command(obj, model, data, timesteps, ann, budget, plot, as_json, sample
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write a PNG heatmap: error by IF layer and T.")
 @click.option("--samples", type=click.IntRange(1), help="Use N samples drawn with --seed.")
+@click.option("--repair-samples", type=click.IntRange(0), default=0, show_default=True,
+              help="Try each layer's threshold repair on the first N samples and name the layer to repair first "
+                   "(two SNN runs per IF layer; 0: no trials).")
 @batch_options
 @simulation_options
 @image_options
 @click.pass_obj
-def diagnose(obj, model, ann, data, timesteps, as_json, plot, samples, batch_size, seed, device, order, encoding,
-             **image):
+def diagnose(obj, model, ann, data, timesteps, as_json, plot, samples, repair_samples, batch_size, seed, device, order,
+             encoding, **image):
     """Where a conversion loses accuracy: every IF layer's rate code against the ANN's activation, by T.
 
     Per layer and T: the relative error, and the layer's own error (the IF layer alone driven by the ANN's
-    input), cosine, bias, firing rate, silent neurons, clipped activations; one line per thing found wrong.
+    input), cosine, bias, firing rate, silent neurons, clipped activations; one line per thing found wrong. With
+    --repair-samples N also the layer to repair first: the one whose thresholds times 0.8 or 1.25 gain most
+    agreement with the ANN's predictions (mean over the asked T up to 16, on the first N inputs).
 
     \b
     Example:
@@ -323,7 +328,7 @@ def diagnose(obj, model, ann, data, timesteps, as_json, plot, samples, batch_siz
 
     check_outputs({"--plot": plot}, {"model": model, "--ann": ann, "--data": data})
     dataset = load_for_model(data, model, "test", samples, seed, image)
-    result = run_diagnose(model, ann, dataset.x, timesteps, batch_size, device, order, obj.progress)
+    result = run_diagnose(model, ann, dataset.x, timesteps, batch_size, device, order, obj.progress, repair_samples)
     if plot and is_main():
         from ..report.diagnose_plot import plot_diagnosis
 

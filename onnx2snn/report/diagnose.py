@@ -5,8 +5,10 @@ outputs over steps 1..T) against the ANN's activation at the same site on the sa
 signed error (bias), the firing rate and the share of neurons that never fire; per layer the share of the ANN's
 activations above the threshold (clipped). The layer's own error is that of the IF layer alone driven by the
 ANN's input current at that site (constant for T steps): what the layer adds itself, apart from what reaches it
-from upstream. The SNN runs in snnrt, the ANN in ONNX Runtime (onnx2snn.report.diagnose_sites); everything is summed
-batch by batch (onnx2snn.report.diagnose_sums).
+from upstream. On request, the layer to repair first: the one whose thresholds, scaled in turn, gain most agreement
+with the ANN's predictions, the whole SNN run on the first inputs (onnx2snn.report.diagnose_repair). The SNN runs
+in snnrt, the ANN in ONNX Runtime (onnx2snn.report.diagnose_sites); everything is summed batch by batch
+(onnx2snn.report.diagnose_sums).
 """
 
 import copy
@@ -22,6 +24,7 @@ from ..calibrate.thresholds import ann_batches, ann_session, check_input_shape
 from ..data.batches import as_inputs
 from ..errors import DataError, ModelMismatchError
 from ..load.model import load_model
+from .diagnose_repair import repair_timesteps, try_repairs
 from .diagnose_sites import ann_with_sites, if_sites
 from .diagnose_sums import RateSums, broadcast
 
@@ -40,6 +43,7 @@ class LayerDiagnosis:
     clipped: float  # share of the ANN's activations above the threshold
     dead_channels: tuple  # (channels that never fire though the ANN activates them, channels it activates)
     by_t: dict  # T -> {error, own_error, growth, cosine, bias, firing_rate, silent}
+    repair: tuple = (None, 0.0)  # (threshold factor that gains most agreement or None, gain in points)
     verdicts: list = field(default_factory=list)
 
     def mean_own_error(self):
@@ -49,7 +53,8 @@ class LayerDiagnosis:
         return {"name": self.name, "site": self.site, "neurons": self.neurons,
                 "threshold": {"min": self.threshold[0], "max": self.threshold[1]}, "clipped": self.clipped,
                 "dead_channels": self.dead_channels[0], "active_channels": self.dead_channels[1],
-                "mean_own_error": self.mean_own_error(), "verdicts": self.verdicts,
+                "mean_own_error": self.mean_own_error(),
+                "repair": {"factor": self.repair[0], "gain": self.repair[1]}, "verdicts": self.verdicts,
                 "by_t": {str(t): figures for t, figures in self.by_t.items()}}
 
 
@@ -58,28 +63,41 @@ class Diagnosis:
     samples: int
     timesteps: list
     layers: list  # LayerDiagnosis in graph order
+    repair_samples: int = 0  # inputs the threshold repairs were tried on
+    repair_timesteps: list = field(default_factory=list)  # the T their agreement is the mean over
 
     @property
     def worst(self):
         """The layer that adds the most error itself (the highest own error, averaged over T)."""
         return max(self.layers, key=LayerDiagnosis.mean_own_error)
 
+    @property
+    def best_repair(self):
+        """The layer whose threshold repair gains most agreement with the ANN (None where none gains)."""
+        best = max(self.layers, key=lambda layer: layer.repair[1])
+        return best if best.repair[1] > 0 else None
+
     def as_dict(self):
+        best = self.best_repair
         return {"samples": self.samples, "timesteps": list(self.timesteps), "worst": self.worst.name,
-                "layers": [layer.as_dict() for layer in self.layers]}
+                "best_repair": best.name if best else None, "repair_samples": self.repair_samples,
+                "repair_timesteps": list(self.repair_timesteps), "layers": [layer.as_dict() for layer in self.layers]}
 
 
-def diagnose(snn, ann, x, timesteps=DEFAULT_TIMESTEPS, batch_size=128, device="auto", order="auto", progress=False):
+def diagnose(snn, ann, x, timesteps=DEFAULT_TIMESTEPS, batch_size=128, device="auto", order="auto", progress=False,
+             repair_samples=0):
     """The Diagnosis of an SNN (path, ModelProto or SnnModel) against its ANN (path or ModelProto) on inputs x
     (N, ...): every IF layer's rate-code error by T against the ANN's activation, and its own error (the layer
-    alone on the ANN's input). ``Diagnosis.worst`` names the layer that adds the most error.
+    alone on the ANN's input). ``Diagnosis.worst`` names the layer that adds the most error itself;
+    ``Diagnosis.best_repair`` the layer whose thresholds times 0.8 or 1.25 gain most agreement with the ANN's
+    predictions, tried on the first ``repair_samples`` inputs (0: not tried, None then).
 
     Example::
 
         import onnx2snn
         x_test, _ = onnx2snn.mnist5k("test")
         found = onnx2snn.diagnose("cnn.snn.onnx", "models/onnx/mnist_cnn_relu.onnx", x_test[:200])
-        print(found.worst.name)
+        print(found.best_repair.name if found.best_repair else found.worst.name)
     """
     timesteps = sorted(set(int(t) for t in timesteps))
     if not timesteps or timesteps[0] < 1:
@@ -99,13 +117,15 @@ def diagnose(snn, ann, x, timesteps=DEFAULT_TIMESTEPS, batch_size=128, device="a
     own = {s.name: RateSums(timesteps) for s in sites}
     clipped = dict.fromkeys(rates, 0.0)
     active = {}
-    names = [s.current for s in sites] + [s.output for s in sites]
+    names = [s.current for s in sites] + [s.output for s in sites] + [ann_model.graph.output[0].name]
+    ann_predictions = []
     batches = ann_batches(ann_model, names, x, batch_size)
     starts = range(0, len(x), batch_size)
     for start, values in tqdm(zip(starts, batches), total=len(starts), desc="diagnosing", unit="batch",
                               disable=not progress, leave=False):
         values = [torch.from_numpy(v).to(network.device) for v in values]
-        currents, outputs = dict(zip(rates, values[: len(sites)])), dict(zip(rates, values[len(sites) :]))
+        currents, outputs = dict(zip(rates, values[: len(sites)])), dict(zip(rates, values[len(sites) : -1]))
+        ann_predictions.append(values[-1].argmax(-1).cpu().numpy() if values[-1].dim() == 2 else None)
         observe = {}
         for site in sites:
             ann_out = outputs[site.name]
@@ -127,8 +147,15 @@ def diagnose(snn, ann, x, timesteps=DEFAULT_TIMESTEPS, batch_size=128, device="a
                                      by_t))
     _add_growth(layers)
     result = Diagnosis(len(x), timesteps, layers)
+    if repair_samples and ann_predictions[0] is not None:  # the repairs are scored on class scores (N, classes)
+        result.repair_samples, result.repair_timesteps = min(repair_samples, len(x)), repair_timesteps(timesteps)
+        found = try_repairs(snn_model, [s.name for s in sites], x[: result.repair_samples],
+                            np.concatenate(ann_predictions)[: result.repair_samples], result.repair_timesteps,
+                            batch_size, device, order)
+        for layer in layers:
+            layer.repair = found[layer.name]
     for layer in layers:
-        layer.verdicts = verdicts(layer, timesteps[-1], layer is result.worst)
+        layer.verdicts = verdicts(layer, result)
     return result
 
 
@@ -166,10 +193,15 @@ def _add_growth(layers):
             figures["growth"] = figures["error"] / upstream if upstream else None
 
 
-def verdicts(layer, t_max, worst):
+def verdicts(layer, diagnosis):
     """What is wrong with a layer, one line each (none when nothing is)."""
-    found = []
-    if worst:
+    found, t_max = [], diagnosis.timesteps[-1]
+    if layer is diagnosis.best_repair:
+        steps = diagnosis.repair_timesteps
+        found.append(f"repair here first: thresholds x{layer.repair[0]:g} gain {layer.repair[1]:.1f} points of "
+                     f"agreement with the ANN (mean over T={','.join(map(str, steps))}, {diagnosis.repair_samples} "
+                     "inputs), the most of any layer")
+    if layer is diagnosis.worst:
         found.append(f"adds the most error itself (own error {layer.mean_own_error():.3g}, mean over T)")
     if layer.clipped > CLIPPED_TOO_MANY:
         found.append(f"clips {layer.clipped:.1%} of activations: threshold too low")
