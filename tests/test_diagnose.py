@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from onnx import helper
 
 from onnx2snn.cli.commands import main
 from onnx2snn.convert import convert
@@ -18,7 +19,8 @@ from onnx2snn.report.diagnose_repair import repair_timesteps
 from onnx2snn.report.diagnose_sites import scaled_threshold
 from onnx2snn.report.diagnose_sums import RateSums
 from snnrt import contract
-from tests.test_convert import _qcfs_mlp
+from tests.conftest import make_model
+from tests.test_convert import W1, W2, _qcfs_mlp
 
 MLP = str(bundled_model("digits_mlp"))
 FIGURES = {"error", "own_error", "growth", "cosine", "bias", "firing_rate", "silent"}
@@ -94,6 +96,19 @@ def test_no_repair_is_tried_by_default_and_trials_score_the_asked_t_up_to_16(mlp
     assert result.best_repair is None and result.repair_samples == 0 and result.repair_timesteps == []
     assert all(layer.repair == (None, 0.0) for layer in result.layers)
     assert repair_timesteps([1, 4, 16, 32, 64]) == [1, 4, 16] and repair_timesteps([32, 64]) == [32]
+
+
+def test_repair_trials_need_class_scores_and_say_so():
+    """An ANN whose output is one score per input (N,) has no predicted class for the trials to agree with."""
+    nodes = [helper.make_node("Gemm", ["input", "w1"], ["h"], transB=1), helper.make_node("Relu", ["h"], ["a"]),
+             helper.make_node("Gemm", ["a", "w2"], ["logits"], transB=1),
+             helper.make_node("ReduceSum", ["logits", "axes"], ["score"], keepdims=0)]
+    ann = make_model(nodes, [("input", ["N", 6])], [("score", ["N"])], {"w1": W1, "w2": W2, "axes": np.array([1])})
+    x = np.random.default_rng(1).normal(size=(32, 6)).astype(np.float32)
+    snn = convert(ann, x, layerwise=False).model
+    assert diagnose(snn, ann, x, (1, 4)).best_repair is None
+    with pytest.raises(DataError, match="not \\(N, classes\\); diagnose without --repair-samples"):
+        diagnose(snn, ann, x, (1, 4), repair_samples=8)
 
 
 def test_an_if_input_that_only_the_snn_computes_is_computed_from_the_ann():

@@ -147,7 +147,10 @@ def diagnose(snn, ann, x, timesteps=DEFAULT_TIMESTEPS, batch_size=128, device="a
                                      by_t))
     _add_growth(layers)
     result = Diagnosis(len(x), timesteps, layers)
-    if repair_samples and ann_predictions[0] is not None:  # the repairs are scored on class scores (N, classes)
+    if repair_samples and ann_predictions[0] is None:
+        raise DataError("repair trials score the ANN's predicted classes, but the ANN's first output "
+                        f"{ann_model.graph.output[0].name!r} is not (N, classes); diagnose without --repair-samples")
+    if repair_samples:
         result.repair_samples, result.repair_timesteps = min(repair_samples, len(x)), repair_timesteps(timesteps)
         found = try_repairs(snn_model, [s.name for s in sites], x[: result.repair_samples],
                             np.concatenate(ann_predictions)[: result.repair_samples], result.repair_timesteps,
