@@ -6,8 +6,8 @@ import the converter to show them)."""
 # MNIST CNNs with benchmarks/accuracy.py.
 SPREAD = 0.75
 
-# A clip bound (ReLU6, a learned clip) stays a channel's threshold only where that channel's activations reach it at
-# this percentile of the calibration data; elsewhere the channel's statistic, below the bound, replaces it
+# A clip bound (ReLU6, a learned clip) stays a channel's threshold only where at least (100 - CAP_PERCENTILE) % of that
+# channel's activations on the calibration data reach it; elsewhere the channel's statistic, below the bound, replaces it
 # (onnx2snn.calibrate.thresholds).
 CAP_PERCENTILE = 99.9
 

@@ -54,3 +54,12 @@ def test_quantization_optimal_threshold_minimizes_rate_coding_error():
     assert 0 < theta < values.max()
     for other in (0.5 * theta, 0.8 * theta, 1.25 * theta, 2 * theta, values.max()):
         assert error(theta) <= error(other) * 1.01
+
+
+def test_share_from_a_value_counts_its_bin_and_above_per_channel():
+    hist = StreamingHistogram(2, bins=8)
+    hist.update(np.array([[0, 1, 2, 3, 6, 6, 6, 6.0], [0, 0, 0, 0, 0, 0, 0, 6.0]]))
+    np.testing.assert_allclose(hist.share_from(6.0), [0.5, 0.125])
+    np.testing.assert_allclose(hist.share_from(np.array([6.0, 0.1])), [0.5, 1.0])
+    np.testing.assert_allclose(hist.share_from(100.0), [0.0, 0.0])
+    np.testing.assert_allclose(StreamingHistogram(1, bins=8).share_from(1.0), [0.0])

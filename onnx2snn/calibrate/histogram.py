@@ -74,6 +74,16 @@ class StreamingHistogram:
             result[channel] = min(value, self.maximum[channel])
         return result
 
+    def share_from(self, values):
+        """Per channel, the share of all values seen that lie in the bin of ``values`` (one for every channel, or
+        one per channel) or above: 0 for a channel with no data, or whose value is above every bin."""
+        first = np.broadcast_to(np.asarray(values, dtype=np.float64) / (self.hi or np.inf) * self.bins,
+                                (len(self.counts),)).astype(np.int64)
+        columns = np.arange(self.bins)[None, :]
+        above = np.where(columns >= first[:, None], self.counts, 0).sum(axis=1)
+        total = self.counts.sum(axis=1)
+        return np.divide(above, total, out=np.zeros(len(total)), where=total > 0)
+
     def quantization_optimal(self, timesteps, candidates=64):
         """Per channel, the threshold theta minimizing the squared error of T-step rate coding,
         summed over ``timesteps``: sum_T E[(theta/T * clip(round(a T / theta), 0, T) - a)^2].

@@ -220,7 +220,8 @@ def _cap(bound, site, hist, spec, timesteps):
     CAP_PERCENTILE's complement at the bound) is no threshold to rate-code with: that channel's statistic
     replaces it. A bound that training made the channel use (a learned clip) is kept, and while any channel keeps
     it the layer counts as a trained bound (no spread, not tuned)."""
-    reached = hist.percentile(CAP_PERCENTILE) >= bound.values
+    levels = bound.values if bound.values.size in (1, len(hist.counts)) else np.min(bound.values)
+    reached = hist.share_from(levels) >= 1 - CAP_PERCENTILE / 100
     if reached.all():
         return bound
     statistic = _finalize(site, hist, spec, timesteps)
