@@ -20,19 +20,17 @@ import argparse
 import ast
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import onnx2snn.defaults  # noqa: E402
+from accuracy import ann_accuracy, run_ours  # noqa: E402
 from models.zoo import HALVES, ZOO, zoo_names, zoo_path  # noqa: E402
-from onnx2snn.convert import convert  # noqa: E402
 from onnx2snn.data.datasets import load_builtin  # noqa: E402
-from onnx2snn.report.evaluate import ann_correct  # noqa: E402
 
 TIMESTEPS = (1, 2, 4, 8, 16, 32, 64)
 CALIBRATION = 512
@@ -65,17 +63,10 @@ def run(name, timesteps, options):
     dataset = ZOO[name].dataset
     calibration = load_builtin(dataset, "train")[0][:CALIBRATION]
     x, y = (part[TEST[dataset]] for part in load_builtin(dataset, "test"))
-    start = time.perf_counter()
-    snn = convert(str(zoo_path(name)), calibration=calibration, **options,
-                  **({"timesteps": timesteps} if timesteps else {}))
-    seconds = time.perf_counter() - start
-    steps = [t for t in TIMESTEPS if not timesteps or t <= max(timesteps)]
-    network = snn.network("cpu")
-    predictions = np.concatenate([network.run(x[i:i + 250], max(steps)).predictions().cpu().numpy()
-                                  for i in range(0, len(x), 250)], axis=1)
-    accuracy = {t: round(100 * float((predictions[t - 1] == y).mean()), 2) for t in steps}
-    ann = round(100 * float(ann_correct(str(zoo_path(name)), x, y, batch_size=500).mean()), 2)
-    return accuracy, ann, seconds
+    target = {"timesteps": timesteps} if timesteps else {}
+    (accuracy, _), seconds, _ = run_ours(zoo_path(name), calibration, x, y, TIMESTEPS, {**options, **target})
+    ann, _ = ann_accuracy(zoo_path(name), x, y)
+    return {t: round(100 * a, 2) for t, a in accuracy.items()}, round(100 * ann, 2), seconds
 
 
 def main(argv=None):
