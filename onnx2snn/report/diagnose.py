@@ -125,7 +125,10 @@ def diagnose(snn, ann, x, timesteps=DEFAULT_TIMESTEPS, batch_size=128, device="a
                               disable=not progress, leave=False):
         values = [torch.from_numpy(v).to(network.device) for v in values]
         currents, outputs = dict(zip(rates, values[: len(sites)])), dict(zip(rates, values[len(sites) : -1]))
-        ann_predictions.append(values[-1].argmax(-1).cpu().numpy() if values[-1].dim() == 2 else None)
+        if repair_samples and values[-1].dim() != 2:  # the trials score the ANN's predicted classes
+            raise DataError("repair trials score the ANN's predicted classes, but the ANN's first output "
+                            f"{names[-1]!r} is not (N, classes); diagnose without --repair-samples")
+        ann_predictions.append(values[-1].argmax(-1).cpu().numpy() if repair_samples else None)
         observe = {}
         for site in sites:
             ann_out = outputs[site.name]
@@ -147,9 +150,6 @@ def diagnose(snn, ann, x, timesteps=DEFAULT_TIMESTEPS, batch_size=128, device="a
                                      by_t))
     _add_growth(layers)
     result = Diagnosis(len(x), timesteps, layers)
-    if repair_samples and ann_predictions[0] is None:
-        raise DataError("repair trials score the ANN's predicted classes, but the ANN's first output "
-                        f"{ann_model.graph.output[0].name!r} is not (N, classes); diagnose without --repair-samples")
     if repair_samples:
         result.repair_samples, result.repair_timesteps = min(repair_samples, len(x)), repair_timesteps(timesteps)
         found = try_repairs(snn_model, [s.name for s in sites], x[: result.repair_samples],
