@@ -47,11 +47,13 @@ LAYERWISE_NEURONS = 256
 # weight layer's input it fits on, the rows it needs per weight of an output (fewer: the layer keeps its weights,
 # as a Gemm whose rows are only the calibration samples), the ridge towards the trained weights, a fraction
 # of the Gram matrix's mean diagonal, and the memory the Gram matrices of all T may take before they are summed
-# in a second pass instead.
+# in a second pass instead. The refit sums the Gram matrices of the fitted T thinned to steps of about
+# WEIGHT_FIT_SPACING (weight_fit.octaves).
 WEIGHT_FIT_ROWS = 8192
 WEIGHT_FIT_ROWS_PER_FEATURE = 4
 WEIGHT_FIT_RIDGE = 1e-3
 WEIGHT_FIT_GRAM_MEMORY = 64 << 20
+WEIGHT_FIT_SPACING = 2
 
 # diagnose --repair-samples (onnx2snn.report.diagnose_repair): the factors tried on each IF layer's thresholds and the
 # largest T the trials score (the low T where a conversion loses accuracy).

@@ -34,18 +34,22 @@ def test_patches_are_the_convolution_inputs(attrs):
     patches = geometry.patches(x, rows)
     computed = torch.einsum("mgf,gof->mgo", patches, geometry.features(weight)).reshape(len(rows), 6)
     assert torch.allclose(computed, y[rows[:, 0], :, rows[:, 1], rows[:, 2]], atol=1e-5)
-    assert torch.equal(geometry.weight(geometry.features(weight), weight.shape), weight)
+    rebuilt = geometry.weight(geometry.features(weight), weight.shape)
+    assert torch.equal(rebuilt, weight)
+    # a channels-last weight would give channels-last convolution outputs, which every IF layer then copies
+    assert rebuilt.is_contiguous()
 
 
-@pytest.mark.parametrize("timesteps, fitted", [
-    ((1, 2, 3, 4, 6, 8, 12, 16, 24, 32), (1, 2, 4, 8, 16, 32)),
-    ((4,), (4,)),
-    ((1, 3, 5), (1, 3, 5)),
-    ((1, 2, 3, 4, 5, 6, 7, 8), (1, 2, 4, 8)),
-    ((3, 10, 11, 40), (3, 10, 11, 40)),
+@pytest.mark.parametrize("timesteps, spacing, fitted", [
+    ((1, 2, 3, 4, 6, 8, 12, 16, 24, 32), None, (1, 2, 4, 8, 16, 32)),
+    ((4,), None, (4,)),
+    ((1, 3, 5), None, (1, 3, 5)),
+    ((1, 2, 3, 4, 5, 6, 7, 8), None, (1, 2, 4, 8)),
+    ((3, 10, 11, 40), None, (3, 10, 11, 40)),
+    ((1, 2, 3, 4, 6, 8, 12, 16, 24, 32), 4, (1, 4, 16, 32)),
 ])
-def test_the_refit_keeps_the_first_and_last_t_and_no_gap_wider_than_an_octave(timesteps, fitted):
-    assert octaves(timesteps) == fitted
+def test_the_refit_keeps_the_first_and_last_t_and_no_gap_wider_than_the_spacing(timesteps, spacing, fitted):
+    assert octaves(timesteps, spacing) == fitted
 
 
 def test_layers_the_fit_cannot_refit_are_named_none():

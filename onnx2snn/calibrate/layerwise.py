@@ -117,10 +117,10 @@ def neuron_sample(shape, count, generator):
 def channel_rows(value, offsets, steps=None):
     """The sampled neurons (``offsets``: see neuron_sample) of ``value`` (N, C, *spatial) as rows per channel,
     (C, M); with ``steps``, of a value laid out (steps * N, C, *spatial), time outermost, as (steps, C, M)."""
-    offsets = offsets.to(value.device)
+    flat = offsets.to(value.device).reshape(-1)
     if steps is None:
-        return value.reshape(-1)[offsets]
-    return value.reshape(steps, -1)[:, offsets]
+        return value.reshape(-1).index_select(0, flat).reshape(offsets.shape)
+    return value.reshape(steps, -1).index_select(1, flat).reshape(steps, *offsets.shape)
 
 
 class LayerFitter:

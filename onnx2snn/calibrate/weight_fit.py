@@ -24,7 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..defaults import WEIGHT_FIT_GRAM_MEMORY, WEIGHT_FIT_RIDGE, WEIGHT_FIT_ROWS, WEIGHT_FIT_ROWS_PER_FEATURE
+from ..defaults import (WEIGHT_FIT_GRAM_MEMORY, WEIGHT_FIT_RIDGE, WEIGHT_FIT_ROWS, WEIGHT_FIT_ROWS_PER_FEATURE,
+                        WEIGHT_FIT_SPACING)
 
 
 class ConvGeometry:
@@ -80,7 +81,9 @@ class ConvGeometry:
         if not self.kernel:
             return features.reshape(shape)
         grouped = features.reshape(self.groups, shape[0] // self.groups, shape[2] * shape[3], shape[1])
-        return grouped.transpose(2, 3).reshape(shape)
+        # contiguous: the transposed view is a channels-last weight, whose convolutions give channels-last outputs
+        # that every IF layer and row sample after it would copy back
+        return grouped.transpose(2, 3).reshape(shape).contiguous()
 
     def output_rows(self, output_shape, count, generator):
         """Up to ``count`` (sample, out_y, out_x) positions drawn without replacement from an output shaped
@@ -92,14 +95,15 @@ class ConvGeometry:
         return torch.stack([flat // (height * width), flat // width % height, flat % width], dim=1)
 
 
-def octaves(timesteps):
+def octaves(timesteps, spacing=None):
     """The T of the sorted ``timesteps`` that the refit fits: the first and the last, and each other T unless the
-    T after it is within a factor of 2 of the last one kept (T = 1..32 of defaults.LAYERWISE_TIMESTEPS: 1, 2, 4, 8,
-    16, 32). A T between two close others has rate codes close to theirs and adds little to the Gram sum, whose
-    products are most of the refit's cost."""
+    T after it is within a factor ``spacing`` (default WEIGHT_FIT_SPACING) of the last one kept (T = 1..32 of
+    defaults.LAYERWISE_TIMESTEPS with 2: 1, 2, 4, 8, 16, 32). A T between two close others has rate codes close to
+    theirs and adds little to the Gram sum, whose products are most of the refit's cost."""
+    spacing = spacing or WEIGHT_FIT_SPACING
     kept = list(timesteps[:1])
     for t, following in zip(timesteps[1:], (*timesteps[2:], None)):
-        if following is None or following > 2 * kept[-1]:
+        if following is None or following > spacing * kept[-1]:
             kept.append(t)
     return tuple(kept)
 
