@@ -23,8 +23,8 @@ class SmallestT:
     def as_dict(self):
         ann, snn = self.energy_uj or (None, None)
         return {"budget_points": self.points, "t": self.t, "accuracy": self.accuracy, "holds": self.holds,
-                "dips_at": list(self.dips), "sops": self.sops, "nonspiking_share": self.nonspiking_share, "energy_uj": {"ann": ann, "snn": snn},
-                "energy_ratio": snn / ann if self.energy_uj else None}
+                "dips_at": list(self.dips), "sops": self.sops, "nonspiking_share": self.nonspiking_share,
+                "energy_uj": {"ann": ann, "snn": snn}, "energy_ratio": snn / ann if self.energy_uj else None}
 
     def sentence(self, last_t):
         """The plain-words line, e.g. 'this SNN reaches the ANN within 1 point at T=4, at 0.2x the ANN's energy'."""
