@@ -28,8 +28,9 @@ E_MAC_PJ = 4.6
 E_AC_PJ = 0.9
 WEIGHT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 # ops that move or copy values without arithmetic: no operations in a compensation unit's count
-MOVEMENT_OPS = frozenset("Cast CastLike Concat Constant ConstantOfShape DepthToSpace Expand Flatten Gather Identity "
-                         "Pad Reshape Shape Size Slice SpaceToDepth Split Squeeze Tile Transpose Unsqueeze".split())
+MOVEMENT_OPS = frozenset("Cast CastLike Concat Constant ConstantOfShape DepthToSpace Expand Flatten Gather GatherND "
+                         "Identity Pad Reshape Shape Size Slice SpaceToDepth Split Squeeze Tile Transpose "
+                         "Unsqueeze".split())
 
 
 def layer_macs(op_type, inputs, output):
@@ -157,8 +158,8 @@ class OpCounter:
             elements = sum(m.numel() for m in means) + output.numel()
             self._add_nonspiking(row, unit.done - 1, 2 * elements)
 
-        self._handles.append(unit.body.register_forward_hook(bookkeeping))
         body = unit.body
+        self._handles.append(body.register_forward_hook(bookkeeping))
         for step in sorted(body.folding[True].varying_nodes):
             node, layer = body.nodes[step], body.layers[step]
             if node.op_type in WEIGHT_OPS:
