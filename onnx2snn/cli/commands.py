@@ -235,7 +235,10 @@ def _print_evaluation(result):
     t_max = result.timesteps[-1]
     ann_uj, snn_uj = result.energy(t_max)
     click.echo(f"ANN MACs/sample: {result.ann_macs:.4g}; energy at T={t_max}: ANN {ann_uj:.4g} uJ, "
-               f"SNN {snn_uj:.4g} uJ (E_MAC 4.6 pJ, E_AC 0.9 pJ)")
+               f"SNN {snn_uj:.4g} uJ (E_MAC 4.6 pJ, E_AC 0.9 pJ; a non-spiking operation costs a MAC)")
+    click.echo(f"non-spiking operations at T={t_max}: {result.nonspiking_ops(t_max):.4g}/sample, "
+               f"{result.nonspiking_share(t_max):.2%} of all (MACs that stay MACs, compensation units); "
+               f"{result.ann_macs_share_as_sops:.2%} of the ANN's MACs became SOPs")
     click.echo("firing rates (spikes per neuron per step):")
     for name, rate in result.firing_rates.items():
         click.echo(f"  {name:<40} {rate:.4f}")

@@ -14,6 +14,7 @@ class SmallestT:
     dips: tuple = ()  # later T evaluated whose accuracy falls out of the budget again
     sops: float = None  # per sample at T
     energy_uj: tuple = None  # (ANN, SNN) per sample at T
+    nonspiking_share: float = None  # of the operations up to T (onnx2snn.report.evaluate)
 
     @property
     def holds(self):
@@ -22,8 +23,8 @@ class SmallestT:
     def as_dict(self):
         ann, snn = self.energy_uj or (None, None)
         return {"budget_points": self.points, "t": self.t, "accuracy": self.accuracy, "holds": self.holds,
-                "dips_at": list(self.dips), "sops": self.sops, "energy_uj": {"ann": ann, "snn": snn},
-                "energy_ratio": snn / ann if self.energy_uj else None}
+                "dips_at": list(self.dips), "sops": self.sops, "nonspiking_share": self.nonspiking_share,
+                "energy_uj": {"ann": ann, "snn": snn}, "energy_ratio": snn / ann if self.energy_uj else None}
 
     def sentence(self, last_t):
         """The plain-words line, e.g. 'this SNN reaches the ANN within 1 point at T=4, at 0.2x the ANN's energy'."""
@@ -46,8 +47,8 @@ class SmallestT:
         held = (f"holding to T={last_t}" if self.holds else
                 "but out of it again at T=" + ",".join(map(str, self.dips)))
         return (f"within {budget} of the ANN ({self.ann_accuracy:.2%}) from T={self.t} ({self.accuracy:.2%}), "
-                f"{held}; at T={self.t}: {self.sops:.4g} SOPs/sample, {snn:.3g} uJ against the ANN's {ann:.3g} uJ "
-                f"({snn / ann:.2g}x)")
+                f"{held}; at T={self.t}: {self.sops:.4g} SOPs/sample ({self.nonspiking_share:.2%} of operations "
+                f"non-spiking), {snn:.3g} uJ against the ANN's {ann:.3g} uJ ({snn / ann:.2g}x)")
 
 
 def smallest_t(evaluation, points=DEFAULT_POINTS):
@@ -63,4 +64,4 @@ def smallest_t(evaluation, points=DEFAULT_POINTS):
     t = within[0]
     dips = tuple(later for later in evaluation.timesteps if later > t and later not in within)
     return SmallestT(points, evaluation.ann_accuracy, t, evaluation.snn_accuracy[t], dips, evaluation.sops[t],
-                     evaluation.energy(t))
+                     evaluation.energy(t), evaluation.nonspiking_share(t))

@@ -30,10 +30,28 @@ class Evaluation:
     sops: dict = field(default_factory=dict)
     static_macs: float = None
     versus_ann: dict = None  # with an ANN: T -> (samples only the SNN gets right, only the ANN, McNemar's p)
+    spiking_macs: float = None  # the ANN's MACs in the layers that read spikes: those that became SOPs
+    stepped_ops: dict = field(default_factory=dict)  # T -> non-spiking operations done step by step up to T
+
+    def nonspiking_ops(self, t):
+        """Operations per sample up to T=t that stay non-spiking (snnrt.stats): the MACs computed once, those of
+        weight layers that read real values, and the work of compensation units."""
+        return self.static_macs + self.stepped_ops[t]
+
+    def nonspiking_share(self, t):
+        """The share of all operations up to T=t (non-spiking ones and SOPs) that stay non-spiking."""
+        total = self.nonspiking_ops(t) + self.sops[t]
+        return self.nonspiking_ops(t) / total if total else 0.0
+
+    @property
+    def ann_macs_share_as_sops(self):
+        """The share of the ANN's MACs that became SOPs (in layers that read spikes)."""
+        return self.spiking_macs / self.ann_macs if self.ann_macs else 0.0
 
     def energy(self, t):
-        """(ANN, SNN) energy per sample in microjoules at T=t (E_MAC = 4.6 pJ, E_AC = 0.9 pJ)."""
-        return self.ann_macs * E_MAC_PJ * 1e-6, (self.static_macs * E_MAC_PJ + self.sops[t] * E_AC_PJ) * 1e-6
+        """(ANN, SNN) energy per sample in microjoules at T=t (E_MAC = 4.6 pJ, E_AC = 0.9 pJ; a non-spiking
+        operation costs a MAC)."""
+        return self.ann_macs * E_MAC_PJ * 1e-6, (self.nonspiking_ops(t) * E_MAC_PJ + self.sops[t] * E_AC_PJ) * 1e-6
 
     def as_dict(self):
         return {
@@ -44,6 +62,10 @@ class Evaluation:
             "firing_rates": self.firing_rates,
             "ann_macs": self.ann_macs,
             "sops": {str(t): s for t, s in self.sops.items()},
+            "static_macs": self.static_macs,
+            "nonspiking_ops": {str(t): self.nonspiking_ops(t) for t in self.sops},
+            "nonspiking_share": {str(t): self.nonspiking_share(t) for t in self.sops},
+            "ann_macs_share_as_sops": self.ann_macs_share_as_sops,
             "versus_ann": {str(t): dict(zip(("only_snn", "only_ann", "p"), v)) for t, v in self.versus_ann.items()}
             if self.versus_ann is not None else None,
             "energy_uj": {"ann": self.energy(self.timesteps[-1])[0] if self.ann_macs else None,
@@ -66,7 +88,8 @@ class EvaluationSums:
         record = {"samples": len(labels), "right": right.sum(axis=1),
                   "rates": {name: rate * len(labels) for name, rate in result.firing_rates.items()},
                   "sops": np.asarray(counts.sops_by_step) * len(labels), "macs": counts.ann_macs,
-                  "static": counts.static_macs}
+                  "static": counts.static_macs, "spiking": counts.spiking_macs,
+                  "stepped": np.asarray(counts.nonspiking_by_step) * len(labels)}
         if ann_right is not None:
             record.update(ann_right=int(ann_right.sum()), only_snn=(right & ~ann_right).sum(axis=1),
                           only_ann=(~right & ann_right).sum(axis=1))
@@ -76,7 +99,8 @@ class EvaluationSums:
         """Take in the batches of every other process (onnx2snn.distributed; nothing alone): ``layers``, the names of
         the IF layers in the firing rates; ``with_ann``, whether the batches compare with an ANN."""
         k, steps = len(self.timesteps), self.timesteps[-1]
-        fields = [("samples", 1), ("right", k), ("macs", 1), ("static", 1), ("sops", steps)]
+        fields = [("samples", 1), ("right", k), ("macs", 1), ("static", 1), ("spiking", 1), ("sops", steps),
+                  ("stepped", steps)]
         fields += [("ann_right", 1), ("only_snn", k), ("only_ann", k)] if with_ann else []
         vectors = {i: np.concatenate([np.atleast_1d(record[name]) for name, _ in fields]
                                      + [[record["rates"][layer] for layer in layers]])
@@ -88,7 +112,7 @@ class EvaluationSums:
             record, at = {}, 0
             for name, width in fields:
                 value = vector[at : at + width]
-                record[name] = value if name in ("right", "sops", "only_snn", "only_ann") else value[0]
+                record[name] = value if name in ("right", "sops", "stepped", "only_snn", "only_ann") else value[0]
                 at += width
             record["rates"] = dict(zip(layers, (float(v) for v in vector[at:])))
             record["samples"] = int(record["samples"])
@@ -101,12 +125,13 @@ class EvaluationSums:
     def evaluation(self):
         records = [self.batches[i] for i in sorted(self.batches)]
         samples, timesteps = self.samples, self.timesteps
-        rate_sums, sops = {}, np.zeros(timesteps[-1])
+        rate_sums, sops, stepped = {}, np.zeros(timesteps[-1]), np.zeros(timesteps[-1])
         for record in records:
             for name, rate in record["rates"].items():
                 rate_sums[name] = rate_sums.get(name, 0.0) + rate
             sops += record["sops"]
-        cumulative_sops = np.cumsum(sops) / samples
+            stepped += record["stepped"]
+        cumulative_sops, cumulative_stepped = np.cumsum(sops) / samples, np.cumsum(stepped) / samples
         right = sum(record["right"] for record in records)
         with_ann = "ann_right" in records[0]
         versus = None
@@ -123,6 +148,8 @@ class EvaluationSums:
             sops={t: float(cumulative_sops[t - 1]) for t in timesteps},
             static_macs=records[-1]["static"],
             versus_ann=versus,
+            spiking_macs=records[-1]["spiking"],
+            stepped_ops={t: float(cumulative_stepped[t - 1]) for t in timesteps},
         )
 
 

@@ -27,9 +27,9 @@ SPIKES, STATIC, REAL = "spikes", "static", "real"
 #: per spike for the next weight layer) plus a part that does not vary in time (a constant or static operand, a
 #: folded BatchNormalization's shift), which the next weight layer computes as it computes a bias
 SPIKE_PRESERVING = ("Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Split", "Concat", "Gather",
-                    "Pad", "Expand", "Tile", "Identity", "AveragePool", "GlobalAveragePool", "ReduceMean", "ReduceSum",
-                    "MaxPool", "GlobalMaxPool", "DepthToSpace", "SpaceToDepth", "BatchNormalization", "Neg", "Add",
-                    "Sub", "Sum", "Mul", "Div")
+                    "GatherND", "Pad", "Expand", "Tile", "Identity", "AveragePool", "GlobalAveragePool", "ReduceMean",
+                    "ReduceSum", "MaxPool", "GlobalMaxPool", "DepthToSpace", "SpaceToDepth", "BatchNormalization",
+                    "Neg", "Add", "Sub", "Sum", "Mul", "Div")
 _SCALING = ("Mul", "Div")  # spike-preserving by a constant factor only (for Div, a constant divisor)
 
 

@@ -168,6 +168,27 @@ def test_gather_runtime_indices():
     check(helper.make_node("Gather", ["x", "i"], ["y"], axis=1), {"x": randn(3, 4), "i": _ints([[3], [-3]])})
 
 
+@pytest.mark.parametrize(
+    "x_shape, indices, batch_dims",
+    [
+        ((3, 4, 5), _ints([[0, 1], [2, -1]]), 0),  # whole index tuples: elements
+        ((3, 4, 5), _ints([[[1], [-3]], [[0], [2]]]), 0),  # one axis: rows of (4, 5)
+        # as torch's dynamo exporter writes adaptive pooling of a 2x2 map to 6x6 (spatial axes first)
+        ((2, 2, 3, 4), np.stack(np.meshgrid(np.arange(6) // 3, np.arange(6) // 3, indexing="ij"), -1)[:, None, :, None],
+         0),
+        ((2, 3, 4), _ints([[[1], [0]], [[2], [2]]]), 1),  # batch_dims: the first axis shared
+        ((2, 3, 4, 5), _ints([[[1, 2]], [[0, -1]]]), 1),
+    ],
+)
+def test_gather_nd(x_shape, indices, batch_dims):
+    check(helper.make_node("GatherND", ["x", "i"], ["y"], batch_dims=batch_dims), {"x": randn(*x_shape)},
+          initializers={"i": indices})
+
+
+def test_gather_nd_runtime_indices():
+    check(helper.make_node("GatherND", ["x", "i"], ["y"]), {"x": randn(3, 4), "i": _ints([[2, 3], [-1, 0]])})
+
+
 @pytest.mark.parametrize("start, end", [(None, None), (1, None), (None, -1), (-3, 3), (0, 100), (-100, 2), (3, 1)])
 def test_shape(start, end):
     attrs = {k: v for k, v in (("start", start), ("end", end)) if v is not None}

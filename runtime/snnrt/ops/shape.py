@@ -49,6 +49,28 @@ def convert_gather(node):
     return Op("Gather", run)
 
 
+@register("GatherND", 11)
+def convert_gather_nd(node):
+    """Slices of x picked by index tuples: the last axis of ``indices`` indexes the axes of x after the first
+    ``batch_dims``, which x and indices share (as exporters write adaptive pooling that repeats values)."""
+    batch_dims = node.attr("batch_dims", 0)
+
+    def run(x, indices):
+        depth = indices.shape[-1]
+        batch, rest = x.shape[:batch_dims], x.shape[batch_dims + depth :]
+        picked = x.shape[batch_dims : batch_dims + depth]
+        sizes = torch.tensor(picked, dtype=torch.int64, device=x.device)
+        idx = indices.reshape(math.prod(batch), -1, depth).to(torch.int64)
+        idx = torch.where(idx < 0, idx + sizes, idx)
+        strides = torch.tensor([math.prod(picked[i + 1 :]) for i in range(depth)], dtype=torch.int64, device=x.device)
+        flat = (idx * strides).sum(-1)
+        data = x.reshape(math.prod(batch), math.prod(picked), *rest)
+        rows = torch.arange(len(data), device=x.device)[:, None]
+        return data[rows, flat].reshape(*indices.shape[:-1], *rest)
+
+    return Op("GatherND", run)
+
+
 @register("Concat", 1)
 def convert_concat(node):
     axis = node.attr("axis", 1)
