@@ -11,8 +11,9 @@ tables (the first 300 test images) show those nets on images no choice was made 
 4, ..., 64 steps is printed per net beside the ANN's, and with ``--compare`` the change against a saved run and
 its mean over the nets.
 ``--set NAME=VALUE`` replaces a constant of ``onnx2snn.defaults`` (VALUE a Python literal) in that module and
-in every onnx2snn module that imported it by name, for this process only. ``--option KEY=VALUE`` passes a keyword
-argument to ``convert``. ``--timesteps`` converts for a latency target (``convert(timesteps=...)``) and runs to
+in every onnx2snn module that imported it by name, for this process only; a constant that is the default of a
+keyword argument (convert's ``layerwise_samples``, ``tune_samples``, ``tune_timesteps``) is bound when the function
+is defined, so change those with ``--option``. ``--option KEY=VALUE`` passes a keyword argument to ``convert``. ``--timesteps`` converts for a latency target (``convert(timesteps=...)``) and runs to
 its largest T.
 """
 
