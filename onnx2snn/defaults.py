@@ -10,6 +10,9 @@ SPREAD = 0.75
 # channel's activations on the calibration data reach it; elsewhere the channel's statistic, below the bound, replaces it
 # (onnx2snn.calibrate.thresholds).
 CAP_PERCENTILE = 99.9
+# A layer whose clip bound some of its channels keep counts as a trained bound (no spread, not tuned) where at least
+# this share of its channels keep it; 0: any channel.
+CAP_TRAINED_SHARE = 0.0
 
 # Tuning (onnx2snn.calibrate.tune): the time steps whose outputs should follow the ANN's, the number of calibration
 # samples simulated, the factors tried on each layer's thresholds besides 1, and the spreads tried on the

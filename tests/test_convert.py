@@ -6,6 +6,7 @@ import pytest
 import torch
 from onnx import helper
 
+from onnx2snn.calibrate import thresholds
 from onnx2snn.calibrate.thresholds import ThresholdSpec
 from onnx2snn.convert import convert
 from onnx2snn.errors import CalibrationError, UnsupportedModelError
@@ -190,6 +191,24 @@ def test_a_clip_bound_stays_only_on_the_channels_that_reach_it():
     assert np.all(theta[:8] == 6.0)
     assert np.all(theta[8:] < 3.0)
     assert "in 8 of 16 channels" in snn.layers[0].source
+
+
+@pytest.mark.parametrize("share, spread", [(0.0, 0.0), (0.75, 0.75)])
+def test_a_layer_counts_as_a_trained_bound_while_cap_trained_share_of_its_channels_keep_it(monkeypatch, share,
+                                                                                          spread):
+    """Half of the 16 channels keep the bound: a trained-bound layer (no spread) while any channel counts, a
+    statistic layer (the default spread) once three quarters must keep it."""
+    monkeypatch.setattr(thresholds, "CAP_TRAINED_SHARE", share)
+    weights = W1 * np.where(np.arange(16) < 8, 20.0, 0.3).astype(np.float32)[:, None]
+    ann = make_model([helper.make_node("Gemm", ["input", "w1"], ["h"], name="fc1", transB=1),
+                      helper.make_node("Clip", ["h", "zero", "six"], ["a"], name="relu6"),
+                      helper.make_node("Gemm", ["a", "w2"], ["logits"], name="fc2", transB=1)],
+                     [("input", ["N", 6])], [("logits", ["N", 4])],
+                     {"w1": weights, "w2": W2, "zero": np.float32(0), "six": np.float32(6)})
+    snn = convert(ann, RNG.normal(size=(500, 6)).astype(np.float32), layerwise=False)
+    node = next(n for n in snn.model.graph.node if n.op_type == contract.IF_OP)
+    written = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    assert written.get(contract.ATTR_SPREAD, 0.0) == pytest.approx(spread)
 
 
 def test_the_reset_mode_is_written_and_named_in_the_method():

@@ -13,7 +13,7 @@ import onnx
 from tqdm.auto import tqdm
 
 from ..data.batches import is_stream, iter_batches
-from ..defaults import CAP_PERCENTILE
+from ..defaults import CAP_PERCENTILE, CAP_TRAINED_SHARE
 from ..distributed import merge_histograms, owns
 from ..errors import CalibrationError
 from .histogram import StreamingHistogram
@@ -228,4 +228,4 @@ def _cap(bound, site, hist, spec, timesteps):
     values = np.where(reached, bound.values, np.minimum(statistic.values, bound.values)).astype(np.float32)
     where = "" if not reached.any() else f" in {int((~reached).sum())} of {reached.size} channels"
     return Threshold(values, f"{statistic.source} (below the unused bound {np.max(bound.values):.4g}{where})",
-                     statistic.warning, trained=bool(reached.any()))
+                     statistic.warning, trained=bool(reached.any() and reached.mean() >= CAP_TRAINED_SHARE))
