@@ -21,6 +21,7 @@ import torchvision.models as models
 
 import onnx2snn
 from onnx2snn.calibrate.signed_thresholds import SignedSpec
+from onnx2snn.report.inspect_model import describe
 from snnrt import contract
 from snnrt.validate import compensation_body
 from tests.conftest import ort_run
@@ -121,7 +122,9 @@ def _export(name):
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_converts_and_evaluates(name):
+def test_converts_and_evaluates(name, tmp_path):
+    """convert and evaluate run; `inspect` on the ANN names what convert made of it: as many IF sites as IF
+    layers, every compensation unit by name, and no blocker."""
     model, side = _export(name)
     rng = np.random.default_rng(0)
     calibration = rng.standard_normal((4, 3, side, side)).astype(np.float32)
@@ -131,6 +134,14 @@ def test_converts_and_evaluates(name):
     assert {contract.IF_OP, contract.SIGNED_IF_OP} & set(ops)  # it spikes: IF layers, or signed ones (ConvNeXt)
     if name in DYNAMO:  # the pooling's GatherND moves spikes: every weight layer still reads them
         assert "GatherND" in ops and contract.SIGNED_IF_OP not in ops
+    path = tmp_path / "model.onnx"
+    path.write_bytes(model)
+    lines = describe(str(path)).splitlines()
+    assert "blocking conversion: none" in lines
+    assert f"activations that become IF neurons: {ops.count(contract.IF_OP)}" in lines
+    units = [unit.name for unit in snn.compensated or []]
+    assert (f"compensation units (not spiking): {len(units)}" in lines) == bool(units)
+    assert all(any(line.startswith(f"  {unit}: ") for line in lines) for unit in units)
     result = onnx2snn.evaluate(snn, calibration[:2], np.array([0, 1]), timesteps=(1, 2))
     assert set(result.snn_accuracy) == {1, 2}
     assert all(0.0 <= a <= 1.0 for a in result.snn_accuracy.values())
