@@ -38,10 +38,11 @@ CPU_MEMORY_BUDGET = 32 << 20
 # keeps each membrane in cache over them (benchmarks/README.md, "Chunk sizes").
 CHUNK_STEPS = 4
 # The fewest sample-steps (samples x steps) a chunk holds on CPU under the default budget, even where they pass it:
-# where one sample-step peaks above CPU_MEMORY_BUDGET / 8 (224x224 inputs: 26 MB for VGG-11), the budget alone
-# gives chunks of one sample-step, and per-call costs and convolutions on a batch of one then took twice the
-# dense bound's time (benchmarks/README.md, "Chunk sizes"). A chunk then takes about 8 times that peak.
-CPU_CHUNK_SAMPLE_STEPS = 8
+# where one sample-step peaks above CPU_MEMORY_BUDGET / 16 (224x224 inputs: 26 MB for VGG-11), the budget alone
+# gives chunks of few sample-steps (one for VGG-11: 2.2x to 4.1x the dense bound's time; four for ResNet-18: 1.0x
+# to 1.3x), while 16 took 0.6x to 0.8x (benchmarks/README.md, "Chunk sizes"). A chunk then takes about 16 times
+# that peak: 420 MB for VGG-11.
+CPU_CHUNK_SAMPLE_STEPS = 16
 # run(count_ops=True) keeps one figure per step (snnrt.stats): the most steps it counts (8 MiB of figures).
 MAX_COUNTED_STEPS = 2**20
 
