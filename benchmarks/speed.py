@@ -293,9 +293,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="MNIST CNN at T=8 only, no VGG-16 / ResNet-50")
-    parser.add_argument("--imagenet", action="store_true",
-                        help="only the ImageNet-size cases: untrained VGG-11 and ResNet-18 at 224x224, T=16")
+    cases = parser.add_mutually_exclusive_group()
+    cases.add_argument("--quick", action="store_true", help="MNIST CNN at T=8 only, no VGG-16 / ResNet-50")
+    cases.add_argument("--imagenet", action="store_true",
+                       help="only the ImageNet-size cases: untrained VGG-11 and ResNet-18 at 224x224, T=16")
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument("--memory-budget", type=_positive_int, metavar="MIB",
                         help="the runtime's chunk budget in MiB for the throughput tables (default: its own)")
@@ -312,12 +313,12 @@ def main():
         figures["imagenet"] = imagenet_cases(16 if device.type == "cuda" else 4, args.repeats, device, budget)
     else:
         figures["mnist_cnn"] = mnist_case((8,) if args.quick else (8, 32), args.repeats, device, budget)
-    if not args.quick and not args.imagenet:
-        figures["vgg16"] = vgg_case(128 if device.type == "cuda" else 16, args.repeats, device, budget)
-        figures["resnet50_conversion_s"] = conversion_time()
-        snn = convert(bundled_model("mnist_cnn_relu"), mnist5k("train")[0][:256])
-        figures["memory_mib"] = memory_table("bundled MNIST CNN", snn, mnist5k("test")[0][:128], 32, device)
-        figures["whole_process"] = process_table(args.repeats)
+        if not args.quick:
+            figures["vgg16"] = vgg_case(128 if device.type == "cuda" else 16, args.repeats, device, budget)
+            figures["resnet50_conversion_s"] = conversion_time()
+            snn = convert(bundled_model("mnist_cnn_relu"), mnist5k("train")[0][:256])
+            figures["memory_mib"] = memory_table("bundled MNIST CNN", snn, mnist5k("test")[0][:128], 32, device)
+            figures["whole_process"] = process_table(args.repeats)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
 
