@@ -1,9 +1,11 @@
 """Simulation speed of onnx2snn against the dense bound and SpikingJelly, side by side in one run.
 
-    python benchmarks/speed.py [--device auto|cpu|cuda] [--repeats 3] [--quick] [--memory-budget MIB]
+    python benchmarks/speed.py [--device auto|cpu|cuda] [--repeats 3] [--quick | --imagenet] [--memory-budget MIB]
 
 Cases: the bundled MNIST CNN (``mnist_cnn_relu``, 128 test images) at T = 8 and 32, and an untrained
-CIFAR VGG-16 (32x32) at T = 16 (batch 16 on CPU, 128 on CUDA). For each case it prints images per second:
+CIFAR VGG-16 (32x32) at T = 16 (batch 16 on CPU, 128 on CUDA). ``--imagenet`` runs other cases instead: untrained
+torchvision VGG-11 and ResNet-18 at 224x224, T = 16 (4 random images on CPU, 16 on CUDA), with the dense bound and
+the runtime's two orders only, then the peak memory of one run of each. For each case it prints images per second:
 
 - onnx2snn step: the runtime's step-by-step order (whole graph once per step), default IF update (numba's
   kernel on CPU where numba is installed, the torch.compile'd one on CUDA: snnrt.simulate.pick_kernel; the numba
@@ -59,6 +61,7 @@ from snnrt.simulate import SpikingNetwork, pick_device, pick_kernel  # noqa: E40
 DENSE = "dense bound (T x ANN)"
 ORT = "ONNX Runtime (export)"
 OURS = "onnx2snn layer"
+IMAGENET = ("vgg11", "resnet18")
 ORDERS = {"onnx2snn step": ("step", None), OURS: ("layer", None), "onnx2snn layer, eager IF": ("layer", False),
           "onnx2snn layer, torch.compile IF": ("layer", True)}
 
@@ -127,14 +130,15 @@ def _ort_case(model, x, timesteps, device):
         return None, str(exc)
 
 
-def case(name, snn, module, calibration, x, timesteps, repeats, device, budget):
-    """One table: images/s of each method for the batch x at ``timesteps`` steps."""
+def case(name, snn, module, calibration, x, timesteps, repeats, device, budget, peers=True):
+    """One table: images/s of each method for the batch x at ``timesteps`` steps. ``peers=False``: the dense bound
+    and the runtime's two orders with the default IF update only (no SpikingJelly, ONNX Runtime, other IF updates)."""
     runs, notes, kernels = {}, {}, {}
     xt = torch.from_numpy(x).to(device)
     ann = GraphModule(snn.ann).to(device).eval()
     runs[DENSE] = torch.no_grad()(lambda: ann(xt))
     for label, (order, fused) in ORDERS.items():
-        if fused is not None and pick_kernel(device, fused) == pick_kernel(device):
+        if fused is not None and (not peers or pick_kernel(device, fused) == pick_kernel(device)):
             continue
         network = SpikingNetwork(snn.model, device, order=order, fused=fused, memory_budget=budget)
         if network.kernel == "numba":
@@ -142,10 +146,11 @@ def case(name, snn, module, calibration, x, timesteps, repeats, device, budget):
         runs[label] = lambda network=network: network.run(xt, timesteps)
         kernels[label] = network.kernel
         notes[label] = f"IF update: {network.kernel}"
-    runs["SpikingJelly"], notes["SpikingJelly"] = _sj_run(module, calibration, x, timesteps, device)
-    runs[ORT], why = _ort_case(snn.model, x, timesteps, device)
-    if why:
-        notes[ORT] = why
+    if peers:
+        runs["SpikingJelly"], notes["SpikingJelly"] = _sj_run(module, calibration, x, timesteps, device)
+        runs[ORT], why = _ort_case(snn.model, x, timesteps, device)
+        if why:
+            notes[ORT] = why
     seconds, warm_up = interleaved_best({k: v for k, v in runs.items() if v is not None}, repeats, device)
     seconds[DENSE] *= timesteps
     for label, kernel in kernels.items():
@@ -159,9 +164,14 @@ def case(name, snn, module, calibration, x, timesteps, repeats, device, budget):
         if label not in seconds:
             print(f"| {label}{note} | n/a | | |")
             continue
-        print(f"| {label}{note} | {len(x) / seconds[label]:.1f} | {seconds[label] / dense:.2f}x | "
+        print(f"| {label}{note} | {_rate(len(x) / seconds[label])} | {seconds[label] / dense:.2f}x | "
               f"{seconds[label] / ours:.2f}x |")
     return {label: len(x) / s for label, s in seconds.items()}
+
+
+def _rate(images_per_s):
+    """Images/s to print: one decimal, or three significant digits below 10 (the ImageNet-size cases)."""
+    return f"{images_per_s:.1f}" if images_per_s >= 10 else f"{images_per_s:.3g}"
 
 
 def describe(device):
@@ -200,6 +210,25 @@ def vgg_case(batch, repeats, device, budget):
     return case("untrained CIFAR VGG-16", snn, module, data[:64], data[64:], 16, repeats, device, budget)
 
 
+def imagenet_cases(batch, repeats, device, budget):
+    """Untrained torchvision VGG-11 and ResNet-18 at 224x224, T=16: the runtime's orders against the dense bound.
+    Thresholds come from the statistics of 4 random images (no layer-wise calibration): the time of a run depends
+    on the layer sizes, hardly on the thresholds. Then the peak memory of one run in each order."""
+    import torchvision
+
+    figures = {}
+    for name in IMAGENET:
+        torch.manual_seed(0)
+        module = getattr(torchvision.models, name)(weights=None).eval()
+        data = np.random.default_rng(0).random((4 + batch, 3, 224, 224), dtype=np.float32)
+        snn = convert(_export(module, (3, 224, 224)), data[:4], layerwise=False)
+        label = f"untrained {name} (torchvision, 224x224)"
+        figures[name] = {"images_per_s": case(label, snn, module, None, data[4:], 16, repeats, device, budget,
+                                              peers=False),
+                         "memory_mib": memory_table(label, snn, data[4:], 16, device)}
+    return figures
+
+
 def conversion_time():
     from resnet50 import resnet50_onnx
 
@@ -234,13 +263,13 @@ def _peak_resident():
     return int(line.split()[1]) * 1024
 
 
-def memory_table(timesteps, batch, device):
-    x_train, _ = mnist5k("train")
+def memory_table(name, snn, x, timesteps, device):
+    """Extra memory of one run of ``snn`` on the batch x in each order, each in a fresh process (memory_child)."""
     with tempfile.TemporaryDirectory() as folder:
-        path, inputs = Path(folder) / "cnn.snn.onnx", Path(folder) / "x.npy"
-        convert(bundled_model("mnist_cnn_relu"), x_train[:256], output=path)
-        np.save(inputs, mnist5k("test")[0][:batch])
-        print(f"\npeak memory of one run, bundled MNIST CNN, T={timesteps}, batch {batch}, {describe(device)}")
+        path, inputs = Path(folder) / "snn.onnx", Path(folder) / "x.npy"
+        snn.save(path)
+        np.save(inputs, x)
+        print(f"\npeak memory of one run, {name}, T={timesteps}, batch {len(x)}, {describe(device)}")
         print("| order | extra memory (MiB) |\n|---|---|")
         result = {}
         for order in ("step", "layer"):
@@ -264,7 +293,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="MNIST CNN at T=8 only, no VGG-16 / ResNet-50")
+    cases = parser.add_mutually_exclusive_group()
+    cases.add_argument("--quick", action="store_true", help="MNIST CNN at T=8 only, no VGG-16 / ResNet-50")
+    cases.add_argument("--imagenet", action="store_true",
+                       help="only the ImageNet-size cases: untrained VGG-11 and ResNet-18 at 224x224, T=16")
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument("--memory-budget", type=_positive_int, metavar="MIB",
                         help="the runtime's chunk budget in MiB for the throughput tables (default: its own)")
@@ -276,13 +308,17 @@ def main():
         return
     device = pick_device(args.device)
     budget = args.memory_budget << 20 if args.memory_budget else None
-    figures = {"device": describe(device), "memory_budget_mib": args.memory_budget,
-               "mnist_cnn": mnist_case((8,) if args.quick else (8, 32), args.repeats, device, budget)}
-    if not args.quick:
-        figures["vgg16"] = vgg_case(128 if device.type == "cuda" else 16, args.repeats, device, budget)
-        figures["resnet50_conversion_s"] = conversion_time()
-        figures["memory_mib"] = memory_table(32, 128, device)
-        figures["whole_process"] = process_table(args.repeats)
+    figures = {"device": describe(device), "memory_budget_mib": args.memory_budget}
+    if args.imagenet:
+        figures["imagenet"] = imagenet_cases(16 if device.type == "cuda" else 4, args.repeats, device, budget)
+    else:
+        figures["mnist_cnn"] = mnist_case((8,) if args.quick else (8, 32), args.repeats, device, budget)
+        if not args.quick:
+            figures["vgg16"] = vgg_case(128 if device.type == "cuda" else 16, args.repeats, device, budget)
+            figures["resnet50_conversion_s"] = conversion_time()
+            snn = convert(bundled_model("mnist_cnn_relu"), mnist5k("train")[0][:256])
+            figures["memory_mib"] = memory_table("bundled MNIST CNN", snn, mnist5k("test")[0][:128], 32, device)
+            figures["whole_process"] = process_table(args.repeats)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
 

@@ -37,6 +37,12 @@ CPU_MEMORY_BUDGET = 32 << 20
 # The fewest time steps a chunk holds where the budget allows, by taking fewer samples, so that the numba kernel
 # keeps each membrane in cache over them (benchmarks/README.md, "Chunk sizes").
 CHUNK_STEPS = 4
+# The fewest sample-steps (samples x steps) a chunk holds on CPU under the default budget, even where they pass it:
+# where one sample-step peaks above CPU_MEMORY_BUDGET / 16 (224x224 inputs: 26 MB for VGG-11), the budget alone
+# gives chunks of few sample-steps (one for VGG-11: 2.2x to 4.1x the dense bound's time; four for ResNet-18: 1.0x
+# to 1.3x), while 16 took 0.6x to 0.8x (benchmarks/README.md, "Chunk sizes"). A chunk then takes about 16 times
+# that peak: 420 MB for VGG-11.
+CPU_CHUNK_SAMPLE_STEPS = 16
 # run(count_ops=True) keeps one figure per step (snnrt.stats): the most steps it counts (8 MiB of figures).
 MAX_COUNTED_STEPS = 2**20
 
@@ -112,6 +118,8 @@ class SpikingNetwork:
         self.graph = GraphModule(model).to(self.device).eval()
         self.order = order
         self.memory_budget = memory_budget or default_memory_budget(self.device)
+        # sample-steps that a chunk holds whatever the budget: an explicit budget is kept to the byte
+        self.min_sample_steps = CPU_CHUNK_SAMPLE_STEPS if memory_budget is None and self.device.type == "cpu" else 1
         self.kernel = pick_kernel(self.device, fused)
         for _, layer in self.graph.stateful_layers():
             if hasattr(layer, "kernel"):
@@ -135,15 +143,15 @@ class SpikingNetwork:
     def chunks(self, x, timesteps, order, encoding):
         """(samples, steps) per graph call: everything at once where it fits the memory budget, else every
         sample for as many steps as fit, but at least ``CHUNK_STEPS`` steps where the budget allows (fewer
-        samples then), so that the numba IF kernel keeps the membranes in cache over these steps. Chunks are
-        made as alike as they can be."""
+        samples then), so that the numba IF kernel keeps the membranes in cache over these steps. The budget
+        holds at least ``min_sample_steps`` sample-steps. Chunks are made as alike as they can be."""
         if order == "step":
             return len(x), 1
         key = (tuple(x.shape[1:]), x.dtype, encoding)
         if key not in self._peaks:
             self._peaks[key] = peak_bytes_per_sample_step(self.graph, x[:1], encoding == "poisson")
             self.reset()
-        fits = self.memory_budget // max(1, self._peaks[key])  # sample-steps that one chunk may hold
+        fits = max(self.min_sample_steps, self.memory_budget // max(1, self._peaks[key]))  # sample-steps a chunk holds
         if len(x) * timesteps <= fits:
             return len(x), timesteps
         steps = min(timesteps, CHUNK_STEPS)

@@ -13,6 +13,7 @@ from onnx2snn.convert import convert
 from onnx2snn.data.datasets import mnist5k
 from onnx2snn.load.bundled import bundled_model
 from snnrt.errors import RuntimeInputError
+from snnrt import simulate
 from snnrt.simulate import SpikingNetwork
 from tests import exported_models
 from tests.conftest import tiny_snn
@@ -92,6 +93,22 @@ def test_chunks_over_samples_and_time_agree_exactly(mnist):
         assert SpikingNetwork(snn.model, "cpu", order="layer", memory_budget=budget).chunks(
             torch.as_tensor(x), 8, "layer", "direct") == chunks
         _assert_same_runs(snn.model, x, 8, memory_budget=budget)
+
+
+def test_default_cpu_chunks_hold_sixteen_sample_steps_where_the_budget_holds_fewer(mnist, monkeypatch):
+    # as at 224x224, where 32 MiB holds one sample-step of VGG-11: here a budget of 2 sample-steps of the CNN
+    snn = convert(bundled_model("mnist_cnn_maxpool"), mnist[0])
+    x = torch.as_tensor(mnist[1][:10])
+    probe = SpikingNetwork(snn.model, "cpu", order="layer")
+    probe.chunks(x, 8, "layer", "direct")
+    budget = 2 * probe._peaks[((1, 28, 28), torch.float32, "direct")]
+    monkeypatch.setattr(simulate, "CPU_MEMORY_BUDGET", budget)
+    # CPU_CHUNK_SAMPLE_STEPS (16) as 4 samples of CHUNK_STEPS (4) steps: the budget alone gave (1, 2)
+    assert SpikingNetwork(snn.model, "cpu", order="layer").chunks(x, 8, "layer", "direct") == (4, 4)
+    # a budget that the caller gives is kept
+    assert SpikingNetwork(snn.model, "cpu", order="layer", memory_budget=budget).chunks(
+        x, 8, "layer", "direct") == (1, 2)
+    _assert_same_runs(snn.model, x, 8)
 
 
 def test_poisson_encoding_agrees_exactly_also_in_chunks(mnist):
