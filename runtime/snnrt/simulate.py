@@ -17,6 +17,7 @@ sum in another order than on N, which could in principle also move a spike that 
 
 import collections
 import contextlib
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -154,7 +155,7 @@ class SpikingNetwork:
 
     @torch.no_grad()
     def run(self, x, timesteps, encoding="direct", seed=None, count_ops=False, order=None, stop_when_stable=None,
-            channel_rates=False, observe=None, keep=None):
+            channel_rates=False, observe=None, keep=None, rerun=None):
         """Simulate ``timesteps`` steps on the batch x (analog input fed at every step, or Poisson spikes).
 
         ``keep``: the step counts whose anytime outputs to return (None: every step), so that the memory a run
@@ -167,9 +168,16 @@ class SpikingNetwork:
         graph value as it is computed: ``values`` (steps, samples, ...) are its outputs at steps first_step + 1...
         for samples first_sample... of x; for each chunk of samples the steps come in order. The callback must
         not keep ``values`` past the call (their memory is reused).
+        ``rerun``: (nodes, given), to compute only the nodes of those indices in self.graph.nodes (those that a
+        change reaches, such as new thresholds of one IF layer), the others' values coming from an earlier run:
+        ``given(first_sample, samples, first_step, steps)`` returns {name: value} of every value that the nodes
+        read from the others, for those samples of x and steps, laid out as snnrt.graph computes it (time folded
+        into the batch where it varies: see snnrt.folding). Direct encoding only.
         """
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+        if rerun is not None and encoding != "direct":
+            raise ValueError("a rerun of part of the graph needs direct encoding")
         if timesteps < 1:
             raise ValueError(f"timesteps must be at least 1, got {timesteps}")
         if count_ops and timesteps > MAX_COUNTED_STEPS:
@@ -199,8 +207,10 @@ class SpikingNetwork:
         recorders = _recorders(layers, channel_rates)
         with counter if count_ops else contextlib.nullcontext(), _recording(recorders or []):
             for start in range(0, len(x), samples):
-                outputs.append(self._run_chunk(x[start : start + samples], timesteps, steps, encoding, generator,
-                                               counter, stop_when_stable, _at_sample(observe, start), set(kept)))
+                part = x[start : start + samples]
+                given = None if rerun is None else (rerun[0], functools.partial(rerun[1], start, len(part)))
+                outputs.append(self._run_chunk(part, timesteps, steps, encoding, generator, counter, stop_when_stable,
+                                               _at_sample(observe, start), set(kept), given))
         if count_ops:
             counter.finish(len(x))
         return SimulationResult(
@@ -214,7 +224,7 @@ class SpikingNetwork:
             steps=kept[: len(outputs[0])],
         )
 
-    def _run_chunk(self, x, timesteps, steps, encoding, generator, counter, stop_when_stable, observe, keep):
+    def _run_chunk(self, x, timesteps, steps, encoding, generator, counter, stop_when_stable, observe, keep, rerun):
         for _, layer in self.graph.stateful_layers():
             layer.reset_membrane()
         cache = {} if encoding == "direct" else None
@@ -228,8 +238,9 @@ class SpikingNetwork:
             else:  # one draw per step over the whole batch, as in step order, so that the spikes agree
                 draws = [torch.rand(x.shape, generator=generator, device=self.device) for _ in range(count)]
                 step_input = (torch.stack(draws) < x).to(x.dtype).flatten(0, 1)
+            only, outer = (None, None) if rerun is None else (rerun[0], rerun[1](first, count))
             outs, captured = self.graph.run(step_input, capture=observe, static_cache=cache, steps=count,
-                                            inputs_vary=encoding == "poisson")
+                                            inputs_vary=encoding == "poisson", outer=outer, only=only)
             for name, callback in observe.items():
                 callback(_per_step(captured[name], count, len(x), name in varying), first)
             per_step = _per_step(outs[0], count, len(x), self.graph.output_names[0] in varying)
