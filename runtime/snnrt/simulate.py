@@ -133,16 +133,17 @@ class SpikingNetwork:
             return "step" if problems else "layer"
         return order
 
-    def chunks(self, x, timesteps, order, encoding):
+    def chunks(self, x, timesteps, order, encoding, observed=()):
         """(samples, steps) per graph call: everything at once where it fits the memory budget, else every
         sample for as many steps as fit, but at least ``CHUNK_STEPS`` steps where the budget allows (fewer
         samples then), so that the numba IF kernel keeps the membranes in cache over these steps. Chunks are
-        made as alike as they can be."""
+        made as alike as they can be. ``observed``: the names of values that a call keeps to its end (run:
+        observe)."""
         if order == "step":
             return len(x), 1
-        key = (tuple(x.shape[1:]), x.dtype, encoding)
+        key = (tuple(x.shape[1:]), x.dtype, encoding, frozenset(observed))
         if key not in self._peaks:
-            self._peaks[key] = peak_bytes_per_sample_step(self.graph, x[:1], encoding == "poisson")
+            self._peaks[key] = peak_bytes_per_sample_step(self.graph, x[:1], encoding == "poisson", observed)
             self.reset()
         fits = self.memory_budget // max(1, self._peaks[key])  # sample-steps that one chunk may hold
         if len(x) * timesteps <= fits:
@@ -195,11 +196,11 @@ class SpikingNetwork:
         generator = torch.Generator(device=self.device)
         if seed is not None:
             generator.manual_seed(seed)
-        samples, steps = self.chunks(x, timesteps, order, encoding)
         observe = dict(observe or {})
         unknown = set(observe) - {name for node in self.graph.nodes for name in node.outputs}
         if unknown:
             raise ValueError(f"observe names {sorted(unknown)}, which are not values computed by this network")
+        samples, steps = self.chunks(x, timesteps, order, encoding, observe)
         self.reset()
         counter = OpCounter(self.graph, inputs_vary=encoding == "poisson")
         outputs = []
