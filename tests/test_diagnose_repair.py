@@ -10,6 +10,7 @@ from onnx2snn.defaults import DIAGNOSE_REPAIR_FACTORS
 from onnx2snn.report import diagnose_repair
 from onnx2snn.report.diagnose_cut import Cut
 from onnx2snn.report.diagnose_sites import if_sites, scaled_threshold
+from snnrt import cpu_fused
 from snnrt.simulate import SpikingNetwork
 from tests.conftest import make_model
 
@@ -19,7 +20,10 @@ TIMESTEPS = [1, 2, 4, 8, 16]
 @pytest.fixture(scope="module")
 def residual():
     """A residual MLP, input (N, 6): a1 = relu(fc1), a2 = relu(fc2(a1)), logits = fc3(a1 + a2), also output h1 =
-    fc1's output; converted, with a2's thresholds halved so that some repair gains; and 96 inputs."""
+    fc1's output; converted, with a2's thresholds halved so that some repair gains; and 96 inputs. The numba IF
+    kernel, which a long diagnosis runs (snnrt.cpu_fused.pays), is loaded where numba is installed."""
+    if cpu_fused.available():
+        cpu_fused.load()
     rng = np.random.default_rng(3)
     weights = {"w1": rng.normal(size=(16, 6)), "w2": rng.normal(size=(16, 16)) / 4, "w3": rng.normal(size=(5, 16))}
     nodes = [helper.make_node("Gemm", ["input", "w1"], ["h1"], transB=1), helper.make_node("Relu", ["h1"], ["a1"]),
@@ -50,7 +54,7 @@ def _whole_snn_trials(snn, names, x, target, order):
 
 
 # chunks of one input (the memory a chunk's kept values may take: 1 byte) and of the batch size, 64 of the 96
-@pytest.mark.parametrize(("order", "memory"), [("layer", 1), ("step", 64 << 20)])
+@pytest.mark.parametrize(("order", "memory"), [("layer", 1), ("layer", 64 << 20), ("step", 64 << 20)])
 def test_reruns_downstream_of_each_layer_score_as_runs_of_the_whole_repaired_snn(residual, order, memory,
                                                                                 monkeypatch):
     snn, names, x, target = residual

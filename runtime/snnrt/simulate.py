@@ -142,7 +142,8 @@ class SpikingNetwork:
         if order == "step":
             return len(x), 1
         key = (tuple(x.shape[1:]), x.dtype, encoding, frozenset(observed))
-        if key not in self._peaks:
+        if key not in self._peaks:  # one step on one sample, from the reset state and back to it
+            self.reset()
             self._peaks[key] = peak_bytes_per_sample_step(self.graph, x[:1], encoding == "poisson", observed)
             self.reset()
         fits = self.memory_budget // max(1, self._peaks[key])  # sample-steps that one chunk may hold
