@@ -51,6 +51,7 @@ class KeptValues:
     def bytes_per_sample(self, x):
         """The memory that the kept values of one input take (at least 1 byte)."""
         sample = torch.as_tensor(x[:1]).to(self.network.device)
+        self.network.reset()  # one step on one sample, from the reset state and back to it
         _, values = self.network.graph.run(sample, capture=self.names)
         self.network.reset()
         return max(1, sum(value.numel() * value.element_size() * (self.timesteps if name in self.varying else 1)
