@@ -62,3 +62,6 @@ WEIGHT_FIT_SPACING = 2
 # largest T the trials score (the low T where a conversion loses accuracy).
 DIAGNOSE_REPAIR_FACTORS = (0.8, 1.25)
 DIAGNOSE_REPAIR_MAX_T = 16
+# The memory that the values kept for the trials' reruns may take (onnx2snn.report.diagnose_repair): it sets how many
+# inputs a chunk of trials holds.
+DIAGNOSE_REPAIR_MEMORY = 64 << 20

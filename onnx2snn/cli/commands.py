@@ -304,7 +304,7 @@ def eval_command(obj, model, data, timesteps, ann, budget, plot, as_json, sample
 @click.option("--samples", type=click.IntRange(1), help="Use N samples drawn with --seed.")
 @click.option("--repair-samples", type=click.IntRange(0), default=0, show_default=True,
               help="Try each layer's threshold repair on the first N samples and name the layer to repair first "
-                   "(two SNN runs per IF layer; 0: no trials).")
+                   "(each reruns the SNN from its layer on; 0: no trials).")
 @batch_options
 @simulation_options
 @image_options

@@ -83,7 +83,12 @@ def scaled_threshold(snn, name, factor):
     node = next((n for n in model.graph.node if n.name == name and n.op_type == contract.IF_OP), None)
     if node is None:
         raise ValueError(f"the SNN has no IF node {name!r}")
+    scale_if_node(node, factor)
+    return model
+
+
+def scale_if_node(node, factor):
+    """Multiply an IF NodeProto's thresholds and initial potentials by ``factor``, in place."""
     for attr in node.attribute:
         if attr.name in (contract.ATTR_THRESHOLD, contract.ATTR_V_INIT):
             attr.floats[:] = [v * factor for v in attr.floats]
-    return model

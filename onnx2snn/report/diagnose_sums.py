@@ -35,6 +35,8 @@ class RateSums:
                 self.total += value
             if first_step + k + 1 in self.sums:
                 self._compare(first_step + k + 1, ann)
+            if first_step + k + 1 == self.timesteps[-1]:  # the chunk's sums are done: free its running sum
+                self.total = None
 
     def _compare(self, t, ann):
         rate = self.total / t

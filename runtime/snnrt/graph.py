@@ -87,7 +87,7 @@ class GraphModule(torch.nn.Module):
         outputs, _ = self.run(*inputs)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
-    def run(self, *inputs, capture=(), static_cache=None, outer=None, steps=1, inputs_vary=False):
+    def run(self, *inputs, capture=(), static_cache=None, outer=None, steps=1, inputs_vary=False, only=None):
         """Run the graph; returns (list of graph outputs, dict of captured values by name).
 
         ``steps`` > 1 advances the stateful layers that many time steps in one call: time-varying values
@@ -95,8 +95,10 @@ class GraphModule(torch.nn.Module):
         inputs are already laid out so (Poisson spikes), otherwise they are the same at every step.
         With a ``static_cache`` dict, nodes that do not depend on any stateful layer keep their outputs
         there and reuse them on the next call: valid while the inputs stay the same (direct encoding).
-        ``outer`` holds the enclosing scope's values that a subgraph reads. On CUDA the graph computes in
-        full float32 (snnrt.precision: no TF32).
+        ``outer`` holds the enclosing scope's values that a subgraph reads. ``only``: the indices of the nodes to
+        compute, the others skipped (a rerun of the part of the graph that a change reaches): ``outer`` then holds
+        the values that these nodes read from the skipped ones, and the nodes never overwrite them. On CUDA the
+        graph computes in full float32 (snnrt.precision: no TF32).
         """
         if len(inputs) != len(self.input_names):
             raise RuntimeInputError(
@@ -107,14 +109,16 @@ class GraphModule(torch.nn.Module):
             raise RuntimeInputError("this graph cannot run several time steps at once: " + "; ".join(plan.problems))
         device = next((x.device for x in inputs if isinstance(x, torch.Tensor)), None)
         with full_float32(device):
-            return self._run(inputs, capture, static_cache, outer, steps, plan)
+            return self._run(inputs, capture, static_cache, outer, steps, plan, only)
 
-    def _run(self, inputs, capture, static_cache, outer, steps, plan):
+    def _run(self, inputs, capture, static_cache, outer, steps, plan, only):
         env = dict(outer or {})
         env.update(zip(self.input_names, inputs))
         keep = set(capture) | set(self.output_names)
         captured = {n: env[n] for n in capture if n in env}
         for step, (node, layer) in enumerate(zip(self.nodes, self.layers)):
+            if only is not None and step not in only:
+                continue
             if static_cache is not None and step in static_cache:
                 result = static_cache[step]
             else:

@@ -17,6 +17,7 @@ sum in another order than on N, which could in principle also move a spike that 
 
 import collections
 import contextlib
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -140,16 +141,18 @@ class SpikingNetwork:
             return "step" if problems else "layer"
         return order
 
-    def chunks(self, x, timesteps, order, encoding):
+    def chunks(self, x, timesteps, order, encoding, observed=()):
         """(samples, steps) per graph call: everything at once where it fits the memory budget, else every
         sample for as many steps as fit, but at least ``CHUNK_STEPS`` steps where the budget allows (fewer
         samples then), so that the numba IF kernel keeps the membranes in cache over these steps. The budget
-        holds at least ``min_sample_steps`` sample-steps. Chunks are made as alike as they can be."""
+        holds at least ``min_sample_steps`` sample-steps. Chunks are made as alike as they can be. ``observed``:
+        the names of values that a call keeps to its end (run: observe)."""
         if order == "step":
             return len(x), 1
-        key = (tuple(x.shape[1:]), x.dtype, encoding)
-        if key not in self._peaks:
-            self._peaks[key] = peak_bytes_per_sample_step(self.graph, x[:1], encoding == "poisson")
+        key = (tuple(x.shape[1:]), x.dtype, encoding, frozenset(observed))
+        if key not in self._peaks:  # one step on one sample, from the reset state and back to it
+            self.reset()
+            self._peaks[key] = peak_bytes_per_sample_step(self.graph, x[:1], encoding == "poisson", observed)
             self.reset()
         fits = max(self.min_sample_steps, self.memory_budget // max(1, self._peaks[key]))  # sample-steps a chunk holds
         if len(x) * timesteps <= fits:
@@ -162,7 +165,7 @@ class SpikingNetwork:
 
     @torch.no_grad()
     def run(self, x, timesteps, encoding="direct", seed=None, count_ops=False, order=None, stop_when_stable=None,
-            channel_rates=False, observe=None, keep=None):
+            channel_rates=False, observe=None, keep=None, rerun=None):
         """Simulate ``timesteps`` steps on the batch x (analog input fed at every step, or Poisson spikes).
 
         ``keep``: the step counts whose anytime outputs to return (None: every step), so that the memory a run
@@ -175,9 +178,16 @@ class SpikingNetwork:
         graph value as it is computed: ``values`` (steps, samples, ...) are its outputs at steps first_step + 1...
         for samples first_sample... of x; for each chunk of samples the steps come in order. The callback must
         not keep ``values`` past the call (their memory is reused).
+        ``rerun``: (nodes, given), to compute only the nodes of those indices in self.graph.nodes (those that a
+        change reaches, such as new thresholds of one IF layer), the others' values coming from an earlier run:
+        ``given(first_sample, samples, first_step, steps)`` returns {name: value} of every value that the nodes
+        read from the others, for those samples of x and steps, laid out as snnrt.graph computes it (time folded
+        into the batch where it varies: see snnrt.folding). Direct encoding only.
         """
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+        if rerun is not None and encoding != "direct":
+            raise ValueError("a rerun of part of the graph needs direct encoding")
         if timesteps < 1:
             raise ValueError(f"timesteps must be at least 1, got {timesteps}")
         if count_ops and timesteps > MAX_COUNTED_STEPS:
@@ -195,11 +205,11 @@ class SpikingNetwork:
         generator = torch.Generator(device=self.device)
         if seed is not None:
             generator.manual_seed(seed)
-        samples, steps = self.chunks(x, timesteps, order, encoding)
         observe = dict(observe or {})
         unknown = set(observe) - {name for node in self.graph.nodes for name in node.outputs}
         if unknown:
             raise ValueError(f"observe names {sorted(unknown)}, which are not values computed by this network")
+        samples, steps = self.chunks(x, timesteps, order, encoding, observe)
         self.reset()
         counter = OpCounter(self.graph, inputs_vary=encoding == "poisson")
         outputs = []
@@ -207,8 +217,10 @@ class SpikingNetwork:
         recorders = _recorders(layers, channel_rates)
         with counter if count_ops else contextlib.nullcontext(), _recording(recorders or []):
             for start in range(0, len(x), samples):
-                outputs.append(self._run_chunk(x[start : start + samples], timesteps, steps, encoding, generator,
-                                               counter, stop_when_stable, _at_sample(observe, start), set(kept)))
+                part = x[start : start + samples]
+                given = None if rerun is None else (rerun[0], functools.partial(rerun[1], start, len(part)))
+                outputs.append(self._run_chunk(part, timesteps, steps, encoding, generator, counter, stop_when_stable,
+                                               _at_sample(observe, start), set(kept), given))
         if count_ops:
             counter.finish(len(x))
         return SimulationResult(
@@ -222,7 +234,7 @@ class SpikingNetwork:
             steps=kept[: len(outputs[0])],
         )
 
-    def _run_chunk(self, x, timesteps, steps, encoding, generator, counter, stop_when_stable, observe, keep):
+    def _run_chunk(self, x, timesteps, steps, encoding, generator, counter, stop_when_stable, observe, keep, rerun):
         for _, layer in self.graph.stateful_layers():
             layer.reset_membrane()
         cache = {} if encoding == "direct" else None
@@ -236,8 +248,9 @@ class SpikingNetwork:
             else:  # one draw per step over the whole batch, as in step order, so that the spikes agree
                 draws = [torch.rand(x.shape, generator=generator, device=self.device) for _ in range(count)]
                 step_input = (torch.stack(draws) < x).to(x.dtype).flatten(0, 1)
+            only, outer = (None, None) if rerun is None else (rerun[0], rerun[1](first, count))
             outs, captured = self.graph.run(step_input, capture=observe, static_cache=cache, steps=count,
-                                            inputs_vary=encoding == "poisson")
+                                            inputs_vary=encoding == "poisson", outer=outer, only=only)
             for name, callback in observe.items():
                 callback(_per_step(captured[name], count, len(x), name in varying), first)
             per_step = _per_step(outs[0], count, len(x), self.graph.output_names[0] in varying)

@@ -14,6 +14,7 @@ from onnx2snn.data.datasets import mnist5k
 from onnx2snn.load.bundled import bundled_model
 from snnrt.errors import RuntimeInputError
 from snnrt import simulate
+from snnrt.memory import peak_bytes_per_sample_step
 from snnrt.simulate import SpikingNetwork
 from tests import exported_models
 from tests.conftest import tiny_snn
@@ -84,7 +85,12 @@ def test_chunks_over_samples_and_time_agree_exactly(mnist):
     whole = SpikingNetwork(snn.model, "cpu", order="layer")
     assert whole.chunks(torch.as_tensor(x), 8, "layer", "direct") == (10, 8)
     _assert_same_runs(snn.model, x, 8, memory_budget=1)
-    peak = whole._peaks[((1, 28, 28), torch.float32, "direct")]
+    peak = whole._peaks[((1, 28, 28), torch.float32, "direct", frozenset())]
+    # values that a run observes live to the end of each call: with every value observed, the peak is their sum
+    names = [name for node in whole.graph.nodes for name in node.outputs if name]
+    _, values = whole.graph.run(torch.as_tensor(x[:1]), capture=names)
+    every = x[:1].nbytes + sum(value.numel() * value.element_size() for value in values.values())
+    assert peak < every == peak_bytes_per_sample_step(whole.graph, torch.as_tensor(x[:1]), kept=names)
     # (samples, steps) for a budget of so many sample-steps: every sample where CHUNK_STEPS (4) steps of them fit
     # (5 steps fit at 50, but 5 and 3 become 4 and 4), else fewer samples, in chunks as alike as they can be, for
     # 4 steps or as many as fit
@@ -101,7 +107,7 @@ def test_default_cpu_chunks_hold_sixteen_sample_steps_where_the_budget_holds_few
     x = torch.as_tensor(mnist[1][:10])
     probe = SpikingNetwork(snn.model, "cpu", order="layer")
     probe.chunks(x, 8, "layer", "direct")
-    budget = 2 * probe._peaks[((1, 28, 28), torch.float32, "direct")]
+    budget = 2 * probe._peaks[((1, 28, 28), torch.float32, "direct", frozenset())]
     monkeypatch.setattr(simulate, "CPU_MEMORY_BUDGET", budget)
     # CPU_CHUNK_SAMPLE_STEPS (16) as 4 samples of CHUNK_STEPS (4) steps: the budget alone gave (1, 2)
     assert SpikingNetwork(snn.model, "cpu", order="layer").chunks(x, 8, "layer", "direct") == (4, 4)
