@@ -1,7 +1,7 @@
 """How long `onnx2snn diagnose` takes against `onnx2snn eval` on the same SNN and data, and the memory it peaks at.
 
     python benchmarks/diagnose_speed.py [--model resnet20] [--samples 1000] [--timesteps 1,2,4,8,16,32,64]
-                                        [--repeats 1] [--batch-size 128] [--repair-samples 0]
+                                        [--repeats 1] [--batch-size 32] [--repair-samples 0]
 
 Converts the model (a zoo or bundled name; by default the zoo's resnet20, 20 ReLU layers on MNIST) with the
 defaults on its dataset's training split, then runs eval (with the ANN, as `eval --ann` does) and diagnose on the
@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.zoo import ZOO, zoo_path  # noqa: E402
+from onnx2snn.defaults import DIAGNOSE_BATCH_SIZE  # noqa: E402
 from onnx2snn.load.bundled import bundled_model  # noqa: E402
 
 NO_IMAGE_OPTIONS = {"resize": None, "mean": None, "std": None, "layout": "nchw"}
@@ -61,7 +62,8 @@ def main():
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--timesteps", default="1,2,4,8,16,32,64")
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=128, help="diagnose's batch size")
+    parser.add_argument("--batch-size", type=int, default=DIAGNOSE_BATCH_SIZE,
+                        help="diagnose's batch size (default: %(default)s, diagnose's own)")
     parser.add_argument("--repair-samples", type=int, default=0, help="diagnose's --repair-samples")
     parser.add_argument("--worker", nargs=3, metavar=("TASK", "SNN", "DATASET"), help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -58,6 +58,11 @@ WEIGHT_FIT_RIDGE = 1e-3
 WEIGHT_FIT_GRAM_MEMORY = 64 << 20
 WEIGHT_FIT_SPACING = 2
 
+# diagnose's batch: it holds the ANN's values at every IF site for a whole batch. On the zoo's resnet20 (1000 images,
+# T = 1..64, idle machine, benchmarks/diagnose_speed.py) batch 128 took 888 MiB of its own with --repair-samples 64
+# at 1.29x eval's time, batch 32 462 MiB at 1.42x: the target is 500 MiB and 2x.
+DIAGNOSE_BATCH_SIZE = 32
+
 # diagnose --repair-samples (onnx2snn.report.diagnose_repair): the factors tried on each IF layer's thresholds and the
 # largest T the trials score (the low T where a conversion loses accuracy).
 DIAGNOSE_REPAIR_FACTORS = (0.8, 1.25)

@@ -1,6 +1,7 @@
 """onnx2snn diagnose: the streaming figures against the whole tensors, a deliberately broken threshold found,
 and the command line (table, JSON, plot, bad input)."""
 
+import inspect
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 from click.testing import CliRunner
 from onnx import helper
 
+from onnx2snn import defaults
 from onnx2snn.cli.commands import main
 from onnx2snn.convert import convert
 from onnx2snn.data.datasets import digits
@@ -175,3 +177,14 @@ def test_diagnose_bad_input_is_one_line_and_exit_2(snn, tmp_path):
     assert result.exit_code == 2 and "the SNN has no IF nodes" in result.output
     with pytest.raises(DataError, match="at least one input"):
         diagnose(snn, MLP, np.zeros((0, 64), np.float32))
+
+
+def test_diagnose_batches_default_to_diagnose_batch_size_and_eval_keeps_128():
+    """diagnose holds the ANN's values at every IF site for a batch: its batch is smaller than the other commands'."""
+    def batch_default(command):
+        option = next(p for p in main.commands[command].params if p.name == "batch_size")
+        return option.default
+
+    assert batch_default("diagnose") == defaults.DIAGNOSE_BATCH_SIZE == 32
+    assert batch_default("eval") == 128
+    assert inspect.signature(diagnose).parameters["batch_size"].default == defaults.DIAGNOSE_BATCH_SIZE

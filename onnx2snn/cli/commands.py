@@ -305,7 +305,7 @@ def eval_command(obj, model, data, timesteps, ann, budget, plot, as_json, sample
 @click.option("--repair-samples", type=click.IntRange(0), default=0, show_default=True,
               help="Try each layer's threshold repair on the first N samples and name the layer to repair first "
                    "(each reruns the SNN from its layer on; 0: no trials).")
-@batch_options
+@batch_options(batch_size=defaults.DIAGNOSE_BATCH_SIZE)
 @simulation_options
 @image_options
 @click.pass_obj

@@ -1,5 +1,6 @@
 """Options shared by the onnx2snn commands, their parsing, and reading data the way a model takes it."""
 
+import functools
 import math
 
 import click
@@ -85,11 +86,14 @@ def image_options(f):
     return f
 
 
-def batch_options(f):
-    """--batch-size and --seed (sample draws, Poisson spikes)."""
+def batch_options(f=None, *, batch_size=128):
+    """--batch-size (default ``batch_size``) and --seed (sample draws, Poisson spikes); as @batch_options or
+    @batch_options(batch_size=N)."""
+    if f is None:
+        return functools.partial(batch_options, batch_size=batch_size)
     f = click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
                      help="Seed for drawing --samples and for Poisson input spikes.")(f)
-    return click.option("--batch-size", default=128, show_default=True, type=click.IntRange(1),
+    return click.option("--batch-size", default=batch_size, show_default=True, type=click.IntRange(1),
                         help="Samples per batch (memory vs speed).")(f)
 
 

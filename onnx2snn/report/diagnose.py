@@ -22,6 +22,7 @@ from snnrt.simulate import SpikingNetwork
 
 from ..calibrate.thresholds import ann_batches, ann_session, check_input_shape
 from ..data.batches import as_inputs
+from ..defaults import DIAGNOSE_BATCH_SIZE
 from ..errors import DataError, ModelMismatchError
 from ..load.model import load_model
 from .diagnose_repair import repair_timesteps, try_repairs
@@ -84,7 +85,7 @@ class Diagnosis:
                 "repair_timesteps": list(self.repair_timesteps), "layers": [layer.as_dict() for layer in self.layers]}
 
 
-def diagnose(snn, ann, x, timesteps=DEFAULT_TIMESTEPS, batch_size=128, device="auto", order="auto", progress=False,
+def diagnose(snn, ann, x, timesteps=DEFAULT_TIMESTEPS, batch_size=DIAGNOSE_BATCH_SIZE, device="auto", order="auto", progress=False,
              repair_samples=0):
     """The Diagnosis of an SNN (path, ModelProto or SnnModel) against its ANN (path or ModelProto) on inputs x
     (N, ...): every IF layer's rate-code error by T against the ANN's activation, and its own error (the layer
