@@ -13,8 +13,8 @@ its mean over the nets.
 ``--set NAME=VALUE`` replaces a constant of ``onnx2snn.defaults`` (VALUE a Python literal) in that module and
 in every onnx2snn module that imported it by name, for this process only; a constant that is the default of a
 keyword argument (convert's ``layerwise_samples``, ``tune_samples``, ``tune_timesteps``) is bound when the function
-is defined, so change those with ``--option``. ``--option KEY=VALUE`` passes a keyword argument to ``convert``. ``--timesteps`` converts for a latency target (``convert(timesteps=...)``) and runs to
-its largest T.
+is defined, so change those with ``--option``. ``--option KEY=VALUE`` passes a keyword argument to ``convert``.
+``--timesteps`` converts for a latency target (``convert(timesteps=...)``) and runs to its largest T.
 """
 
 import argparse

@@ -6,7 +6,7 @@ signed error (bias), the firing rate and the share of neurons that never fire; p
 activations above the threshold (clipped). The layer's own error is that of the IF layer alone driven by the
 ANN's input current at that site (constant for T steps): what the layer adds itself, apart from what reaches it
 from upstream. On request, the layer to repair first: the one whose thresholds, scaled in turn, gain most agreement
-with the ANN's predictions, the whole SNN run on the first inputs (onnx2snn.report.diagnose_repair). The SNN runs
+with the ANN's predictions on the first inputs (onnx2snn.report.diagnose_repair). The SNN runs
 in snnrt, the ANN in ONNX Runtime (onnx2snn.report.diagnose_sites); everything is summed batch by batch
 (onnx2snn.report.diagnose_sums).
 """
@@ -85,8 +85,8 @@ class Diagnosis:
                 "repair_timesteps": list(self.repair_timesteps), "layers": [layer.as_dict() for layer in self.layers]}
 
 
-def diagnose(snn, ann, x, timesteps=DEFAULT_TIMESTEPS, batch_size=DIAGNOSE_BATCH_SIZE, device="auto", order="auto", progress=False,
-             repair_samples=0):
+def diagnose(snn, ann, x, timesteps=DEFAULT_TIMESTEPS, batch_size=DIAGNOSE_BATCH_SIZE, device="auto", order="auto",
+             progress=False, repair_samples=0):
     """The Diagnosis of an SNN (path, ModelProto or SnnModel) against its ANN (path or ModelProto) on inputs x
     (N, ...): every IF layer's rate-code error by T against the ANN's activation, and its own error (the layer
     alone on the ANN's input). ``Diagnosis.worst`` names the layer that adds the most error itself;

@@ -42,11 +42,12 @@ def try_repairs(snn, names, x, ann_predictions, timesteps, batch_size, device, o
         part = x[start : start + chunk]
         target = torch.as_tensor(ann_predictions[start : start + chunk], device=network.device)
         result = network.run(part, timesteps[-1], keep=timesteps, observe=kept.recorders(len(part)))
-        base += _agreeing(result, target)
+        unrepaired = _agreeing(result, target)
+        base += unrepaired
         for cut in cuts:
             for factor in DIAGNOSE_REPAIR_FACTORS:
                 agree[cut.name, factor] += (_agreeing(cut.rerun(network, part, kept, timesteps, _scaled(cut, factor)),
-                                                      target) if cut.reaches_output else _agreeing(result, target))
+                                                      target) if cut.reaches_output else unrepaired)
     found = {}
     for cut in cuts:
         tried = {factor: _share(agree[cut.name, factor], len(x)) for factor in DIAGNOSE_REPAIR_FACTORS}
