@@ -6,9 +6,9 @@ import the converter to show them)."""
 # MNIST CNNs with benchmarks/accuracy.py.
 SPREAD = 0.75
 
-# A clip bound (ReLU6, a learned clip) stays a channel's threshold only where at least (100 - CAP_PERCENTILE) % of that
-# channel's activations on the calibration data reach it; elsewhere the channel's statistic, below the bound, replaces it
-# (onnx2snn.calibrate.thresholds).
+# A clip bound (ReLU6, a learned clip) stays a channel's threshold only where at least (100 - CAP_PERCENTILE) % of
+# that channel's activations on the calibration data reach it; elsewhere the channel's statistic, below the bound,
+# replaces it (onnx2snn.calibrate.thresholds).
 CAP_PERCENTILE = 99.9
 # A layer whose clip bound some of its channels keep counts as a trained bound (no spread, not tuned) where at least
 # this share of its channels keep it; 0: any channel.
