@@ -26,6 +26,17 @@ def _fit(currents, target, theta, biasable=True, steps=STEPS):
     return _fitter(steps).fit(currents, target, theta, theta / 2, None, contract.RESET_SUBTRACT, biasable)
 
 
+@pytest.mark.parametrize("steps", [None, 3])
+def test_neuron_rows_read_from_a_channels_last_value_are_the_contiguous_ones(steps):
+    generator = torch.Generator().manual_seed(5)
+    value = torch.randn((steps or 1) * 4, 6, 5, 7, generator=generator)
+    offsets = layerwise.neuron_sample((4, 6, 5, 7), 30, generator)
+    rows = layerwise.channel_rows(value, offsets, steps)
+    assert rows.shape == ((steps,) if steps else ()) + (6, 30)
+    for other in (value.contiguous(memory_format=torch.channels_last), value.transpose(2, 3).contiguous().transpose(2, 3)):
+        assert torch.equal(layerwise.channel_rows(other, offsets, steps), rows)
+
+
 def test_a_threshold_that_clips_is_raised_and_a_right_one_is_kept():
     values = torch.from_numpy(RNG.uniform(0.0, 2.0, size=(2, 256)).astype(np.float32))
     fit = _fit(values, values, [1.0, 2.0])

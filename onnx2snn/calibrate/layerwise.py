@@ -29,6 +29,7 @@ LAYERWISE_FACTORS side by side and one with the three corrections, in the runtim
 solve per refitted weight layer.
 """
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -117,10 +118,25 @@ def neuron_sample(shape, count, generator):
 def channel_rows(value, offsets, steps=None):
     """The sampled neurons (``offsets``: see neuron_sample) of ``value`` (N, C, *spatial) as rows per channel,
     (C, M); with ``steps``, of a value laid out (steps * N, C, *spatial), time outermost, as (steps, C, M)."""
-    flat = offsets.to(value.device).reshape(-1)
+    if not (value.is_contiguous() or value.is_contiguous(memory_format=torch.channels_last)):
+        value = value.contiguous()
+    per_step = value.numel() // (steps or 1)
+    flat = memory_offsets(offsets.to(value.device).reshape(-1), value.shape[1:], value.stride()[1:])
     if steps is None:
-        return value.reshape(-1).index_select(0, flat).reshape(offsets.shape)
-    return value.reshape(steps, -1).index_select(1, flat).reshape(steps, *offsets.shape)
+        return value.as_strided((per_step,), (1,)).index_select(0, flat).reshape(offsets.shape)
+    return value.as_strided((steps, per_step), (per_step, 1)).index_select(1, flat).reshape(steps, *offsets.shape)
+
+
+def memory_offsets(offsets, shape, strides):
+    """Where the elements at ``offsets`` (flat, in row-major order of (N, *shape)) lie in the memory of a dense
+    tensor of that shape with these ``strides`` (for N and shape's dimensions after the first: N outermost), so
+    that rows are read from a channels-last value without copying it."""
+    memory = torch.zeros_like(offsets)
+    rest = offsets
+    for size, stride in zip(reversed(shape), reversed(strides)):
+        memory += (rest % size) * stride
+        rest = rest // size
+    return memory + rest * math.prod(shape)
 
 
 class LayerFitter:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .contract import RESET_SUBTRACT
-from .neuron import IFState
+from .neuron import IFState, in_memory_order, layout
 
 # Seconds of eager IF updates after which a process loads a kernel: loading takes about 1 s, and the kernel saves
 # a fraction of the eager update's time, so a process stops paying the eager update's extra time once it could
@@ -122,10 +122,10 @@ def available():
 
 
 def accepts(x, state):
-    """Whether this kernel can take the input x and the membrane: float32 on the CPU, the membrane contiguous
-    (it is updated through a flat view)."""
+    """Whether this kernel can take the input x and the membrane: float32 on the CPU, the membrane dense in its
+    memory format (it is updated through a flat view)."""
     return (available() and x.device.type == "cpu" and x.dtype == torch.float32
-            and state.v.dtype == torch.float32 and state.v.is_contiguous())
+            and state.v.dtype == torch.float32 and state.v.is_contiguous(memory_format=layout(state.v)))
 
 
 def fire_in_place(x, state, params, steps, constant_in_time=False, shift=None, into_input=False):
@@ -135,20 +135,21 @@ def fire_in_place(x, state, params, steps, constant_in_time=False, shift=None, i
     v = state.v
     samples = v.shape[0]
     neurons = v[0].numel() if samples else 0
-    currents = x.contiguous()
+    fmt = layout(v)
+    currents = x.contiguous(memory_format=fmt)
     into_input = into_input and not constant_in_time
-    spikes = currents.view(steps * samples, *v.shape[1:]) if into_input else torch.empty(
-        (steps * samples, *v.shape[1:]), dtype=v.dtype)
+    spikes = currents if into_input else torch.empty((steps * samples, *v.shape[1:]), dtype=v.dtype,
+                                                     memory_format=fmt)
     if not samples or not neurons:
         return spikes, state, 0
-    per_neuron = params.v_threshold.expand(1, *v.shape[1:]).reshape(neurons).contiguous()
-    offsets = (shift.expand(1, *v.shape[1:]).reshape(neurons).contiguous() if shift is not None
+    per_neuron = in_memory_order(params.v_threshold.expand(1, *v.shape[1:]), fmt).reshape(neurons).contiguous()
+    offsets = (in_memory_order(shift.expand(1, *v.shape[1:]), fmt).reshape(neurons).contiguous() if shift is not None
                else per_neuron)  # unread without a shift: any float32 array of the right size
     counts = np.zeros(samples * -(-neurons // TILE), np.int64)
     kernel, numba = _kernel()
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-    kernel(currents.numpy().reshape(1 if constant_in_time else steps, samples, neurons),
-            v.numpy().reshape(samples, neurons), per_neuron.numpy(), offsets.numpy(),
-            spikes.numpy().reshape(steps, samples, neurons), counts, steps, constant_in_time,
+    kernel(in_memory_order(currents, fmt).view(1 if constant_in_time else steps, samples, neurons).numpy(),
+            in_memory_order(v, fmt).view(samples, neurons).numpy(), per_neuron.numpy(), offsets.numpy(),
+            in_memory_order(spikes, fmt).view(steps, samples, neurons).numpy(), counts, steps, constant_in_time,
             params.reset == RESET_SUBTRACT, shift is not None, into_input)
     return spikes, IFState(v=v), int(counts.sum())

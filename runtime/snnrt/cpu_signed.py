@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from . import cpu_fused
+from .neuron import in_memory_order, layout
 
 
 def _fire_signed(x, v, theta, out, steps, constant, levels):
@@ -48,9 +49,9 @@ def _kernel():
 
 
 def accepts(x, v):
-    """Whether the kernel takes the input x and the membrane v: float32 on the CPU, v contiguous."""
+    """Whether the kernel takes the input x and the membrane v: float32 on the CPU, v dense in its memory format."""
     return (cpu_fused.available() and x.device.type == "cpu" and x.dtype == torch.float32
-            and v.dtype == torch.float32 and v.is_contiguous())
+            and v.dtype == torch.float32 and v.is_contiguous(memory_format=layout(v)))
 
 
 def pays():
@@ -62,13 +63,15 @@ def signed_fire_fused(x, v, theta, levels, steps, constant_in_time=False):
     """As :func:`snnrt.signed_neuron.signed_fire` (v updated in place), by the numba kernel."""
     samples = v.shape[0] if v.dim() else 1
     neurons = v.numel() // samples if samples else 0
-    spikes = torch.empty((steps * samples, *v.shape[1:]), dtype=v.dtype)
+    fmt = layout(v)
+    spikes = torch.empty((steps * samples, *v.shape[1:]), dtype=v.dtype, memory_format=fmt)
     if not samples or not neurons:
         return spikes
-    per_neuron = theta.expand(1, *v.shape[1:]).reshape(neurons).contiguous()
+    per_neuron = in_memory_order(theta.expand(1, *v.shape[1:]), fmt).reshape(neurons).contiguous()
     kernel, numba = _kernel()
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-    kernel(x.contiguous().numpy().reshape(1 if constant_in_time else steps, samples, neurons),
-           v.numpy().reshape(samples, neurons), per_neuron.numpy(), spikes.numpy().reshape(steps, samples, neurons),
-           steps, constant_in_time, levels)
+    currents = in_memory_order(x.contiguous(memory_format=fmt), fmt)
+    kernel(currents.view(1 if constant_in_time else steps, samples, neurons).numpy(),
+           in_memory_order(v, fmt).view(samples, neurons).numpy(), per_neuron.numpy(),
+           in_memory_order(spikes, fmt).view(steps, samples, neurons).numpy(), steps, constant_in_time, levels)
     return spikes

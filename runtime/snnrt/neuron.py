@@ -21,7 +21,7 @@ class IFState(NamedTuple):
 
 def if_initial_state(x, params):
     """State at t = 0: the membrane at v_init, shaped like the input current x."""
-    return IFState(v=params.v_init.to(x.dtype).expand_as(x).clone())
+    return IFState(v=torch.empty_like(x).copy_(params.v_init.to(x.dtype).expand_as(x)))
 
 
 def if_step(x, state, params):
@@ -45,8 +45,9 @@ def if_fire(x, state, params, steps, constant_in_time=False, shift=None, into_in
     is laid out as they are and has their dtype)."""
     v = state.v.clone()
     currents = x if constant_in_time else x.reshape(steps, *v.shape)
-    reuse = into_input and not constant_in_time and currents.is_contiguous() and currents.dtype == v.dtype
-    fired = currents if reuse else torch.empty((steps, *v.shape), dtype=v.dtype, device=v.device)
+    reuse = (into_input and not constant_in_time and currents.dtype == v.dtype and currents[0].stride() == v.stride()
+             and currents.stride(0) == v.numel())
+    fired = currents if reuse else steps_like(v, steps)
     theta = params.v_threshold
     for t in range(steps):
         v.add_(currents if constant_in_time else currents[t])
@@ -60,6 +61,28 @@ def if_fire(x, state, params, steps, constant_in_time=False, shift=None, into_in
     return (fired.flatten(0, 1) if v.dim() else fired[0]), IFState(v=v)
 
 
+def layout(x):
+    """The memory format of x: channels_last for a 4-D tensor laid out so (the CPU's convolutions return them:
+    snnrt.ops.conv), else contiguous."""
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def in_memory_order(x, fmt):
+    """A view of x (dense in the memory format ``fmt``) with its dimensions in the order of its memory, so that a
+    kernel reads it as a flat array: (N, H, W, C) for channels_last."""
+    return x.permute(0, 2, 3, 1) if fmt is torch.channels_last else x
+
+
+def steps_like(v, steps):
+    """An empty (steps, *v.shape) tensor whose every step is laid out as v."""
+    if layout(v) is torch.contiguous_format:
+        return torch.empty((steps, *v.shape), dtype=v.dtype, device=v.device)
+    out = torch.empty((steps * v.shape[0], *v.shape[1:]), dtype=v.dtype, device=v.device, memory_format=layout(v))
+    return out.view(steps, *v.shape)
+
+
 def sum_ones(ones, dim=-1):
     """Exact sums of a 0/1 tensor along ``dim``: in float32 where fewer than 2**24 values are summed (every
     partial sum is then an integer that float32 holds exactly), else in float64."""
@@ -69,5 +92,8 @@ def sum_ones(ones, dim=-1):
 def count_ones(fired):
     """Exact number of ones in a 0/1 tensor, as a 0-d int64 tensor (no device sync): exact float sums per
     sample (sum_ones), then int64."""
-    rows = fired.reshape(fired.shape[0], -1) if fired.dim() > 1 else fired.reshape(1, -1)
-    return sum_ones(rows, 1).to(torch.int64).sum()
+    if fired.dim() < 2:
+        return sum_ones(fired.reshape(1, -1), 1).to(torch.int64).sum()
+    per_sample = fired[0].numel()  # summed over every dimension but the first, in any memory layout
+    dtype = torch.float32 if per_sample < 2**24 else torch.float64
+    return fired.sum(tuple(range(1, fired.dim())), dtype=dtype).to(torch.int64).sum()

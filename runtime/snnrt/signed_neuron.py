@@ -2,6 +2,8 @@
 
 import torch
 
+from .neuron import steps_like
+
 
 def signed_levels(theta, levels):
     """The spike sizes theta * 2^-k, k = 0..levels-1, largest first (exact: powers of two)."""
@@ -13,7 +15,7 @@ def signed_fire(x, v, theta, levels, steps, constant_in_time=False):
     outermost, or (N, ...) when the input is the same at every step; theta broadcasts against v. Returns the
     signed spikes, each worth its level, as (steps * N, ...)."""
     currents = x if constant_in_time else x.reshape(steps, *v.shape)
-    spikes = torch.empty((steps, *v.shape), dtype=v.dtype, device=v.device)
+    spikes = steps_like(v, steps)
     half = theta / 2
     sizes = signed_levels(theta, levels)
     for t in range(steps):

@@ -108,3 +108,18 @@ def test_conv_transpose_2d(attrs, bias):
 @pytest.mark.parametrize("attrs", [{}, {"strides": [2], "pads": [1, 0], "output_padding": [1]}, {"group": 4}])
 def test_conv_transpose_1d(attrs):
     _conv_case("ConvTranspose", (1, 4, 7), (4, 2, 4), True, **attrs)
+
+
+def test_a_2d_convolution_on_the_cpu_returns_channels_last_values():
+    """Channels-last convolutions are faster on the CPU (benchmarks/README.md, "Memory layout"); the IF layers read
+    them in place (tests/runtime/test_cpu_fused.py)."""
+    import torch
+
+    from snnrt.simulate import SpikingNetwork
+    from tests.conftest import make_model
+
+    node = helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])
+    model = make_model([node], [("x", [2, 3, 5, 5])], [("y", [2, 4, 5, 5])], {"w": randn(4, 3, 3, 3, seed=2)})
+    graph = SpikingNetwork(model, "cpu").graph
+    y = graph.run(torch.from_numpy(randn(2, 3, 5, 5, seed=1)))[0][0]
+    assert y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()

@@ -58,14 +58,36 @@ def _compare(x, params, steps, constant):
 
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
 @pytest.mark.parametrize("constant", [False, True])
-def test_per_channel_thresholds_over_several_tiles_match_eager(reset, constant):
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_per_channel_thresholds_over_several_tiles_match_eager(reset, constant, memory_format):
     generator = torch.Generator().manual_seed(0)
     steps, batch = 5, 3
     shape = (batch if constant else steps * batch, 3, 50, 31)  # 4650 neurons a sample: full tiles and a part
     assert 4650 > cpu_fused.TILE and 4650 % cpu_fused.TILE
-    x = torch.randn(shape, generator=generator) * 0.6 + 0.2
+    x = (torch.randn(shape, generator=generator) * 0.6 + 0.2).contiguous(memory_format=memory_format)
     theta = torch.rand(1, 3, 1, 1, generator=generator) + 0.5
     _compare(x, IFParameters(theta, theta / 2, reset), steps, constant)
+
+
+def test_channels_last_currents_give_channels_last_spikes_and_membranes_as_contiguous_ones():
+    """The CPU's convolutions return channels-last currents (snnrt.ops.conv): the kernel reads them in place and
+    fires as it does on the same values laid out contiguously."""
+    generator = torch.Generator().manual_seed(2)
+    steps, batch = 4, 2
+    x = torch.randn(steps * batch, 5, 6, 7, generator=generator)
+    theta = torch.rand(1, 5, 1, 1, generator=generator) + 0.5
+    params = IFParameters(theta, theta / 2, "subtract")
+    shift = torch.rand(1, 5, 6, 7, generator=generator) * 0.1
+    results = []
+    for memory_format in (torch.contiguous_format, torch.channels_last):
+        currents = x.clone(memory_format=memory_format)  # a copy: the spikes overwrite it
+        state = if_initial_state(currents[:batch], params)
+        spikes, state, count = cpu_fused.fire_in_place(currents, state, params, steps, shift=shift, into_input=True)
+        assert spikes.data_ptr() == currents.data_ptr()  # fired into the currents' memory, layout kept
+        assert spikes.is_contiguous(memory_format=memory_format) and state.v.is_contiguous(memory_format=memory_format)
+        results.append((spikes, state.v, count))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+    assert results[0][2] == results[1][2] > 0
 
 
 def test_potentials_that_land_exactly_on_the_threshold_fire_as_in_eager():

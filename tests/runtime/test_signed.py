@@ -48,6 +48,21 @@ def test_spikes_follow_the_contract(fire, levels, rng):
     np.testing.assert_allclose(v.numpy()[0], theta / 2 + x.sum(0) - expected.sum(0), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("fire", [signed_fire, signed_fire_fused], ids=["eager", "numba"])
+def test_channels_last_currents_give_the_contiguous_spikes_in_their_layout(fire, rng):
+    steps, batch = 3, 2
+    x = torch.from_numpy(rng.normal(0, 0.8, (steps * batch, 4, 5, 6)).astype(np.float32))
+    theta = torch.from_numpy(rng.uniform(0.4, 1.6, (1, 4, 1, 1)).astype(np.float32))
+    results = []
+    for memory_format in (torch.contiguous_format, torch.channels_last):
+        v = (theta / 2).expand(batch, 4, 5, 6).contiguous(memory_format=memory_format)
+        spikes = fire(x.contiguous(memory_format=memory_format), v, theta, 3, steps)
+        assert spikes.is_contiguous(memory_format=memory_format) and v.is_contiguous(memory_format=memory_format)
+        results.append((spikes, v))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+    assert results[0][0].count_nonzero() > 0
+
+
 @pytest.mark.parametrize("levels", [1, 4])
 def test_the_rate_code_of_a_constant_input_is_within_half_a_threshold_over_t(levels):
     theta = 1.0

@@ -45,11 +45,12 @@ def _ceil_pads(x, pads, kernel, strides, dilations, ceil_mode):
 
 
 def _tiles(x, kernel, strides, pads):
-    """Whether the pooling windows tile x exactly, on the CPU: windows of more than one element, strides equal to
-    the kernel, no padding, sizes divisible. Then :func:`_tile_reduce` computes the pool, faster on CPU than torch's
-    pooling (`benchmarks/speed.py` times the CNNs whose 2x2 pools take this path)."""
-    return (x.device.type == "cpu" and math.prod(kernel) > 1 and list(strides) == list(kernel) and not any(pads)
-            and all(size % k == 0 for size, k in zip(x.shape[2:], kernel)))
+    """Whether the pooling windows tile x exactly, on the CPU, x contiguous: windows of more than one element,
+    strides equal to the kernel, no padding, sizes divisible. Then :func:`_tile_reduce` computes the pool, faster
+    on CPU than torch's pooling of a contiguous x (`benchmarks/speed.py` times the CNNs whose 2x2 pools take this
+    path); torch's pooling of a channels-last x is faster still."""
+    return (x.device.type == "cpu" and x.is_contiguous() and math.prod(kernel) > 1 and list(strides) == list(kernel)
+            and not any(pads) and all(size % k == 0 for size, k in zip(x.shape[2:], kernel)))
 
 
 def _tile_reduce(x, kernel, combine):

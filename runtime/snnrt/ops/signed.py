@@ -39,7 +39,7 @@ class SignedIFNeuron(SpikingLayer):
         theta, start = self._shaped(x)
         if self.v is None:
             batch = x.shape[0] if constant_in_time else x.shape[0] // steps
-            self.v = start.expand_as(x[:batch]).clone()
+            self.v = torch.empty_like(x[:batch]).copy_(start.expand_as(x[:batch]))
         fusable = self.kernel == "numba" and cpu_signed.accepts(x, self.v)
         if fusable and cpu_signed.pays():
             spikes = signed_fire_fused(x, self.v, theta, self.levels, steps, constant_in_time)
