@@ -4,8 +4,9 @@
 
 Cases: the bundled MNIST CNN (``mnist_cnn_relu``, 128 test images) at T = 8 and 32, and an untrained
 CIFAR VGG-16 (32x32) at T = 16 (batch 16 on CPU, 128 on CUDA). ``--imagenet`` runs other cases instead: untrained
-torchvision VGG-11 and ResNet-18 at 224x224, T = 16 (4 random images on CPU, 16 on CUDA), with the dense bound and
-the runtime's two orders only, then the peak memory of one run of each. For each case it prints images per second:
+torchvision VGG-11, VGG-16 and ResNet-18 at 224x224, T = 16 (4 random images on CPU, 16 on CUDA), with the dense
+bound and the runtime's two orders only, then the peak memory of one run of each. For each case it prints images per
+second:
 
 - onnx2snn step: the runtime's step-by-step order (whole graph once per step), default IF update (numba's
   kernel on CPU where numba is installed, the torch.compile'd one on CUDA: snnrt.simulate.pick_kernel; the numba
@@ -61,7 +62,7 @@ from snnrt.simulate import SpikingNetwork, pick_device, pick_kernel  # noqa: E40
 DENSE = "dense bound (T x ANN)"
 ORT = "ONNX Runtime (export)"
 OURS = "onnx2snn layer"
-IMAGENET = ("vgg11", "resnet18")
+IMAGENET = ("vgg11", "vgg16", "resnet18")
 ORDERS = {"onnx2snn step": ("step", None), OURS: ("layer", None), "onnx2snn layer, eager IF": ("layer", False),
           "onnx2snn layer, torch.compile IF": ("layer", True)}
 
@@ -211,8 +212,8 @@ def vgg_case(batch, repeats, device, budget):
 
 
 def imagenet_cases(batch, repeats, device, budget):
-    """Untrained torchvision VGG-11 and ResNet-18 at 224x224, T=16: the runtime's orders against the dense bound.
-    Thresholds come from the statistics of 4 random images (no layer-wise calibration): the time of a run depends
+    """Untrained torchvision VGG-11, VGG-16 and ResNet-18 at 224x224, T=16: the runtime's orders against the dense
+    bound. Thresholds come from the statistics of 4 random images (no layer-wise calibration): the time of a run depends
     on the layer sizes, hardly on the thresholds. Then the peak memory of one run in each order."""
     import torchvision
 
@@ -296,7 +297,7 @@ def main():
     cases = parser.add_mutually_exclusive_group()
     cases.add_argument("--quick", action="store_true", help="MNIST CNN at T=8 only, no VGG-16 / ResNet-50")
     cases.add_argument("--imagenet", action="store_true",
-                       help="only the ImageNet-size cases: untrained VGG-11 and ResNet-18 at 224x224, T=16")
+                       help="only the ImageNet-size cases: untrained VGG-11, VGG-16 and ResNet-18 at 224x224, T=16")
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument("--memory-budget", type=_positive_int, metavar="MIB",
                         help="the runtime's chunk budget in MiB for the throughput tables (default: its own)")
