@@ -110,16 +110,23 @@ def test_conv_transpose_1d(attrs):
     _conv_case("ConvTranspose", (1, 4, 7), (4, 2, 4), True, **attrs)
 
 
-def test_a_2d_convolution_on_the_cpu_returns_channels_last_values():
-    """Channels-last convolutions are faster on the CPU (benchmarks/README.md, "Memory layout"); the IF layers read
-    them in place (tests/runtime/test_cpu_fused.py)."""
+@pytest.mark.parametrize("size", [14, 7])
+def test_a_2d_convolution_on_the_cpu_runs_channels_last_on_large_maps_only(size):
+    """Channels-last convolutions are faster on the CPU on large maps and slower on small ones (benchmarks/README.md,
+    "Memory layout"); the IF layers read either layout in place (tests/runtime/test_cpu_fused.py)."""
     import torch
 
+    from snnrt.ops import conv
     from snnrt.simulate import SpikingNetwork
     from tests.conftest import make_model
 
+    assert (size * size >= conv.CPU_CHANNELS_LAST_POSITIONS) == (size == 14)
     node = helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])
-    model = make_model([node], [("x", [2, 3, 5, 5])], [("y", [2, 4, 5, 5])], {"w": randn(4, 3, 3, 3, seed=2)})
+    shape = [2, 3, size, size]
+    model = make_model([node], [("x", shape)], [("y", [2, 4, size, size])], {"w": randn(4, 3, 3, 3, seed=2)})
     graph = SpikingNetwork(model, "cpu").graph
-    y = graph.run(torch.from_numpy(randn(2, 3, 5, 5, seed=1)))[0][0]
-    assert y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
+    x = torch.from_numpy(randn(*shape, seed=1))
+    for given in (x, x.contiguous(memory_format=torch.channels_last)):
+        y = graph.run(given)[0][0]
+        assert y.is_contiguous(memory_format=torch.channels_last if size == 14 else torch.contiguous_format)
+        assert not y.is_contiguous(memory_format=torch.contiguous_format if size == 14 else torch.channels_last)

@@ -1,9 +1,10 @@
 """Conv and ConvTranspose (1-D, 2-D, 3-D; groups, dilations, explicit and automatic pads).
 
-A 2-D Conv on the CPU reads and returns channels-last tensors: oneDNN's convolutions run 1.5 to 2 times faster in
-that layout on the spiking CNNs' shapes (benchmarks/README.md, "Memory layout"), the layers after them keep it
-(elementwise ops, pooling, the IF kernels: snnrt.neuron.layout), and values are the same up to the order of the
-convolution's sums.
+A 2-D Conv on the CPU whose input map has at least CPU_CHANNELS_LAST_POSITIONS positions reads and returns
+channels-last tensors; a smaller one row-major tensors. oneDNN's convolutions run up to 1.7 times faster
+channels-last on large maps and up to 1.5 times slower on small ones (benchmarks/layout_speed.py).
+The layers after a convolution keep its layout (elementwise ops, pooling, the IF kernels: snnrt.neuron.layout);
+values are the same in either layout up to the order of the convolution's sums.
 """
 
 import torch
@@ -12,6 +13,9 @@ import torch.nn.functional as F
 from ..registry import register
 from .common import Op, resolve_pads, symmetric, torch_pad
 
+# input positions (H x W) from which a 2-D convolution on the CPU runs channels-last, 14 x 14: faster from there
+# on, slower below (python benchmarks/layout_speed.py)
+CPU_CHANNELS_LAST_POSITIONS = 196
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
@@ -34,9 +38,12 @@ def convert_conv(node):
     conv = _CONV[len(kernel)]
 
     def run(x, w, b=None):
-        channels_last = x.dim() == 4 and x.device.type == "cpu"
+        cpu = x.device.type == "cpu"
+        channels_last = cpu and x.dim() == 4 and x.shape[2] * x.shape[3] >= CPU_CHANNELS_LAST_POSITIONS
         if channels_last:  # the output too: oneDNN returns a 1-channel input's convolution contiguous
             x = x.contiguous(memory_format=torch.channels_last)
+        elif cpu:  # a channels-last input would make a channels-last convolution
+            x = x.contiguous()
         pads = resolve_pads(node, x, kernel, strides, dilations)
         if symmetric(pads):
             y = conv(x, w, b, strides, pads[: len(kernel)], dilations, groups)
