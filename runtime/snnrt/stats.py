@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .neuron import in_memory_order, layout
 from .ops.compensation import ExpectationCompensation
 
 E_MAC_PJ = 4.6
@@ -141,7 +142,7 @@ class OpCounter:
                     self._add_nonspiking(row, self._first_step + t, macs * len(x) // self._steps)
                 return
             per_sample = x[0].numel() if x.dim() > 1 else x.numel()
-            nonzero = _nonzero_by_row(x.reshape(self._steps, -1))
+            nonzero = _nonzero_by_row(in_memory_order(x, layout(x)).reshape(self._steps, -1))  # no copy
             for t, count in enumerate(nonzero):
                 sops = count * macs / per_sample
                 row["sops"] += sops
