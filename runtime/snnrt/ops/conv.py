@@ -1,8 +1,9 @@
 """Conv and ConvTranspose (1-D, 2-D, 3-D; groups, dilations, explicit and automatic pads).
 
 A 2-D Conv on the CPU whose input map has at least CPU_CHANNELS_LAST_POSITIONS positions reads and returns
-channels-last tensors; a smaller one row-major tensors. oneDNN's convolutions run up to 1.7 times faster
-channels-last on large maps and up to 1.5 times slower on small ones (benchmarks/layout_speed.py).
+channels-last tensors; a smaller one row-major tensors. oneDNN's convolutions of spikes ran 1.0 to 3 times as fast
+channels-last on maps of 14x14 and more (8 times on 3 input channels), 0.7 to 1.0 times on smaller maps
+(benchmarks/layout_speed.py).
 The layers after a convolution keep its layout (elementwise ops, pooling, the IF kernels: snnrt.neuron.layout);
 values are the same in either layout up to the order of the convolution's sums.
 """
