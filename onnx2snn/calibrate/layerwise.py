@@ -128,9 +128,9 @@ def channel_rows(value, offsets, steps=None):
 
 
 def memory_offsets(offsets, shape, strides):
-    """Where the elements at ``offsets`` (flat, in row-major order of (N, *shape)) lie in the memory of a dense
-    tensor of that shape with these ``strides`` (for N and shape's dimensions after the first: N outermost), so
-    that rows are read from a channels-last value without copying it."""
+    """Where the elements at ``offsets`` (flat row-major indices into (N, *shape)) lie in the memory of a dense
+    tensor whose dimensions ``shape`` have these ``strides``, N outermost (one block per sample), so that rows are
+    read from a channels-last value without copying it."""
     memory = torch.zeros_like(offsets)
     rest = offsets
     for size, stride in zip(reversed(shape), reversed(strides)):
