@@ -70,8 +70,8 @@ def test_per_channel_thresholds_over_several_tiles_match_eager(reset, constant, 
 
 
 def test_channels_last_currents_give_channels_last_spikes_and_membranes_as_contiguous_ones():
-    """The CPU's convolutions return channels-last currents (snnrt.ops.conv): the kernel reads them in place and
-    fires as it does on the same values laid out contiguously."""
+    """The CPU's convolutions on large maps return channels-last currents (snnrt.ops.conv): the kernel reads them
+    in place and fires as it does on the same values laid out contiguously."""
     generator = torch.Generator().manual_seed(2)
     steps, batch = 4, 2
     x = torch.randn(steps * batch, 5, 6, 7, generator=generator)
