@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from snnrt import contract, cpu_fused
 from snnrt.memory import peak_bytes_per_sample_step
-from snnrt.neuron import IFParameters, IFState, if_fire
+from snnrt.neuron import IFParameters, IFState, if_fire, layout
 from snnrt.simulate import SpikingNetwork
 
 from ..defaults import (LAYERWISE_CORRECTIONS, LAYERWISE_FACTORS, LAYERWISE_MEMORY, LAYERWISE_NEURONS,
@@ -118,7 +118,7 @@ def neuron_sample(shape, count, generator):
 def channel_rows(value, offsets, steps=None):
     """The sampled neurons (``offsets``: see neuron_sample) of ``value`` (N, C, *spatial) as rows per channel,
     (C, M); with ``steps``, of a value laid out (steps * N, C, *spatial), time outermost, as (steps, C, M)."""
-    if not (value.is_contiguous() or value.is_contiguous(memory_format=torch.channels_last)):
+    if not value.is_contiguous(memory_format=layout(value)):
         value = value.contiguous()
     per_step = value.numel() // (steps or 1)
     flat = memory_offsets(offsets.to(value.device).reshape(-1), value.shape[1:], value.stride()[1:])
